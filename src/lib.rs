@@ -1,1 +1,116 @@
-//! stub
+//! A safe Rust framework for Windows kernel-mode WDM drivers.
+//!
+//! A driver is a type implementing [`Driver`]: its `init` runs in DriverEntry and creates
+//! devices; its [`Dispatch`] table names the requests it handles; IRPs arrive as owned
+//! [`Irp`] values that must be completed (exactly once) to produce the [`Outcome`] a handler
+//! returns. [`driver_entry!`] exports the entry point.
+//!
+//! The same driver builds three ways (see `wdm-sys`): against the WDK, against bundled
+//! bindings for a `.sys` cross-built without the WDK, and against the simulator (`wdm-sim`)
+//! for tests on any host.
+//!
+//! ```
+//! use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Irp, Outcome, Status, utf16};
+//!
+//! struct Minimal;
+//!
+//! impl Driver for Minimal {
+//!     const DISPATCH: Dispatch<Self> = Dispatch::new().create(Self::success).close(Self::success);
+//!
+//!     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+//!         driver.create_device(
+//!             &DeviceOptions::new()
+//!                 .name(utf16!("\\Device\\Minimal"))
+//!                 .symbolic_link(utf16!("\\DosDevices\\Minimal")),
+//!         )?;
+//!         Ok(Minimal)
+//!     }
+//! }
+//!
+//! impl Minimal {
+//!     fn success(&self, irp: Irp) -> Outcome {
+//!         irp.complete(Status::SUCCESS).into()
+//!     }
+//! }
+//!
+//! // On the simulator:
+//! let kernel = wdm_sim::Kernel::new();
+//! let driver = kernel.load("minimal", wdm::entry::<Minimal>).unwrap();
+//! kernel.open(r"\\.\Minimal").unwrap().close();
+//! driver.unload();
+//! kernel.assert_clean();
+//! ```
+
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+mod device;
+mod driver;
+mod irp;
+#[doc(hidden)]
+pub mod print;
+mod runtime;
+mod status;
+#[doc(hidden)]
+pub mod string;
+
+#[cfg(wdm_backend = "sim")]
+#[doc(hidden)]
+pub mod host;
+
+pub use device::{Device, DeviceOptions, IoMethod};
+pub use driver::{Dispatch, Driver, DriverObject, Handler, MAJOR_FUNCTIONS, entry};
+pub use irp::{Completed, Irp, Outcome};
+pub use runtime::{PANIC_BUGCHECK_CODE, POOL_TAG};
+pub use status::Status;
+pub use string::U16CStr;
+
+/// The raw bindings (`wdm-sys`), for what the safe API does not cover.
+pub use wdm_sys as sys;
+
+// On the simulator backend the kernel routines come from wdm-sim; linking it here means every
+// program built on `wdm` gets them.
+#[cfg(wdm_backend = "sim")]
+extern crate wdm_sim;
+
+/// Exports `DriverEntry` for driver type `$driver`. Put it in the driver's binary (`main.rs`).
+///
+/// On a host build (the simulator backend) it defines `main` instead: running the binary loads
+/// the driver into a simulated machine, opens and closes its devices, unloads it, and reports
+/// what happened.
+#[cfg(not(wdm_backend = "sim"))]
+#[macro_export]
+macro_rules! driver_entry {
+    ($driver:ty) => {
+        /// The driver's entry point.
+        ///
+        /// # Safety
+        /// Called by the I/O manager with a fresh driver object.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "system" fn DriverEntry(
+            driver: $crate::sys::PDRIVER_OBJECT,
+            registry_path: $crate::sys::PUNICODE_STRING,
+        ) -> $crate::sys::NTSTATUS {
+            // SAFETY: forwarded from the I/O manager.
+            unsafe { $crate::entry::<$driver>(driver, registry_path) }
+        }
+    };
+}
+
+/// Exports `DriverEntry` for driver type `$driver`. Put it in the driver's binary (`main.rs`).
+///
+/// On a host build (the simulator backend) it defines `main` instead: running the binary loads
+/// the driver into a simulated machine, opens and closes its devices, unloads it, and reports
+/// what happened.
+#[cfg(wdm_backend = "sim")]
+#[macro_export]
+macro_rules! driver_entry {
+    ($driver:ty) => {
+        /// Loads the driver into the simulator and reports on it.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
+            $crate::host::run::<$driver>(::core::env!("CARGO_PKG_NAME"))
+        }
+    };
+}

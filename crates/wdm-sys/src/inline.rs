@@ -359,7 +359,7 @@ pub use irql::*;
 mod irql {
     use crate::KIRQL;
 
-    unsafe extern "C" {
+    unsafe extern "C-unwind" {
         /// The current processor's IRQL.
         pub safe fn KeGetCurrentIrql() -> KIRQL;
         /// Raises to `new_irql` and returns the previous IRQL.

@@ -17,9 +17,11 @@
 //! macros and inline functions, which `wdk-sys` does not provide, are in [`inline`] (and
 //! re-exported from [`ntddk`]).
 //!
-//! On the `sim` backend the routines are plain `extern "C"` symbols: the simulator defines them
-//! with the same names, the way the kernel exports them to a driver. A host binary that calls
-//! them must link `wdm-sim` (the `wdm` crate does that for you).
+//! On the `sim` backend the routines are plain symbols that the simulator defines with the same
+//! names, the way the kernel exports them to a driver; a host binary that calls them must link
+//! `wdm-sim` (the `wdm` crate does that for you). There, routines and callback types are
+//! `extern "C-unwind"` instead of `extern "C"`, so that a simulated bug check can unwind back to
+//! the test; [`callback!`] declares a callback with the right ABI on every backend.
 
 #![no_std]
 
@@ -40,13 +42,13 @@ pub mod inline;
 )]
 mod generated {
     pub mod types {
-        include!("generated/types.rs");
+        include!(concat!(env!("OUT_DIR"), "/types.rs"));
     }
     pub mod ntddk {
-        include!("generated/ntddk.rs");
+        include!(concat!(env!("OUT_DIR"), "/ntddk.rs"));
     }
     pub mod hal {
-        include!("generated/hal.rs");
+        include!(concat!(env!("OUT_DIR"), "/hal.rs"));
     }
 }
 
@@ -103,4 +105,43 @@ pub const fn NT_WARNING(status: NTSTATUS) -> bool {
 #[allow(non_snake_case)]
 pub const fn NT_ERROR(status: NTSTATUS) -> bool {
     (status as u32 >> 30) == 3
+}
+
+/// Declares a function the kernel calls back (dispatch, cancel, StartIo, DPC, ...) with the
+/// ABI of the backend's callback types: `extern "C"` in the kernel, `extern "C-unwind"` on the
+/// simulator.
+///
+/// ```
+/// wdm_sys::callback! {
+///     /// A dispatch routine that fails every request.
+///     pub unsafe fn fail(_device: wdm_sys::PDEVICE_OBJECT, _irp: wdm_sys::PIRP) -> wdm_sys::NTSTATUS {
+///         wdm_sys::STATUS_INVALID_DEVICE_REQUEST
+///     }
+/// }
+/// let routine: wdm_sys::PDRIVER_DISPATCH = Some(fail);
+/// # let _ = routine;
+/// ```
+#[macro_export]
+macro_rules! callback {
+    ($(#[$meta:meta])* $vis:vis unsafe fn $($rest:tt)*) => {
+        $crate::__callback_abi! { $(#[$meta])* $vis unsafe fn $($rest)* }
+    };
+}
+
+#[doc(hidden)]
+#[cfg(wdm_backend = "sim")]
+#[macro_export]
+macro_rules! __callback_abi {
+    ($(#[$meta:meta])* $vis:vis unsafe fn $($rest:tt)*) => {
+        $(#[$meta])* $vis unsafe extern "C-unwind" fn $($rest)*
+    };
+}
+
+#[doc(hidden)]
+#[cfg(not(wdm_backend = "sim"))]
+#[macro_export]
+macro_rules! __callback_abi {
+    ($(#[$meta:meta])* $vis:vis unsafe fn $($rest:tt)*) => {
+        $(#[$meta])* $vis unsafe extern "C" fn $($rest)*
+    };
 }

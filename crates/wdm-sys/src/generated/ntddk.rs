@@ -111,6 +111,13 @@ unsafe extern "C" {
     );
     pub fn MmUnlockPages(MemoryDescriptorList: PMDL);
     pub fn IoAcquireCancelSpinLock(Irql: PKIRQL);
+    #[must_use]
+    pub fn IoAllocateDriverObjectExtension(
+        DriverObject: PDRIVER_OBJECT,
+        ClientIdentificationAddress: PVOID,
+        DriverObjectExtensionSize: ULONG,
+        DriverObjectExtension: *mut PVOID,
+    ) -> NTSTATUS;
     pub fn IoAllocateIrp(StackSize: CCHAR, ChargeQuota: BOOLEAN) -> PIRP;
     pub fn IoAllocateMdl(
         VirtualAddress: PVOID,
@@ -151,6 +158,10 @@ unsafe extern "C" {
     pub fn IoFreeMdl(Mdl: PMDL);
     pub fn IoFreeWorkItem(IoWorkItem: PIO_WORKITEM);
     pub fn IoGetAttachedDeviceReference(DeviceObject: PDEVICE_OBJECT) -> PDEVICE_OBJECT;
+    pub fn IoGetDriverObjectExtension(
+        DriverObject: PDRIVER_OBJECT,
+        ClientIdentificationAddress: PVOID,
+    ) -> PVOID;
     pub fn IoQueueWorkItem(
         IoWorkItem: PIO_WORKITEM,
         WorkerRoutine: PIO_WORKITEM_ROUTINE,

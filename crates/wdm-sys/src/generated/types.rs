@@ -2210,6 +2210,22 @@ pub const MDL_MAPPING_CAN_FAIL: u32 = 8192;
 pub const MDL_ALLOCATED_MUST_SUCCEED: u32 = 16384;
 pub const MDL_INTERNAL: u32 = 32768;
 pub const STATUS_CONTINUE_COMPLETION: NTSTATUS = 0;
+pub const IO_TYPE_ADAPTER: u32 = 1;
+pub const IO_TYPE_CONTROLLER: u32 = 2;
+pub const IO_TYPE_DEVICE: u32 = 3;
+pub const IO_TYPE_DRIVER: u32 = 4;
+pub const IO_TYPE_FILE: u32 = 5;
+pub const IO_TYPE_IRP: u32 = 6;
+pub const IO_TYPE_MASTER_ADAPTER: u32 = 7;
+pub const IO_TYPE_OPEN_PACKET: u32 = 8;
+pub const IO_TYPE_TIMER: u32 = 9;
+pub const IO_TYPE_VPB: u32 = 10;
+pub const IO_TYPE_ERROR_LOG: u32 = 11;
+pub const IO_TYPE_ERROR_MESSAGE: u32 = 12;
+pub const IO_TYPE_DEVICE_OBJECT_EXTENSION: u32 = 13;
+pub const IO_TYPE_CSQ_IRP_CONTEXT: u32 = 1;
+pub const IO_TYPE_CSQ: u32 = 2;
+pub const IO_TYPE_CSQ_EX: u32 = 3;
 pub const FILE_DEVICE_BEEP: u32 = 1;
 pub const FILE_DEVICE_CD_ROM: u32 = 2;
 pub const FILE_DEVICE_CD_ROM_FILE_SYSTEM: u32 = 3;
@@ -2833,6 +2849,159 @@ const _: () = {
     ["Offset of field: _GUID::Data4"][::core::mem::offset_of!(_GUID, Data4) - 8usize];
 };
 pub type GUID = _GUID;
+pub mod _DPFLTR_TYPE {
+    #[allow(unused_imports)]
+    use super::*;
+    pub type Type = crate::ctypes::c_uint;
+    pub const DPFLTR_SYSTEM_ID: Type = 0;
+    pub const DPFLTR_SMSS_ID: Type = 1;
+    pub const DPFLTR_SETUP_ID: Type = 2;
+    pub const DPFLTR_NTFS_ID: Type = 3;
+    pub const DPFLTR_FSTUB_ID: Type = 4;
+    pub const DPFLTR_CRASHDUMP_ID: Type = 5;
+    pub const DPFLTR_CDAUDIO_ID: Type = 6;
+    pub const DPFLTR_CDROM_ID: Type = 7;
+    pub const DPFLTR_CLASSPNP_ID: Type = 8;
+    pub const DPFLTR_DISK_ID: Type = 9;
+    pub const DPFLTR_REDBOOK_ID: Type = 10;
+    pub const DPFLTR_STORPROP_ID: Type = 11;
+    pub const DPFLTR_SCSIPORT_ID: Type = 12;
+    pub const DPFLTR_SCSIMINIPORT_ID: Type = 13;
+    pub const DPFLTR_CONFIG_ID: Type = 14;
+    pub const DPFLTR_I8042PRT_ID: Type = 15;
+    pub const DPFLTR_SERMOUSE_ID: Type = 16;
+    pub const DPFLTR_LSERMOUS_ID: Type = 17;
+    pub const DPFLTR_KBDHID_ID: Type = 18;
+    pub const DPFLTR_MOUHID_ID: Type = 19;
+    pub const DPFLTR_KBDCLASS_ID: Type = 20;
+    pub const DPFLTR_MOUCLASS_ID: Type = 21;
+    pub const DPFLTR_TWOTRACK_ID: Type = 22;
+    pub const DPFLTR_WMILIB_ID: Type = 23;
+    pub const DPFLTR_ACPI_ID: Type = 24;
+    pub const DPFLTR_AMLI_ID: Type = 25;
+    pub const DPFLTR_HALIA64_ID: Type = 26;
+    pub const DPFLTR_VIDEO_ID: Type = 27;
+    pub const DPFLTR_SVCHOST_ID: Type = 28;
+    pub const DPFLTR_VIDEOPRT_ID: Type = 29;
+    pub const DPFLTR_TCPIP_ID: Type = 30;
+    pub const DPFLTR_DMSYNTH_ID: Type = 31;
+    pub const DPFLTR_NTOSPNP_ID: Type = 32;
+    pub const DPFLTR_FASTFAT_ID: Type = 33;
+    pub const DPFLTR_SAMSS_ID: Type = 34;
+    pub const DPFLTR_PNPMGR_ID: Type = 35;
+    pub const DPFLTR_NETAPI_ID: Type = 36;
+    pub const DPFLTR_SCSERVER_ID: Type = 37;
+    pub const DPFLTR_SCCLIENT_ID: Type = 38;
+    pub const DPFLTR_SERIAL_ID: Type = 39;
+    pub const DPFLTR_SERENUM_ID: Type = 40;
+    pub const DPFLTR_UHCD_ID: Type = 41;
+    pub const DPFLTR_RPCPROXY_ID: Type = 42;
+    pub const DPFLTR_AUTOCHK_ID: Type = 43;
+    pub const DPFLTR_DCOMSS_ID: Type = 44;
+    pub const DPFLTR_UNIMODEM_ID: Type = 45;
+    pub const DPFLTR_SIS_ID: Type = 46;
+    pub const DPFLTR_FLTMGR_ID: Type = 47;
+    pub const DPFLTR_WMICORE_ID: Type = 48;
+    pub const DPFLTR_BURNENG_ID: Type = 49;
+    pub const DPFLTR_IMAPI_ID: Type = 50;
+    pub const DPFLTR_SXS_ID: Type = 51;
+    pub const DPFLTR_FUSION_ID: Type = 52;
+    pub const DPFLTR_IDLETASK_ID: Type = 53;
+    pub const DPFLTR_SOFTPCI_ID: Type = 54;
+    pub const DPFLTR_TAPE_ID: Type = 55;
+    pub const DPFLTR_MCHGR_ID: Type = 56;
+    pub const DPFLTR_IDEP_ID: Type = 57;
+    pub const DPFLTR_PCIIDE_ID: Type = 58;
+    pub const DPFLTR_FLOPPY_ID: Type = 59;
+    pub const DPFLTR_FDC_ID: Type = 60;
+    pub const DPFLTR_TERMSRV_ID: Type = 61;
+    pub const DPFLTR_W32TIME_ID: Type = 62;
+    pub const DPFLTR_PREFETCHER_ID: Type = 63;
+    pub const DPFLTR_RSFILTER_ID: Type = 64;
+    pub const DPFLTR_FCPORT_ID: Type = 65;
+    pub const DPFLTR_PCI_ID: Type = 66;
+    pub const DPFLTR_DMIO_ID: Type = 67;
+    pub const DPFLTR_DMCONFIG_ID: Type = 68;
+    pub const DPFLTR_DMADMIN_ID: Type = 69;
+    pub const DPFLTR_WSOCKTRANSPORT_ID: Type = 70;
+    pub const DPFLTR_VSS_ID: Type = 71;
+    pub const DPFLTR_PNPMEM_ID: Type = 72;
+    pub const DPFLTR_PROCESSOR_ID: Type = 73;
+    pub const DPFLTR_DMSERVER_ID: Type = 74;
+    pub const DPFLTR_SR_ID: Type = 75;
+    pub const DPFLTR_INFINIBAND_ID: Type = 76;
+    pub const DPFLTR_IHVDRIVER_ID: Type = 77;
+    pub const DPFLTR_IHVVIDEO_ID: Type = 78;
+    pub const DPFLTR_IHVAUDIO_ID: Type = 79;
+    pub const DPFLTR_IHVNETWORK_ID: Type = 80;
+    pub const DPFLTR_IHVSTREAMING_ID: Type = 81;
+    pub const DPFLTR_IHVBUS_ID: Type = 82;
+    pub const DPFLTR_HPS_ID: Type = 83;
+    pub const DPFLTR_RTLTHREADPOOL_ID: Type = 84;
+    pub const DPFLTR_LDR_ID: Type = 85;
+    pub const DPFLTR_TCPIP6_ID: Type = 86;
+    pub const DPFLTR_ISAPNP_ID: Type = 87;
+    pub const DPFLTR_SHPC_ID: Type = 88;
+    pub const DPFLTR_STORPORT_ID: Type = 89;
+    pub const DPFLTR_STORMINIPORT_ID: Type = 90;
+    pub const DPFLTR_PRINTSPOOLER_ID: Type = 91;
+    pub const DPFLTR_VSSDYNDISK_ID: Type = 92;
+    pub const DPFLTR_VERIFIER_ID: Type = 93;
+    pub const DPFLTR_VDS_ID: Type = 94;
+    pub const DPFLTR_VDSBAS_ID: Type = 95;
+    pub const DPFLTR_VDSDYN_ID: Type = 96;
+    pub const DPFLTR_VDSDYNDR_ID: Type = 97;
+    pub const DPFLTR_VDSLDR_ID: Type = 98;
+    pub const DPFLTR_VDSUTIL_ID: Type = 99;
+    pub const DPFLTR_DFRGIFC_ID: Type = 100;
+    pub const DPFLTR_DEFAULT_ID: Type = 101;
+    pub const DPFLTR_MM_ID: Type = 102;
+    pub const DPFLTR_DFSC_ID: Type = 103;
+    pub const DPFLTR_WOW64_ID: Type = 104;
+    pub const DPFLTR_ALPC_ID: Type = 105;
+    pub const DPFLTR_WDI_ID: Type = 106;
+    pub const DPFLTR_PERFLIB_ID: Type = 107;
+    pub const DPFLTR_KTM_ID: Type = 108;
+    pub const DPFLTR_IOSTRESS_ID: Type = 109;
+    pub const DPFLTR_HEAP_ID: Type = 110;
+    pub const DPFLTR_WHEA_ID: Type = 111;
+    pub const DPFLTR_USERGDI_ID: Type = 112;
+    pub const DPFLTR_MMCSS_ID: Type = 113;
+    pub const DPFLTR_TPM_ID: Type = 114;
+    pub const DPFLTR_THREADORDER_ID: Type = 115;
+    pub const DPFLTR_ENVIRON_ID: Type = 116;
+    pub const DPFLTR_EMS_ID: Type = 117;
+    pub const DPFLTR_WDT_ID: Type = 118;
+    pub const DPFLTR_FVEVOL_ID: Type = 119;
+    pub const DPFLTR_NDIS_ID: Type = 120;
+    pub const DPFLTR_NVCTRACE_ID: Type = 121;
+    pub const DPFLTR_LUAFV_ID: Type = 122;
+    pub const DPFLTR_APPCOMPAT_ID: Type = 123;
+    pub const DPFLTR_USBSTOR_ID: Type = 124;
+    pub const DPFLTR_SBP2PORT_ID: Type = 125;
+    pub const DPFLTR_COVERAGE_ID: Type = 126;
+    pub const DPFLTR_CACHEMGR_ID: Type = 127;
+    pub const DPFLTR_MOUNTMGR_ID: Type = 128;
+    pub const DPFLTR_CFR_ID: Type = 129;
+    pub const DPFLTR_TXF_ID: Type = 130;
+    pub const DPFLTR_KSECDD_ID: Type = 131;
+    pub const DPFLTR_FLTREGRESS_ID: Type = 132;
+    pub const DPFLTR_MPIO_ID: Type = 133;
+    pub const DPFLTR_MSDSM_ID: Type = 134;
+    pub const DPFLTR_UDFS_ID: Type = 135;
+    pub const DPFLTR_PSHED_ID: Type = 136;
+    pub const DPFLTR_STORVSP_ID: Type = 137;
+    pub const DPFLTR_LSASS_ID: Type = 138;
+    pub const DPFLTR_SSPICLI_ID: Type = 139;
+    pub const DPFLTR_CNG_ID: Type = 140;
+    pub const DPFLTR_EXFAT_ID: Type = 141;
+    pub const DPFLTR_FILETRACE_ID: Type = 142;
+    pub const DPFLTR_XSAVE_ID: Type = 143;
+    pub const DPFLTR_SE_ID: Type = 144;
+    pub const DPFLTR_DRIVEEXTENDER_ID: Type = 145;
+    pub const DPFLTR_ENDOFTABLE_ID: Type = 146;
+}
+pub use self::_DPFLTR_TYPE::Type as DPFLTR_TYPE;
 #[repr(C)]
 #[derive(Debug)]
 pub struct _COMPRESSED_DATA_INFO {
@@ -9260,6 +9429,7 @@ impl Default for _DEVOBJ_EXTENSION {
         }
     }
 }
+pub type DEVOBJ_EXTENSION = _DEVOBJ_EXTENSION;
 pub type DRIVER_ADD_DEVICE = ::core::option::Option<
     unsafe extern "C" fn(
         DriverObject: *mut _DRIVER_OBJECT,
@@ -9303,6 +9473,7 @@ impl Default for _DRIVER_EXTENSION {
         }
     }
 }
+pub type DRIVER_EXTENSION = _DRIVER_EXTENSION;
 pub type PDRIVER_EXTENSION = *mut _DRIVER_EXTENSION;
 pub type DRIVER_INITIALIZE = ::core::option::Option<
     unsafe extern "C" fn(

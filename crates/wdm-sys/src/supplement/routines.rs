@@ -3,14 +3,17 @@
 #[cfg(not(wdm_backend = "wdk"))]
 use crate::{PVOID, POOL_FLAGS, SIZE_T, ULONG};
 
-#[cfg(not(wdm_backend = "wdk"))]
-#[cfg_attr(
-    wdm_backend = "kernel",
-    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
-)]
+#[cfg(wdm_backend = "kernel")]
+#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
 unsafe extern "C" {
     /// `ExAllocatePool2` (Windows 10 2004). Not in Wine 8's ntoskrnl: drivers that must load
     /// there allocate with `ExAllocatePoolWithTag`.
+    pub fn ExAllocatePool2(Flags: POOL_FLAGS, NumberOfBytes: SIZE_T, Tag: ULONG) -> PVOID;
+}
+
+#[cfg(wdm_backend = "sim")]
+unsafe extern "C-unwind" {
+    /// `ExAllocatePool2` (Windows 10 2004), from the simulator.
     pub fn ExAllocatePool2(Flags: POOL_FLAGS, NumberOfBytes: SIZE_T, Tag: ULONG) -> PVOID;
 }
 
@@ -26,8 +29,8 @@ unsafe extern "C" {
     ) -> crate::PVOID;
 }
 
-/// The memory routines LLVM emits calls to. A driver links no C runtime; `ntoskrnl.exe`
-/// exports these, so they are imported from it.
+// The memory routines LLVM emits calls to. A driver links no C runtime; `ntoskrnl.exe`
+// exports these, so they are imported from it.
 #[cfg(wdm_backend = "kernel")]
 #[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
 unsafe extern "C" {

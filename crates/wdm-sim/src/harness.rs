@@ -1,0 +1,375 @@
+//! The test-facing API: load a driver, open its devices, send requests, unload, and check that
+//! nothing leaked and nothing was reported.
+
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wdm_sys::{
+    DO_DEVICE_INITIALIZING, DRIVER_OBJECT, FILE_OBJECT, IO_TYPE_DRIVER, IO_TYPE_FILE, IRP_MJ_CLEANUP, IRP_MJ_CLOSE,
+    IRP_MJ_CREATE, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PUNICODE_STRING, STATUS_NO_SUCH_DEVICE,
+    STATUS_OBJECT_NAME_NOT_FOUND, STATUS_PENDING,
+};
+
+use crate::debug::DebugLine;
+use crate::irp::{Completion, IofCallDriver, invalid_device_request};
+use crate::kernel::{Bound, State, as_driver, lock};
+use crate::object::{DriverRecord, OwnedUnicode};
+use crate::pool::Allocation;
+use crate::report::{BugCheck, Report, Rule};
+
+/// A driver's entry point, as the simulator calls it.
+pub type DriverEntry = unsafe extern "C-unwind" fn(PDRIVER_OBJECT, PUNICODE_STRING) -> NTSTATUS;
+
+/// How long a synchronous request may stay pending before the harness calls it hung.
+const HANG: Duration = Duration::from_secs(10);
+
+/// One simulated machine.
+///
+/// ```
+/// use wdm_sim::Kernel;
+/// let kernel = Kernel::new();
+/// assert!(kernel.open(r"\\.\Nothing").is_err());
+/// kernel.assert_clean();
+/// ```
+#[derive(Clone)]
+pub struct Kernel {
+    state: Arc<State>,
+}
+
+impl Default for Kernel {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Kernel {
+    /// A fresh machine: no drivers, no devices, empty pool.
+    pub fn new() -> Self {
+        Self { state: Arc::new(State::new()) }
+    }
+
+    /// Runs `f` on this thread as code running on the simulated machine (at PASSIVE_LEVEL), so
+    /// it can call kernel routines directly. A bug check inside becomes a panic with its report.
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.check_alive();
+        let _bound = Bound::new(&self.state);
+        crate::irql::set(wdm_sys::PASSIVE_LEVEL as u8);
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(r) => r,
+            Err(payload) => match payload.downcast::<BugCheck>() {
+                Ok(bug) => panic!("the simulated machine bug-checked:\n  {bug}"),
+                Err(other) => resume_unwind(other),
+            },
+        }
+    }
+
+    /// Runs `f` and returns the bug check it caused, if any, instead of failing the test.
+    /// After a bug check the machine is stopped: only its reports can still be read.
+    pub fn catch<R>(&self, f: impl FnOnce() -> R) -> Result<R, BugCheck> {
+        let result = catch_unwind(AssertUnwindSafe(f));
+        if let Some(report) = lock(&self.state.crash).clone() {
+            return Err(BugCheck(report));
+        }
+        Ok(result.unwrap_or_else(|p| resume_unwind(p)))
+    }
+
+    fn check_alive(&self) {
+        if let Some(report) = lock(&self.state.crash).as_ref() {
+            panic!("the simulated machine has already bug-checked:\n  {report}");
+        }
+    }
+
+    /// Loads a driver: builds its driver object and runs its entry point at PASSIVE_LEVEL.
+    /// On failure the I/O manager discards the driver object, and what the driver left behind
+    /// is reported as leaked.
+    pub fn load(&self, name: &str, entry: DriverEntry) -> Result<Driver<'_>, NTSTATUS> {
+        let object = self.create_driver_object(name, entry);
+        let registry = OwnedUnicode::new(&format!("\\Registry\\Machine\\System\\CurrentControlSet\\Services\\{name}"));
+        let status = self.run(|| {
+            // SAFETY: a fully initialized driver object and a registry path that outlives the call.
+            as_driver(object as usize, || unsafe { entry(object, (&raw const registry.string).cast_mut()) })
+        });
+        let driver = Driver { kernel: self, object, name: name.to_owned() };
+        if !NT_SUCCESS(status) {
+            driver.forget("DriverEntry failed");
+            return Err(status);
+        }
+        // The I/O manager clears DO_DEVICE_INITIALIZING on devices created in DriverEntry.
+        let objects = lock(&self.state.objects);
+        for device in objects.devices_of(object as usize) {
+            // SAFETY: a live device object of this driver.
+            unsafe { (*(device as PDEVICE_OBJECT)).Flags &= !DO_DEVICE_INITIALIZING };
+        }
+        Ok(driver)
+    }
+
+    fn create_driver_object(&self, name: &str, entry: DriverEntry) -> PDRIVER_OBJECT {
+        let mut object = Box::new(DRIVER_OBJECT::default());
+        let mut extension = Box::new(wdm_sys::DRIVER_EXTENSION::default());
+        let driver_name = OwnedUnicode::new(&format!("\\Driver\\{name}"));
+        let ptr: PDRIVER_OBJECT = &raw mut *object;
+        object.Type = IO_TYPE_DRIVER as i16;
+        object.Size = size_of::<DRIVER_OBJECT>() as i16;
+        object.DriverExtension = &raw mut *extension;
+        object.DriverName = driver_name.string;
+        object.DriverInit = Some(entry);
+        object.MajorFunction = [Some(invalid_device_request); 28];
+        extension.DriverObject = ptr;
+        extension.ServiceKeyName = OwnedUnicode::new(name).string;
+        lock(&self.state.objects).drivers.insert(
+            ptr as usize,
+            DriverRecord {
+                _object: object,
+                _extension: extension,
+                _name: driver_name,
+                client_extensions: Vec::new(),
+            },
+        );
+        ptr
+    }
+
+    /// Opens a device by name: `\\.\Name` or `\DosDevices\Name` (through its symbolic link)
+    /// or `\Device\Name`. Sends IRP_MJ_CREATE to the top of the device's stack.
+    pub fn open(&self, path: &str) -> Result<File<'_>, NTSTATUS> {
+        let device = {
+            let objects = lock(&self.state.objects);
+            let device = objects.resolve(path).ok_or(STATUS_OBJECT_NAME_NOT_FOUND)?;
+            let record = &objects.devices[&device];
+            // SAFETY: a live device object.
+            let initializing = unsafe { (*(device as PDEVICE_OBJECT)).Flags } & DO_DEVICE_INITIALIZING != 0;
+            if record.delete_pending || initializing {
+                return Err(STATUS_NO_SUCH_DEVICE);
+            }
+            device as PDEVICE_OBJECT
+        };
+        let mut file = Box::new(FILE_OBJECT::default());
+        file.Type = IO_TYPE_FILE as i16;
+        file.Size = size_of::<FILE_OBJECT>() as i16;
+        file.DeviceObject = device;
+        let mut file = File { kernel: self, object: file, device, closed: false };
+        lock(&self.state.objects).devices.get_mut(&(device as usize)).expect("resolved above").open_files += 1;
+        let done = file.send(IRP_MJ_CREATE);
+        if NT_SUCCESS(done.status) {
+            Ok(file)
+        } else {
+            file.release();
+            Err(done.status)
+        }
+    }
+
+    /// Every violation reported so far, in order.
+    pub fn reports(&self) -> Vec<Report> {
+        lock(&self.state.reports).clone()
+    }
+
+    /// Removes and returns the reports collected so far (to assert on expected warnings and
+    /// then check that nothing else was reported).
+    pub fn take_reports(&self) -> Vec<Report> {
+        std::mem::take(&mut *lock(&self.state.reports))
+    }
+
+    /// Whether `rule` was reported.
+    pub fn was_reported(&self, rule: Rule) -> bool {
+        lock(&self.state.reports).iter().any(|r| r.rule == rule)
+    }
+
+    /// What drivers printed with DbgPrint/DbgPrintEx.
+    pub fn debug_output(&self) -> Vec<DebugLine> {
+        lock(&self.state.debug).clone()
+    }
+
+    /// Live pool allocations.
+    pub fn pool(&self) -> Vec<Allocation> {
+        lock(&self.state.pool).live()
+    }
+
+    /// Panics, listing what is wrong, unless no violation was reported and no pool is
+    /// allocated.
+    pub fn assert_clean(&self) {
+        let reports = self.reports();
+        let pool = self.pool();
+        if reports.is_empty() && pool.is_empty() {
+            return;
+        }
+        let mut msg = String::from("the simulated machine is not clean:\n");
+        for r in &reports {
+            msg.push_str(&format!("  {r}\n"));
+        }
+        for a in &pool {
+            msg.push_str(&format!("  pool {:#x}: {} bytes, tag '{}'\n", a.address, a.size, a.tag));
+        }
+        panic!("{msg}");
+    }
+}
+
+/// A loaded driver.
+pub struct Driver<'k> {
+    kernel: &'k Kernel,
+    object: PDRIVER_OBJECT,
+    name: String,
+}
+
+impl Driver<'_> {
+    /// Its driver object.
+    pub fn object(&self) -> PDRIVER_OBJECT {
+        self.object
+    }
+
+    /// The service name it was loaded as.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The names of its device objects (unnamed ones are left out).
+    pub fn device_names(&self) -> Vec<String> {
+        let objects = lock(&self.kernel.state.objects);
+        let mut names: Vec<String> = objects
+            .devices_of(self.object as usize)
+            .into_iter()
+            .filter_map(|d| objects.devices[&d].name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Unloads the driver: calls its DriverUnload routine, then reports whatever it left
+    /// behind (device objects, symbolic links, pool).
+    ///
+    /// # Panics
+    /// If the driver has no unload routine: Windows cannot unload such a driver either.
+    pub fn unload(self) {
+        // SAFETY: the driver object lives until `forget`.
+        let unload = unsafe { (*self.object).DriverUnload };
+        let unload = unload.unwrap_or_else(|| panic!("driver {} has no DriverUnload routine: it cannot be unloaded", self.name));
+        let object = self.object;
+        // SAFETY: the unload routine gets its own driver object, as on Windows.
+        self.kernel.run(|| as_driver(object as usize, || unsafe { unload(object) }));
+        self.forget("unload");
+    }
+
+    /// Checks what the driver left behind, and discards its driver object.
+    fn forget(self, phase: &'static str) {
+        let kernel = self.kernel;
+        let driver = self.object as usize;
+        let k = &kernel.state;
+        let _bound = Bound::new(k);
+        let (devices, links) = {
+            let objects = lock(&k.objects);
+            (objects.devices_of(driver), objects.links_of(driver))
+        };
+        let live_devices: Vec<usize> =
+            devices.into_iter().filter(|d| !lock(&k.objects).devices[d].delete_pending).collect();
+        if !live_devices.is_empty() {
+            k.report(
+                Rule::DeviceLeak,
+                phase,
+                None,
+                [driver, live_devices.len(), 0, 0],
+                format!("{}: {} device object(s) not deleted", self.name, live_devices.len()),
+            );
+        }
+        if !links.is_empty() {
+            let names: Vec<&str> = links.iter().map(|l| l.name.as_str()).collect();
+            k.report(
+                Rule::SymbolicLinkLeak,
+                phase,
+                None,
+                [driver, links.len(), 0, 0],
+                format!("{}: symbolic link(s) not deleted: {}", self.name, names.join(", ")),
+            );
+        }
+        let held = lock(&k.pool).held_by(driver);
+        if !held.is_empty() {
+            let bytes: usize = held.iter().map(|a| a.size).sum();
+            let tags: Vec<String> = held.iter().map(|a| format!("'{}' {} bytes", a.tag, a.size)).collect();
+            k.report(
+                Rule::PoolLeak,
+                phase,
+                None,
+                [0x62, driver, held.len(), bytes],
+                format!("{}: {} allocation(s), {bytes} bytes, still allocated: {}", self.name, held.len(), tags.join(", ")),
+            );
+        }
+        let mut objects = lock(&k.objects);
+        for d in live_devices {
+            objects.free_device(d);
+        }
+        if let Some(mut record) = objects.drivers.remove(&driver) {
+            for (_, block, layout) in record.client_extensions.drain(..) {
+                // SAFETY: allocated by IoAllocateDriverObjectExtension with this layout.
+                unsafe { std::alloc::dealloc(block as *mut u8, layout) };
+            }
+        }
+    }
+}
+
+/// An open file object on a device, as a handle from CreateFile.
+pub struct File<'k> {
+    kernel: &'k Kernel,
+    object: Box<FILE_OBJECT>,
+    device: PDEVICE_OBJECT,
+    closed: bool,
+}
+
+impl File<'_> {
+    /// Its file object.
+    pub fn object(&mut self) -> *mut FILE_OBJECT {
+        &raw mut *self.object
+    }
+
+    /// Sends a request with no parameters (major function `major`, e.g. `IRP_MJ_FLUSH_BUFFERS`)
+    /// and waits for its completion.
+    pub fn send(&mut self, major: u32) -> Completion {
+        let kernel = self.kernel;
+        let file = self.object();
+        let device = self.device;
+        let (status, waiter) = kernel.run(|| {
+            // SAFETY: the device is live while a file is open on it, and the file object is ours.
+            let (irp, top, waiter) = unsafe { crate::request::build(&kernel.state, device, file, major) };
+            // SAFETY: a fresh IRP with its next location set up for `top`.
+            (unsafe { IofCallDriver(top, irp) }, waiter)
+        });
+        let done = if status == STATUS_PENDING { waiter.wait(HANG) } else { waiter.get() };
+        done.unwrap_or_else(|| {
+            panic!(
+                "IRP for major function {major:#x} returned {:#x} but was never completed",
+                status as u32
+            )
+        })
+    }
+
+    /// Closes the handle: IRP_MJ_CLEANUP, then IRP_MJ_CLOSE, as Windows does when the last
+    /// handle goes away.
+    pub fn close(mut self) {
+        self.close_inner();
+    }
+
+    fn close_inner(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.send(IRP_MJ_CLEANUP);
+        self.send(IRP_MJ_CLOSE);
+        self.release();
+    }
+
+    fn release(&mut self) {
+        self.closed = true;
+        let mut objects = lock(&self.kernel.state.objects);
+        if let Some(record) = objects.devices.get_mut(&(self.device as usize)) {
+            record.open_files -= 1;
+            if record.open_files == 0 && record.delete_pending {
+                objects.free_device(self.device as usize);
+            }
+        }
+    }
+}
+
+impl Drop for File<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() && lock(&self.kernel.state.crash).is_none() {
+            self.close_inner();
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The simulated machine: its state, and which thread runs on it.
+//!
+//! Kernel routines take no context argument, so each thread that runs driver code is bound to
+//! one simulated kernel (a thread-local pointer) and acts as one of its processors, with its own
+//! IRQL. Tests run in parallel in one process; each builds its own [`Kernel`], so they never see
+//! each other's devices, pool or reports.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::debug::DebugLine;
+use crate::irp::IrpTable;
+use crate::object::Objects;
+use crate::pool::Pool;
+use crate::report::{BugCheck, Report, Rule, Severity};
+
+/// Everything one simulated machine holds.
+pub(crate) struct State {
+    pub objects: Mutex<Objects>,
+    pub pool: Mutex<Pool>,
+    pub irps: Mutex<IrpTable>,
+    pub reports: Mutex<Vec<Report>>,
+    pub debug: Mutex<Vec<DebugLine>>,
+    pub crash: Mutex<Option<Report>>,
+    next_processor: AtomicU32,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const State> = const { Cell::new(std::ptr::null()) };
+    static PROCESSOR: Cell<u32> = const { Cell::new(0) };
+    pub(crate) static IRQL: Cell<u8> = const { Cell::new(0) };
+    /// The driver whose code this thread is running (its DRIVER_OBJECT), for attributing pool.
+    pub(crate) static CURRENT_DRIVER: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Locks a mutex, ignoring poisoning: a bug check unwinds through the simulator with locks
+/// held by design, and the state stays readable for the report.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The kernel this thread is bound to.
+///
+/// Panics with an explanation when a kernel routine is called from a thread that no simulated
+/// kernel runs (for example a driver function called directly from a test).
+pub(crate) fn current() -> &'static State {
+    let p = CURRENT.with(Cell::get);
+    assert!(
+        !p.is_null(),
+        "a kernel routine was called on a thread that no simulated kernel runs: \
+         call the driver through wdm_sim::Kernel (load, open, ...) or inside Kernel::run"
+    );
+    // SAFETY: the pointer is set only by `Bound`, which keeps the `Arc<State>` alive for as long
+    // as it is installed, and restores the previous value when dropped.
+    unsafe { &*p }
+}
+
+/// The kernel this thread is bound to, if any.
+pub(crate) fn try_current() -> Option<&'static State> {
+    let p = CURRENT.with(Cell::get);
+    // SAFETY: as in `current`.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+/// Binds the current thread to a kernel for a scope.
+pub(crate) struct Bound {
+    prev: *const State,
+    prev_irql: u8,
+    _state: Arc<State>,
+}
+
+impl Bound {
+    pub(crate) fn new(state: &Arc<State>) -> Self {
+        let prev = CURRENT.with(|c| c.replace(Arc::as_ptr(state)));
+        if prev != Arc::as_ptr(state) {
+            PROCESSOR.with(|p| p.set(state.next_processor.fetch_add(1, Ordering::Relaxed)));
+        }
+        Self {
+            prev,
+            prev_irql: IRQL.with(Cell::get),
+            _state: Arc::clone(state),
+        }
+    }
+}
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.prev));
+        IRQL.with(|i| i.set(self.prev_irql));
+    }
+}
+
+/// The simulated processor number of this thread.
+pub(crate) fn processor() -> u32 {
+    PROCESSOR.with(Cell::get)
+}
+
+/// Runs `f` as code of `driver` (a DRIVER_OBJECT address), for pool attribution.
+pub(crate) fn as_driver<R>(driver: usize, f: impl FnOnce() -> R) -> R {
+    let prev = CURRENT_DRIVER.with(|d| d.replace(driver));
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT_DRIVER.with(|d| d.set(self.0));
+        }
+    }
+    let _restore = Restore(prev);
+    f()
+}
+
+impl State {
+    pub(crate) fn new() -> Self {
+        Self {
+            objects: Mutex::new(Objects::default()),
+            pool: Mutex::new(Pool::default()),
+            irps: Mutex::new(IrpTable::default()),
+            reports: Mutex::new(Vec::new()),
+            debug: Mutex::new(Vec::new()),
+            crash: Mutex::new(None),
+            next_processor: AtomicU32::new(0),
+        }
+    }
+
+    /// Records a violation. A fatal one ends the scenario: it unwinds to the harness like a
+    /// bug check stops the machine.
+    pub(crate) fn report(&self, rule: Rule, routine: &'static str, irp: Option<usize>, parameters: [usize; 4], message: String) {
+        let report = Report {
+            rule,
+            message,
+            routine,
+            irp,
+            processor: processor(),
+            irql: IRQL.with(Cell::get),
+            parameters,
+        };
+        if rule.severity() == Severity::Fatal {
+            lock(&self.crash).get_or_insert_with(|| report.clone());
+            lock(&self.reports).push(report.clone());
+            std::panic::resume_unwind(Box::new(BugCheck(report)));
+        }
+        lock(&self.reports).push(report);
+    }
+}

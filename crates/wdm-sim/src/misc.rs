@@ -1,0 +1,52 @@
+//! Small runtime routines: bug checks, strings.
+
+use wdm_sys::{PCWSTR, PUNICODE_STRING, SIZE_T, ULONG, ULONG_PTR};
+
+use crate::kernel::current;
+use crate::report::Rule;
+
+/// `KeBugCheckEx`: the driver stops the machine; the scenario ends with its code.
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn KeBugCheckEx(code: ULONG, p1: ULONG_PTR, p2: ULONG_PTR, p3: ULONG_PTR, p4: ULONG_PTR) -> ! {
+    current().report(
+        Rule::DriverBugCheck,
+        "KeBugCheckEx",
+        None,
+        [p1 as usize, p2 as usize, p3 as usize, p4 as usize],
+        format!("KeBugCheckEx({code:#x}, {p1:#x}, {p2:#x}, {p3:#x}, {p4:#x})"),
+    );
+    unreachable!("a fatal report unwinds")
+}
+
+/// `RtlInitUnicodeString`.
+///
+/// # Safety
+/// Kernel routine: `dst` writable, `src` NULL or a NUL-terminated UTF-16 string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn RtlInitUnicodeString(dst: PUNICODE_STRING, src: PCWSTR) {
+    let mut len = 0usize;
+    if !src.is_null() {
+        // SAFETY: the caller guarantees a NUL-terminated string.
+        while unsafe { *src.add(len) } != 0 {
+            len += 1;
+        }
+    }
+    let bytes = (len * 2).min(0xFFFC) as u16;
+    // SAFETY: `dst` is writable (caller's contract).
+    unsafe {
+        (*dst).Length = bytes;
+        (*dst).MaximumLength = if src.is_null() { 0 } else { bytes + 2 };
+        (*dst).Buffer = src.cast_mut();
+    }
+}
+
+/// `RtlCompareMemory`: the number of leading bytes that match.
+///
+/// # Safety
+/// Kernel routine: both blocks readable for `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn RtlCompareMemory(a: *const core::ffi::c_void, b: *const core::ffi::c_void, len: SIZE_T) -> SIZE_T {
+    // SAFETY: the caller guarantees `len` readable bytes in each block.
+    let (a, b) = unsafe { (std::slice::from_raw_parts(a.cast::<u8>(), len as usize), std::slice::from_raw_parts(b.cast::<u8>(), len as usize)) };
+    a.iter().zip(b).take_while(|(x, y)| x == y).count() as SIZE_T
+}

@@ -1,0 +1,387 @@
+//! The object manager's part: driver objects, device objects, names and symbolic links.
+//!
+//! Names are case-insensitive, as in the object manager; `\DosDevices\X` and `\GLOBAL??\X`
+//! are the same place as `\??\X`, and a Win32 path `\\.\X` opens `\??\X`.
+
+use std::alloc::Layout;
+use std::collections::HashMap;
+
+use wdm_sys::{
+    BOOLEAN, DEVICE_OBJECT, DO_DEVICE_HAS_NAME, DO_DEVICE_INITIALIZING, DO_EXCLUSIVE, DRIVER_OBJECT, IO_TYPE_DEVICE,
+    NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PUNICODE_STRING, PVOID, STATUS_INSUFFICIENT_RESOURCES,
+    STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_NAME_INVALID, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SUCCESS, ULONG,
+    _DEVOBJ_EXTENSION,
+};
+
+use crate::kernel::{current, lock, CURRENT_DRIVER};
+
+/// Reads a UNICODE_STRING.
+///
+/// # Safety
+/// `s` must be NULL or point to a valid UNICODE_STRING whose buffer holds `Length` bytes.
+pub(crate) unsafe fn read_unicode(s: PUNICODE_STRING) -> Option<String> {
+    if s.is_null() {
+        return None;
+    }
+    // SAFETY: the caller guarantees a valid UNICODE_STRING.
+    let s = unsafe { &*s };
+    if s.Buffer.is_null() || s.Length == 0 {
+        return Some(String::new());
+    }
+    // SAFETY: the caller guarantees `Length` readable bytes at `Buffer`.
+    let units = unsafe { std::slice::from_raw_parts(s.Buffer, usize::from(s.Length) / 2) };
+    Some(String::from_utf16_lossy(units))
+}
+
+/// The canonical form of an object name: lower case, `\??\` for the DOS device folder.
+pub(crate) fn canonical(name: &str) -> String {
+    let lower = name.to_lowercase();
+    for prefix in ["\\dosdevices\\", "\\global??\\", "\\\\.\\"] {
+        if let Some(rest) = lower.strip_prefix(prefix) {
+            return format!("\\??\\{rest}");
+        }
+    }
+    lower
+}
+
+/// A UTF-16 string the simulator owns, with a UNICODE_STRING pointing into it.
+pub(crate) struct OwnedUnicode {
+    _buffer: Vec<u16>,
+    pub string: wdm_sys::UNICODE_STRING,
+}
+
+impl OwnedUnicode {
+    pub(crate) fn new(s: &str) -> Box<Self> {
+        let mut buffer: Vec<u16> = s.encode_utf16().collect();
+        let len = (buffer.len() * 2) as u16;
+        buffer.push(0);
+        let mut b = Box::new(Self {
+            _buffer: buffer,
+            string: wdm_sys::UNICODE_STRING::default(),
+        });
+        b.string = wdm_sys::UNICODE_STRING {
+            Length: len,
+            MaximumLength: len + 2,
+            Buffer: b._buffer.as_mut_ptr(),
+        };
+        b
+    }
+}
+
+/// A loaded driver, as the I/O manager keeps it.
+pub(crate) struct DriverRecord {
+    pub _object: Box<DRIVER_OBJECT>,
+    pub _extension: Box<wdm_sys::DRIVER_EXTENSION>,
+    pub _name: Box<OwnedUnicode>,
+    /// IoAllocateDriverObjectExtension blocks: (client id, block, layout).
+    pub client_extensions: Vec<(usize, usize, Layout)>,
+}
+
+/// A device object the simulator allocated.
+pub(crate) struct DeviceRecord {
+    pub name: Option<String>,
+    pub driver: usize,
+    layout: Layout,
+    extension: Box<_DEVOBJ_EXTENSION>,
+    /// File objects open on it.
+    pub open_files: usize,
+    /// IoDeleteDevice was called while files were open: freed when the last one closes.
+    pub delete_pending: bool,
+}
+
+/// One symbolic link.
+#[derive(Clone, Debug)]
+pub(crate) struct Link {
+    pub name: String,
+    pub target: String,
+    pub driver: usize,
+}
+
+#[derive(Default)]
+pub(crate) struct Objects {
+    pub drivers: HashMap<usize, DriverRecord>,
+    pub devices: HashMap<usize, DeviceRecord>,
+    names: HashMap<String, usize>,
+    links: HashMap<String, Link>,
+}
+
+impl Objects {
+    /// The device a path names: through a symbolic link or directly.
+    pub(crate) fn resolve(&self, path: &str) -> Option<usize> {
+        let mut name = canonical(path);
+        for _ in 0..8 {
+            if let Some(&device) = self.names.get(&name) {
+                return Some(device);
+            }
+            name = canonical(&self.links.get(&name)?.target);
+        }
+        None
+    }
+
+    /// The device objects `driver` owns.
+    pub(crate) fn devices_of(&self, driver: usize) -> Vec<usize> {
+        let mut v: Vec<usize> = self.devices.iter().filter(|(_, d)| d.driver == driver).map(|(&a, _)| a).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The symbolic links `driver` created and has not deleted.
+    pub(crate) fn links_of(&self, driver: usize) -> Vec<Link> {
+        let mut v: Vec<Link> = self.links.values().filter(|l| l.driver == driver).cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Frees a device object's memory (after IoDeleteDevice, once no file is open on it).
+    pub(crate) fn free_device(&mut self, device: usize) {
+        if let Some(record) = self.devices.remove(&device) {
+            drop(record.extension);
+            // SAFETY: allocated in IoCreateDevice with this layout, removed from the table once.
+            unsafe { std::alloc::dealloc(device as *mut u8, record.layout) };
+        }
+    }
+}
+
+impl Drop for Objects {
+    fn drop(&mut self) {
+        let devices: Vec<usize> = self.devices.keys().copied().collect();
+        for d in devices {
+            self.free_device(d);
+        }
+        for driver in self.drivers.values_mut() {
+            for (_, block, layout) in driver.client_extensions.drain(..) {
+                // SAFETY: allocated by IoAllocateDriverObjectExtension with this layout.
+                unsafe { std::alloc::dealloc(block as *mut u8, layout) };
+            }
+        }
+    }
+}
+
+/// `IoCreateDevice`.
+///
+/// # Safety
+/// Kernel routine: arguments as documented for the WDK routine.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn IoCreateDevice(
+    driver: PDRIVER_OBJECT,
+    extension_size: ULONG,
+    name: PUNICODE_STRING,
+    device_type: ULONG,
+    characteristics: ULONG,
+    exclusive: BOOLEAN,
+    out: *mut PDEVICE_OBJECT,
+) -> NTSTATUS {
+    let k = current();
+    // SAFETY: the caller passes NULL or a valid UNICODE_STRING.
+    let name = unsafe { read_unicode(name) };
+    if name.as_deref().is_some_and(|n| !n.starts_with('\\')) {
+        return STATUS_OBJECT_NAME_INVALID;
+    }
+    let mut objects = lock(&k.objects);
+    if let Some(n) = &name
+        && objects.names.contains_key(&canonical(n))
+    {
+        return STATUS_OBJECT_NAME_COLLISION;
+    }
+    let base = size_of::<DEVICE_OBJECT>();
+    let ext = (extension_size as usize).next_multiple_of(16);
+    let Ok(layout) = Layout::from_size_align(base + ext, 16) else {
+        return STATUS_INSUFFICIENT_RESOURCES;
+    };
+    // SAFETY: non-zero size.
+    let mem = unsafe { std::alloc::alloc_zeroed(layout) };
+    if mem.is_null() {
+        return STATUS_INSUFFICIENT_RESOURCES;
+    }
+    let device = mem.cast::<DEVICE_OBJECT>();
+    let mut devobj_ext = Box::new(_DEVOBJ_EXTENSION {
+        Type: 13,
+        Size: size_of::<_DEVOBJ_EXTENSION>() as u16,
+        DeviceObject: device,
+    });
+    // SAFETY: `driver` is a driver object the simulator created (the caller's contract), and
+    // `device` is a fresh, zeroed, suitably aligned block.
+    unsafe {
+        let d = &mut *device;
+        d.Type = IO_TYPE_DEVICE as i16;
+        d.Size = (base + extension_size as usize) as u16;
+        d.DriverObject = driver;
+        d.NextDevice = (*driver).DeviceObject;
+        d.DeviceExtension = if extension_size > 0 { mem.add(base).cast() } else { std::ptr::null_mut() };
+        d.DeviceType = device_type;
+        d.Characteristics = characteristics;
+        d.StackSize = 1;
+        d.Flags = DO_DEVICE_INITIALIZING
+            | if exclusive != 0 { DO_EXCLUSIVE } else { 0 }
+            | if name.is_some() { DO_DEVICE_HAS_NAME } else { 0 };
+        d.DeviceObjectExtension = &raw mut *devobj_ext;
+        crate::devqueue::initialize(&raw mut d.DeviceQueue);
+        (*driver).DeviceObject = device;
+        *out = device;
+    }
+    if let Some(n) = &name {
+        objects.names.insert(canonical(n), device as usize);
+    }
+    objects.devices.insert(
+        device as usize,
+        DeviceRecord {
+            name,
+            driver: driver as usize,
+            layout,
+            extension: devobj_ext,
+            open_files: 0,
+            delete_pending: false,
+        },
+    );
+    STATUS_SUCCESS
+}
+
+/// `IoDeleteDevice`: unlinks the device from its driver and its name; the memory goes when no
+/// file object is open on it any more.
+///
+/// # Safety
+/// Kernel routine: `device` must be a device object from IoCreateDevice.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn IoDeleteDevice(device: PDEVICE_OBJECT) {
+    let k = current();
+    let mut objects = lock(&k.objects);
+    let Some(record) = objects.devices.get_mut(&(device as usize)) else {
+        drop(objects);
+        k.report(
+            crate::report::Rule::InvalidParameter,
+            "IoDeleteDevice",
+            None,
+            [device as usize, 0, 0, 0],
+            format!("{device:p} is not a device object (or was already deleted)"),
+        );
+        return;
+    };
+    if record.delete_pending {
+        drop(objects);
+        k.report(
+            crate::report::Rule::InvalidParameter,
+            "IoDeleteDevice",
+            None,
+            [device as usize, 0, 0, 0],
+            format!("{device:p} was already deleted"),
+        );
+        return;
+    }
+    record.delete_pending = true;
+    let open = record.open_files;
+    if let Some(name) = record.name.clone() {
+        objects.names.remove(&canonical(&name));
+    }
+    // SAFETY: `device` is live (it is in the table) and so is its driver object.
+    unsafe {
+        let driver = (*device).DriverObject;
+        let mut link: *mut PDEVICE_OBJECT = &raw mut (*driver).DeviceObject;
+        while !(*link).is_null() {
+            if *link == device {
+                *link = (*device).NextDevice;
+                break;
+            }
+            link = &raw mut (**link).NextDevice;
+        }
+    }
+    if open == 0 {
+        objects.free_device(device as usize);
+    }
+}
+
+unsafe fn link_names(link: PUNICODE_STRING) -> Option<String> {
+    // SAFETY: forwarded from the routines below.
+    unsafe { read_unicode(link) }
+}
+
+/// `IoCreateSymbolicLink`.
+///
+/// # Safety
+/// Kernel routine: both arguments must be valid UNICODE_STRINGs.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn IoCreateSymbolicLink(link: PUNICODE_STRING, target: PUNICODE_STRING) -> NTSTATUS {
+    let k = current();
+    // SAFETY: caller's contract.
+    let (Some(name), Some(target)) = (unsafe { link_names(link) }, unsafe { link_names(target) }) else {
+        return STATUS_OBJECT_NAME_INVALID;
+    };
+    if !name.starts_with('\\') || !target.starts_with('\\') {
+        return STATUS_OBJECT_NAME_INVALID;
+    }
+    let mut objects = lock(&k.objects);
+    let key = canonical(&name);
+    if objects.links.contains_key(&key) || objects.names.contains_key(&key) {
+        return STATUS_OBJECT_NAME_COLLISION;
+    }
+    let driver = CURRENT_DRIVER.with(std::cell::Cell::get);
+    objects.links.insert(key, Link { name, target, driver });
+    STATUS_SUCCESS
+}
+
+/// `IoDeleteSymbolicLink`.
+///
+/// # Safety
+/// Kernel routine: `link` must be a valid UNICODE_STRING.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn IoDeleteSymbolicLink(link: PUNICODE_STRING) -> NTSTATUS {
+    let k = current();
+    // SAFETY: caller's contract.
+    let Some(name) = (unsafe { link_names(link) }) else {
+        return STATUS_OBJECT_NAME_INVALID;
+    };
+    match lock(&k.objects).links.remove(&canonical(&name)) {
+        Some(_) => STATUS_SUCCESS,
+        None => STATUS_OBJECT_NAME_NOT_FOUND,
+    }
+}
+
+/// `IoAllocateDriverObjectExtension`: a zeroed block tied to the driver object, identified by
+/// `id`, freed by the I/O manager when the driver unloads.
+///
+/// # Safety
+/// Kernel routine: `driver` must be a driver object and `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn IoAllocateDriverObjectExtension(
+    driver: PDRIVER_OBJECT,
+    id: PVOID,
+    size: ULONG,
+    out: *mut PVOID,
+) -> NTSTATUS {
+    let k = current();
+    let mut objects = lock(&k.objects);
+    let Some(record) = objects.drivers.get_mut(&(driver as usize)) else {
+        return STATUS_INSUFFICIENT_RESOURCES;
+    };
+    if record.client_extensions.iter().any(|(i, ..)| *i == id as usize) {
+        // SAFETY: `out` is writable (caller's contract).
+        unsafe { *out = std::ptr::null_mut() };
+        return STATUS_OBJECT_NAME_COLLISION;
+    }
+    let Ok(layout) = Layout::from_size_align((size as usize).max(1), 16) else {
+        return STATUS_INSUFFICIENT_RESOURCES;
+    };
+    // SAFETY: non-zero size.
+    let block = unsafe { std::alloc::alloc_zeroed(layout) };
+    if block.is_null() {
+        return STATUS_INSUFFICIENT_RESOURCES;
+    }
+    record.client_extensions.push((id as usize, block as usize, layout));
+    // SAFETY: `out` is writable (caller's contract).
+    unsafe { *out = block.cast() };
+    STATUS_SUCCESS
+}
+
+/// `IoGetDriverObjectExtension`.
+///
+/// # Safety
+/// Kernel routine: `driver` must be a driver object.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn IoGetDriverObjectExtension(driver: PDRIVER_OBJECT, id: PVOID) -> PVOID {
+    let k = current();
+    let objects = lock(&k.objects);
+    objects
+        .drivers
+        .get(&(driver as usize))
+        .and_then(|r| r.client_extensions.iter().find(|(i, ..)| *i == id as usize))
+        .map_or(std::ptr::null_mut(), |&(_, block, _)| block as PVOID)
+}

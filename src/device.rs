@@ -1,0 +1,192 @@
+//! Device objects and their symbolic links.
+
+use alloc::vec::Vec;
+use core::ptr::NonNull;
+
+use wdm_sys::ntddk::{IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink};
+use wdm_sys::{DEVICE_OBJECT, DO_BUFFERED_IO, DO_DIRECT_IO, FILE_DEVICE_UNKNOWN};
+
+use crate::{Status, U16CStr};
+
+/// How a device's read and write requests carry their data (`DO_BUFFERED_IO`,
+/// `DO_DIRECT_IO`, or neither).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoMethod {
+    /// The I/O manager copies data through a system buffer.
+    Buffered,
+    /// The I/O manager locks the user buffer and describes it with an MDL.
+    Direct,
+    /// The driver gets the user-mode address as is.
+    Neither,
+}
+
+/// What [`DriverObject::create_device`](crate::DriverObject::create_device) creates.
+///
+/// ```
+/// use wdm::{DeviceOptions, IoMethod, utf16};
+/// const OPTIONS: DeviceOptions = DeviceOptions::new()
+///     .name(utf16!("\\Device\\Minimal"))
+///     .symbolic_link(utf16!("\\DosDevices\\Minimal"))
+///     .io_method(IoMethod::Buffered);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceOptions {
+    pub(crate) name: Option<U16CStr>,
+    pub(crate) link: Option<U16CStr>,
+    pub(crate) device_type: u32,
+    pub(crate) characteristics: u32,
+    pub(crate) exclusive: bool,
+    pub(crate) io_method: IoMethod,
+}
+
+impl Default for DeviceOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DeviceOptions {
+    /// An unnamed `FILE_DEVICE_UNKNOWN` device with buffered I/O, opened by any number of
+    /// handles.
+    pub const fn new() -> Self {
+        Self {
+            name: None,
+            link: None,
+            device_type: FILE_DEVICE_UNKNOWN,
+            characteristics: wdm_sys::FILE_DEVICE_SECURE_OPEN,
+            exclusive: false,
+            io_method: IoMethod::Buffered,
+        }
+    }
+
+    /// The device's name in the object manager (`\Device\...`).
+    pub const fn name(mut self, name: U16CStr) -> Self {
+        self.name = Some(name);
+        self
+    }
+
+    /// A symbolic link (`\DosDevices\...`) that user mode opens as `\\.\...`; the framework
+    /// deletes it before the device at unload.
+    pub const fn symbolic_link(mut self, link: U16CStr) -> Self {
+        self.link = Some(link);
+        self
+    }
+
+    /// The `FILE_DEVICE_*` type.
+    pub const fn device_type(mut self, device_type: u32) -> Self {
+        self.device_type = device_type;
+        self
+    }
+
+    /// `FILE_DEVICE_*` characteristics (default `FILE_DEVICE_SECURE_OPEN`).
+    pub const fn characteristics(mut self, characteristics: u32) -> Self {
+        self.characteristics = characteristics;
+        self
+    }
+
+    /// Whether only one handle may be open at a time.
+    pub const fn exclusive(mut self, exclusive: bool) -> Self {
+        self.exclusive = exclusive;
+        self
+    }
+
+    /// How reads and writes carry data.
+    pub const fn io_method(mut self, method: IoMethod) -> Self {
+        self.io_method = method;
+        self
+    }
+}
+
+/// What the framework keeps at the start of every device extension it creates.
+#[repr(C)]
+pub(crate) struct DeviceHeader {
+    /// The driver's state (`*const D`), valid from the end of `Driver::init` to unload.
+    pub driver: *const (),
+    /// The name the device was created with.
+    pub name: Option<U16CStr>,
+    /// Symbolic links to delete before the device.
+    pub links: Vec<U16CStr>,
+}
+
+/// A device object this driver created. The framework deletes it (and its symbolic links)
+/// when the driver unloads.
+#[derive(Clone, Copy)]
+pub struct Device {
+    raw: NonNull<DEVICE_OBJECT>,
+}
+
+// SAFETY: a device object is shared by every processor that sends it IRPs; this handle only
+// reads immutable fields and calls routines that synchronize internally.
+unsafe impl Send for Device {}
+// SAFETY: as above.
+unsafe impl Sync for Device {}
+
+impl Device {
+    /// # Safety
+    /// `raw` must be a device object created by this framework and not yet deleted.
+    pub(crate) unsafe fn from_raw(raw: NonNull<DEVICE_OBJECT>) -> Self {
+        Self { raw }
+    }
+
+    /// The raw device object, for calls the framework does not wrap.
+    #[must_use]
+    pub fn as_raw(&self) -> *mut DEVICE_OBJECT {
+        self.raw.as_ptr()
+    }
+
+    pub(crate) fn header(&self) -> *mut DeviceHeader {
+        // SAFETY: devices made by the framework always have an extension starting with the
+        // header.
+        unsafe { (*self.raw.as_ptr()).DeviceExtension.cast() }
+    }
+
+    /// Creates a symbolic link to this device; it is deleted before the device at unload.
+    pub fn create_symbolic_link(&self, link: U16CStr) -> Result<(), Status> {
+        let name = self.name().ok_or(Status::INVALID_DEVICE_REQUEST)?;
+        let mut link_string = link.to_unicode_string();
+        let mut target = name.to_unicode_string();
+        // SAFETY: both strings point to 'static UTF-16 data; the kernel copies them.
+        Status::from_raw(unsafe { IoCreateSymbolicLink(&raw mut link_string, &raw mut target) }).ok()?;
+        // SAFETY: the header is initialized for every framework device, and links are only
+        // added during init, before the device receives IRPs.
+        unsafe { (*self.header()).links.push(link) };
+        Ok(())
+    }
+
+    /// The name the device was created with.
+    #[must_use]
+    pub fn name(&self) -> Option<U16CStr> {
+        // SAFETY: the header is initialized for every framework device and the name never
+        // changes.
+        unsafe { (*self.header()).name }
+    }
+
+    pub(crate) fn set_io_method(&self, method: IoMethod) {
+        let flag = match method {
+            IoMethod::Buffered => DO_BUFFERED_IO,
+            IoMethod::Direct => DO_DIRECT_IO,
+            IoMethod::Neither => 0,
+        };
+        // SAFETY: set during init, before the device receives IRPs.
+        unsafe { (*self.raw.as_ptr()).Flags |= flag };
+    }
+
+    /// Deletes the device's symbolic links, drops its header and deletes it.
+    ///
+    /// # Safety
+    /// The device must receive no more IRPs (unload, or a failed init).
+    pub(crate) unsafe fn delete(self) {
+        let header = self.header();
+        // SAFETY: the header is initialized and nobody else uses it any more (caller).
+        let header = unsafe { header.read() };
+        for link in &header.links {
+            let mut s = link.to_unicode_string();
+            // A link that is already gone needs no deleting; nothing else can fail here.
+            // SAFETY: a 'static UTF-16 string.
+            let _ = unsafe { IoDeleteSymbolicLink(&raw mut s) };
+        }
+        drop(header);
+        // SAFETY: a device this framework created, with no IRPs left (caller).
+        unsafe { IoDeleteDevice(self.raw.as_ptr()) };
+    }
+}

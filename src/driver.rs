@@ -1,0 +1,283 @@
+//! The driver: its entry point, dispatch table and unload.
+
+use core::marker::PhantomData;
+use core::mem::MaybeUninit;
+use core::ptr::NonNull;
+
+use alloc::vec::Vec;
+use wdm_sys::ntddk::{IoAllocateDriverObjectExtension, IoCreateDevice, IoGetDriverObjectExtension};
+use wdm_sys::{DRIVER_OBJECT, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PIRP, PUNICODE_STRING, PVOID};
+
+use crate::device::{Device, DeviceHeader, DeviceOptions};
+use crate::irp::{Irp, Outcome};
+use crate::Status;
+
+/// The number of major function codes (`IRP_MJ_MAXIMUM_FUNCTION + 1`).
+pub const MAJOR_FUNCTIONS: usize = 28;
+
+/// A dispatch handler: gets the driver's state and the IRP, returns what it did with it.
+pub type Handler<D> = fn(&D, Irp) -> Outcome;
+
+/// Which major functions a driver handles. Only these get `MajorFunction` entries; every
+/// other request fails with `STATUS_INVALID_DEVICE_REQUEST` (the I/O manager's default).
+///
+/// It is a constant, so the dispatch routines call the handlers directly: no table lookup at
+/// run time.
+pub struct Dispatch<D> {
+    handlers: [Option<Handler<D>>; MAJOR_FUNCTIONS],
+}
+
+impl<D> Dispatch<D> {
+    /// No handlers.
+    pub const fn new() -> Self {
+        Self { handlers: [None; MAJOR_FUNCTIONS] }
+    }
+
+    /// Handles major function `major` (`IRP_MJ_*`) with `handler`.
+    ///
+    /// # Panics
+    /// At compile time, if `major` is not a major function code.
+    pub const fn major(mut self, major: u32, handler: Handler<D>) -> Self {
+        assert!((major as usize) < MAJOR_FUNCTIONS, "not a major function code");
+        self.handlers[major as usize] = Some(handler);
+        self
+    }
+
+    /// `IRP_MJ_CREATE`: a handle is being opened.
+    pub const fn create(self, handler: Handler<D>) -> Self {
+        self.major(wdm_sys::IRP_MJ_CREATE, handler)
+    }
+
+    /// `IRP_MJ_CLOSE`: the last reference to a file object is gone.
+    pub const fn close(self, handler: Handler<D>) -> Self {
+        self.major(wdm_sys::IRP_MJ_CLOSE, handler)
+    }
+
+    /// `IRP_MJ_CLEANUP`: the last handle to a file object was closed.
+    pub const fn cleanup(self, handler: Handler<D>) -> Self {
+        self.major(wdm_sys::IRP_MJ_CLEANUP, handler)
+    }
+
+    /// `IRP_MJ_READ`.
+    pub const fn read(self, handler: Handler<D>) -> Self {
+        self.major(wdm_sys::IRP_MJ_READ, handler)
+    }
+
+    /// `IRP_MJ_WRITE`.
+    pub const fn write(self, handler: Handler<D>) -> Self {
+        self.major(wdm_sys::IRP_MJ_WRITE, handler)
+    }
+
+    /// `IRP_MJ_DEVICE_CONTROL`.
+    pub const fn device_control(self, handler: Handler<D>) -> Self {
+        self.major(wdm_sys::IRP_MJ_DEVICE_CONTROL, handler)
+    }
+
+    /// Whether `major` has a handler.
+    #[must_use]
+    pub const fn handles(&self, major: u32) -> bool {
+        (major as usize) < MAJOR_FUNCTIONS && self.handlers[major as usize].is_some()
+    }
+}
+
+impl<D> Default for Dispatch<D> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A WDM driver.
+///
+/// ```
+/// use wdm::{Dispatch, Driver, DriverObject, DeviceOptions, Irp, Outcome, Status, utf16};
+///
+/// struct Hello;
+///
+/// impl Driver for Hello {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new().create(Self::open).close(Self::open);
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\Hello")))?;
+///         Ok(Hello)
+///     }
+/// }
+///
+/// impl Hello {
+///     fn open(&self, irp: Irp) -> Outcome {
+///         irp.complete(Status::SUCCESS).into()
+///     }
+/// }
+/// ```
+pub trait Driver: Sized + Send + Sync + 'static {
+    /// The requests the driver handles.
+    const DISPATCH: Dispatch<Self>;
+
+    /// DriverEntry: create devices, return the driver's state. On error the framework
+    /// deletes what was created and the driver is not loaded.
+    fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status>;
+
+    /// DriverUnload, before the framework deletes the driver's devices and symbolic links.
+    fn unload(&mut self) {}
+}
+
+/// The driver object, during `Driver::init`.
+pub struct DriverObject<D> {
+    raw: NonNull<DRIVER_OBJECT>,
+    slot: *mut MaybeUninit<D>,
+    created: Vec<Device>,
+    _driver: PhantomData<D>,
+}
+
+impl<D: Driver> DriverObject<D> {
+    /// Creates a device object (and its symbolic link, if the options name one).
+    pub fn create_device(&mut self, options: &DeviceOptions) -> Result<Device, Status> {
+        let mut name = options.name.map(|n| n.to_unicode_string());
+        let name_ptr = name.as_mut().map_or(core::ptr::null_mut(), |n| &raw mut *n);
+        let mut raw: PDEVICE_OBJECT = core::ptr::null_mut();
+        // SAFETY: a valid driver object and name; `raw` receives the new device.
+        let status = unsafe {
+            IoCreateDevice(
+                self.raw.as_ptr(),
+                size_of::<DeviceHeader>() as u32,
+                name_ptr,
+                options.device_type,
+                options.characteristics,
+                u8::from(options.exclusive),
+                &raw mut raw,
+            )
+        };
+        Status::from_raw(status).ok()?;
+        let raw = NonNull::new(raw).ok_or(Status::UNSUCCESSFUL)?;
+        // SAFETY: IoCreateDevice gave us a device with an extension of the header's size.
+        let header = unsafe { (*raw.as_ptr()).DeviceExtension.cast::<DeviceHeader>() };
+        // SAFETY: the extension is ours, sized and aligned (16) for the header.
+        unsafe {
+            header.write(DeviceHeader {
+                driver: self.slot.cast_const().cast(),
+                name: options.name,
+                links: Vec::new(),
+            });
+        }
+        // SAFETY: created above by this framework.
+        let device = unsafe { Device::from_raw(raw) };
+        self.created.push(device);
+        device.set_io_method(options.io_method);
+        if let Some(link) = options.link {
+            device.create_symbolic_link(link)?;
+        }
+        Ok(device)
+    }
+}
+
+/// The address that identifies this framework's driver-object extension.
+static SLOT_ID: u8 = 0;
+
+fn slot_id() -> PVOID {
+    (&raw const SLOT_ID).cast_mut().cast()
+}
+
+wdm_sys::callback! {
+/// DriverEntry for driver `D`; [`driver_entry!`](crate::driver_entry) exports it under that
+/// name, and a simulator test loads it directly.
+///
+/// # Safety
+/// Called by the I/O manager with a fresh driver object.
+pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_STRING) -> NTSTATUS {
+    let Some(raw) = NonNull::new(driver) else {
+        return Status::INVALID_PARAMETER.raw();
+    };
+    let mut slot: PVOID = core::ptr::null_mut();
+    let size = size_of::<MaybeUninit<D>>() + align_of::<D>();
+    // SAFETY: a valid driver object; `slot` receives a zeroed block of `size` bytes.
+    let status = unsafe { IoAllocateDriverObjectExtension(driver, slot_id(), size as u32, &raw mut slot) };
+    if let Err(e) = Status::from_raw(status).ok() {
+        return e.raw();
+    }
+    let slot = slot.cast::<u8>();
+    let slot = slot.wrapping_add(slot.align_offset(align_of::<D>())).cast::<MaybeUninit<D>>();
+    let mut object = DriverObject::<D> { raw, slot, created: Vec::new(), _driver: PhantomData };
+    match D::init(&mut object) {
+        Ok(state) => {
+            // SAFETY: the slot is ours, aligned for D, and big enough.
+            unsafe { (*slot).write(state) };
+            // SAFETY: a valid driver object, not yet visible to any other thread.
+            let d = unsafe { &mut *driver };
+            for (major, handler) in D::DISPATCH.handlers.iter().enumerate() {
+                if handler.is_some() {
+                    d.MajorFunction[major] = Glue::<D>::DISPATCH[major];
+                }
+            }
+            d.DriverUnload = Some(Glue::<D>::unload);
+            Status::SUCCESS.raw()
+        }
+        Err(e) => {
+            for device in object.created {
+                // SAFETY: the driver failed to load; no IRP can reach its devices.
+                unsafe { device.delete() };
+            }
+            e.raw()
+        }
+    }
+}
+}
+
+struct Glue<D>(PhantomData<D>);
+
+macro_rules! dispatch_table {
+    ($($n:literal)*) => {
+        impl<D: Driver> Glue<D> {
+            const DISPATCH: [wdm_sys::PDRIVER_DISPATCH; MAJOR_FUNCTIONS] =
+                [$(Some(Glue::<D>::dispatch::<$n>)),*];
+        }
+    };
+}
+dispatch_table!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27);
+
+impl<D: Driver> Glue<D> {
+    wdm_sys::callback! {
+        /// The MajorFunction entry for major function `MJ`.
+        unsafe fn dispatch<const MJ: usize>(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+            let (Some(device), Some(irp)) = (NonNull::new(device), NonNull::new(irp)) else {
+                return Status::INVALID_PARAMETER.raw();
+            };
+            // SAFETY: the I/O manager only sends IRPs to devices this framework created.
+            let device = unsafe { Device::from_raw(device) };
+            // SAFETY: the header's driver pointer is the initialized state from the end of
+            // init until unload, and no IRP arrives outside that window.
+            let driver = unsafe { &*(*device.header()).driver.cast::<D>() };
+            // SAFETY: the I/O manager hands the IRP over to this dispatch routine.
+            let irp = unsafe { Irp::from_raw(irp) };
+            match D::DISPATCH.handlers[MJ] {
+                Some(handler) => handler(driver, irp).status().raw(),
+                // Unreachable: only handled majors get this routine.
+                None => irp.complete(Status::INVALID_DEVICE_REQUEST).status().raw(),
+            }
+        }
+    }
+
+    wdm_sys::callback! {
+        /// DriverUnload: the driver's own unload, then its devices and links go.
+        unsafe fn unload(driver: PDRIVER_OBJECT) {
+            // SAFETY: the slot was allocated in `entry` under SLOT_ID.
+            let slot = unsafe { IoGetDriverObjectExtension(driver, slot_id()) }.cast::<u8>();
+            if slot.is_null() {
+                return;
+            }
+            let slot = slot.wrapping_add(slot.align_offset(align_of::<D>())).cast::<D>();
+            // SAFETY: the state was written at the end of a successful init; unload runs once,
+            // after the last IRP.
+            unsafe { (*slot).unload() };
+            // SAFETY: as above; the state is dropped exactly once, here.
+            unsafe { core::ptr::drop_in_place(slot) };
+            // SAFETY: a valid driver object whose device list only we change now.
+            let mut next = unsafe { (*driver).DeviceObject };
+            while let Some(device) = NonNull::new(next) {
+                // SAFETY: a live device in the driver's list.
+                next = unsafe { (*device.as_ptr()).NextDevice };
+                // SAFETY: every device of a framework driver was created by the framework, and
+                // none receives IRPs during unload.
+                unsafe { Device::from_raw(device).delete() };
+            }
+        }
+    }
+}

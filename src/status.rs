@@ -1,0 +1,78 @@
+//! NTSTATUS as a type.
+
+use core::fmt;
+
+use wdm_sys::NTSTATUS;
+
+/// An NTSTATUS value.
+///
+/// A newtype rather than a bare `i32`, so a status cannot be confused with a length or a count.
+/// The constants are the codes a driver returns most; any other code converts with
+/// [`Status::from_raw`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(transparent)]
+#[must_use]
+pub struct Status(NTSTATUS);
+
+impl Status {
+    /// `STATUS_SUCCESS`.
+    pub const SUCCESS: Self = Self(wdm_sys::STATUS_SUCCESS);
+    /// `STATUS_PENDING`.
+    pub const PENDING: Self = Self(wdm_sys::STATUS_PENDING);
+    /// `STATUS_CANCELLED`.
+    pub const CANCELLED: Self = Self(wdm_sys::STATUS_CANCELLED);
+    /// `STATUS_UNSUCCESSFUL`.
+    pub const UNSUCCESSFUL: Self = Self(wdm_sys::STATUS_UNSUCCESSFUL);
+    /// `STATUS_INVALID_DEVICE_REQUEST`: the request is not supported by this device.
+    pub const INVALID_DEVICE_REQUEST: Self = Self(wdm_sys::STATUS_INVALID_DEVICE_REQUEST);
+    /// `STATUS_INVALID_PARAMETER`.
+    pub const INVALID_PARAMETER: Self = Self(wdm_sys::STATUS_INVALID_PARAMETER);
+    /// `STATUS_BUFFER_TOO_SMALL`: an output buffer cannot hold the result.
+    pub const BUFFER_TOO_SMALL: Self = Self(wdm_sys::STATUS_BUFFER_TOO_SMALL);
+    /// `STATUS_INSUFFICIENT_RESOURCES`: an allocation failed.
+    pub const INSUFFICIENT_RESOURCES: Self = Self(wdm_sys::STATUS_INSUFFICIENT_RESOURCES);
+    /// `STATUS_NOT_SUPPORTED`.
+    pub const NOT_SUPPORTED: Self = Self(wdm_sys::STATUS_NOT_SUPPORTED);
+    /// `STATUS_DEVICE_BUSY`.
+    pub const DEVICE_BUSY: Self = Self(wdm_sys::STATUS_DEVICE_BUSY);
+
+    /// Wraps a raw NTSTATUS.
+    pub const fn from_raw(status: NTSTATUS) -> Self {
+        Self(status)
+    }
+
+    /// The raw NTSTATUS.
+    #[must_use]
+    pub const fn raw(self) -> NTSTATUS {
+        self.0
+    }
+
+    /// `NT_SUCCESS`: success or informational.
+    #[must_use]
+    pub const fn is_success(self) -> bool {
+        wdm_sys::NT_SUCCESS(self.0)
+    }
+
+    /// `Ok(())` for success codes, `Err(self)` otherwise.
+    pub const fn ok(self) -> Result<(), Status> {
+        if self.is_success() { Ok(()) } else { Err(self) }
+    }
+}
+
+impl fmt::Debug for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Status({:#010x})", self.0 as u32)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#010x}", self.0 as u32)
+    }
+}
+
+impl From<Status> for NTSTATUS {
+    fn from(s: Status) -> Self {
+        s.0
+    }
+}
