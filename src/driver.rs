@@ -8,9 +8,9 @@ use alloc::vec::Vec;
 use wdm_sys::ntddk::{IoAllocateDriverObjectExtension, IoCreateDevice, IoGetDriverObjectExtension};
 use wdm_sys::{DRIVER_OBJECT, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PIRP, PUNICODE_STRING, PVOID};
 
+use crate::Status;
 use crate::device::{Device, DeviceHeader, DeviceOptions};
 use crate::irp::{Irp, Outcome};
-use crate::Status;
 
 /// The number of major function codes (`IRP_MJ_MAXIMUM_FUNCTION + 1`).
 pub const MAJOR_FUNCTIONS: usize = 28;
@@ -30,7 +30,9 @@ pub struct Dispatch<D> {
 impl<D> Dispatch<D> {
     /// No handlers.
     pub const fn new() -> Self {
-        Self { handlers: [None; MAJOR_FUNCTIONS] }
+        Self {
+            handlers: [None; MAJOR_FUNCTIONS],
+        }
     }
 
     /// Handles major function `major` (`IRP_MJ_*`) with `handler`.
@@ -244,7 +246,9 @@ impl<D: Driver> Glue<D> {
             let device = unsafe { Device::from_raw(device) };
             // SAFETY: the header's driver pointer is the initialized state from the end of
             // init until unload, and no IRP arrives outside that window.
-            let driver = unsafe { &*(*device.header()).driver.cast::<D>() };
+            let state = unsafe { (*device.header()).driver.cast::<D>() };
+            // SAFETY: as above: initialized, and only shared (`&D`) while IRPs flow.
+            let driver = unsafe { &*state };
             // SAFETY: the I/O manager hands the IRP over to this dispatch routine.
             let irp = unsafe { Irp::from_raw(irp) };
             match D::DISPATCH.handlers[MJ] {
@@ -276,7 +280,9 @@ impl<D: Driver> Glue<D> {
                 next = unsafe { (*device.as_ptr()).NextDevice };
                 // SAFETY: every device of a framework driver was created by the framework, and
                 // none receives IRPs during unload.
-                unsafe { Device::from_raw(device).delete() };
+                let device = unsafe { Device::from_raw(device) };
+                // SAFETY: as above.
+                unsafe { device.delete() };
             }
         }
     }

@@ -67,7 +67,9 @@ impl Irp {
     #[must_use]
     pub fn major_function(&self) -> u8 {
         // SAFETY: we own a live IRP; its current location is valid while we own it.
-        unsafe { (*IoGetCurrentIrpStackLocation(self.raw.as_ptr())).MajorFunction }
+        let location = unsafe { IoGetCurrentIrpStackLocation(self.raw.as_ptr()) };
+        // SAFETY: as above.
+        unsafe { (*location).MajorFunction }
     }
 
     /// Completes the IRP with `status` and no information.
@@ -79,13 +81,12 @@ impl Irp {
     /// bytes transferred).
     pub fn complete_with(self, status: Status, information: usize) -> Completed {
         let irp = self.raw.as_ptr();
+        // SAFETY: we own the IRP until the completion below.
+        let i = unsafe { &mut *irp };
+        i.IoStatus.__bindgen_anon_1.Status = status.raw();
+        i.IoStatus.Information = information as _;
         // SAFETY: we own the IRP and give it up here; `self` is consumed, so it is never
-        // touched again.
-        unsafe {
-            (*irp).IoStatus.__bindgen_anon_1.Status = status.raw();
-            (*irp).IoStatus.Information = information as _;
-        }
-        // SAFETY: as above: completing an owned IRP exactly once.
+        // touched again: completed exactly once.
         unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT as _) };
         Completed { status }
     }

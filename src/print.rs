@@ -11,7 +11,10 @@ pub struct Buffer {
 
 impl Buffer {
     const fn new() -> Self {
-        Self { bytes: [0; 512], len: 0 }
+        Self {
+            bytes: [0; 512],
+            len: 0,
+        }
     }
 }
 
@@ -33,14 +36,11 @@ pub fn print(args: fmt::Arguments<'_>) {
     let _ = b.write_fmt(args);
     // NUL-terminate; `write_str` always leaves room for it.
     b.bytes[b.len] = 0;
+    #[allow(clippy::unnecessary_cast)] // the enum is signed in wdk-sys
+    let component = wdm_sys::_DPFLTR_TYPE::DPFLTR_IHVDRIVER_ID as u32;
     // SAFETY: "%s" with one NUL-terminated string argument.
     unsafe {
-        wdm_sys::ntddk::DbgPrintEx(
-            wdm_sys::_DPFLTR_TYPE::DPFLTR_IHVDRIVER_ID as u32,
-            wdm_sys::DPFLTR_INFO_LEVEL,
-            c"%s".as_ptr(),
-            b.bytes.as_ptr(),
-        );
+        wdm_sys::ntddk::DbgPrintEx(component, wdm_sys::DPFLTR_INFO_LEVEL, c"%s".as_ptr(), b.bytes.as_ptr());
     }
 }
 

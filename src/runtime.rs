@@ -32,18 +32,20 @@ mod kernel {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             if layout.align() <= POOL_ALIGN {
                 // SAFETY: any size is valid; NULL is returned on failure.
-                return unsafe { ExAllocatePoolWithTag(crate::sys::NON_PAGED_POOL_NX, layout.size() as _, POOL_TAG) }.cast();
+                return unsafe { ExAllocatePoolWithTag(crate::sys::NON_PAGED_POOL_NX, layout.size() as _, POOL_TAG) }
+                    .cast();
             }
             let total = layout.size() + layout.align() + size_of::<usize>();
             // SAFETY: as above.
-            let block = unsafe { ExAllocatePoolWithTag(crate::sys::NON_PAGED_POOL_NX, total as _, POOL_TAG) }.cast::<u8>();
+            let block =
+                unsafe { ExAllocatePoolWithTag(crate::sys::NON_PAGED_POOL_NX, total as _, POOL_TAG) }.cast::<u8>();
             if block.is_null() {
                 return block;
             }
             let start = block.wrapping_add(size_of::<usize>());
             let aligned = start.wrapping_add(start.align_offset(layout.align()));
             // SAFETY: `aligned - 8` is inside the block (at or after `block`) and 8-aligned.
-            unsafe { aligned.cast::<usize>().sub(1).write(block as usize) };
+            unsafe { aligned.cast::<usize>().wrapping_sub(1).write(block as usize) };
             aligned
         }
 
@@ -52,7 +54,7 @@ mod kernel {
                 ptr
             } else {
                 // SAFETY: written by `alloc` just below the aligned pointer.
-                (unsafe { ptr.cast::<usize>().sub(1).read() }) as *mut u8
+                (unsafe { ptr.cast::<usize>().wrapping_sub(1).read() }) as *mut u8
             };
             // SAFETY: a block from ExAllocatePoolWithTag with the same tag.
             unsafe { ExFreePoolWithTag(block.cast(), POOL_TAG) };

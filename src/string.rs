@@ -17,13 +17,19 @@ impl U16CStr {
     /// At compile time (it is used in constants) when `units` is not NUL-terminated, has an
     /// interior NUL, or is longer than a UNICODE_STRING can describe.
     pub const fn from_units(units: &'static [u16]) -> Self {
-        assert!(!units.is_empty() && units[units.len() - 1] == 0, "missing NUL terminator");
+        assert!(
+            !units.is_empty() && units[units.len() - 1] == 0,
+            "missing NUL terminator"
+        );
         let mut i = 0;
         while i + 1 < units.len() {
             assert!(units[i] != 0, "interior NUL");
             i += 1;
         }
-        assert!(units.len() * 2 <= u16::MAX as usize, "longer than a UNICODE_STRING can hold");
+        assert!(
+            units.len() * 2 <= u16::MAX as usize,
+            "longer than a UNICODE_STRING can hold"
+        );
         Self { units }
     }
 
@@ -89,10 +95,16 @@ const fn decode(b: &[u8], i: usize) -> (u32, usize) {
     } else if x < 0xE0 {
         (((x & 0x1F) << 6) | (b[i + 1] as u32 & 0x3F), 2)
     } else if x < 0xF0 {
-        (((x & 0x0F) << 12) | ((b[i + 1] as u32 & 0x3F) << 6) | (b[i + 2] as u32 & 0x3F), 3)
+        (
+            ((x & 0x0F) << 12) | ((b[i + 1] as u32 & 0x3F) << 6) | (b[i + 2] as u32 & 0x3F),
+            3,
+        )
     } else {
         (
-            ((x & 0x07) << 18) | ((b[i + 1] as u32 & 0x3F) << 12) | ((b[i + 2] as u32 & 0x3F) << 6) | (b[i + 3] as u32 & 0x3F),
+            ((x & 0x07) << 18)
+                | ((b[i + 1] as u32 & 0x3F) << 12)
+                | ((b[i + 2] as u32 & 0x3F) << 6)
+                | (b[i + 3] as u32 & 0x3F),
             4,
         )
     }

@@ -2,5 +2,8 @@
 
 fn main() {
     println!("cargo::rerun-if-changed=csrc/dbgprint.c");
-    cc::Build::new().file("csrc/dbgprint.c").warnings(true).compile("wdm_sim_dbgprint");
+    cc::Build::new()
+        .file("csrc/dbgprint.c")
+        .warnings(true)
+        .compile("wdm_sim_dbgprint");
 }

@@ -215,10 +215,8 @@ const WRAPPER: &str = "#include <ntddk.h>\n";
 fn wrapper_file() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("wdm-bindings-{}", std::process::id()));
     let path = dir.join("wdm-sys.h");
-    if !path.exists() {
-        std::fs::create_dir_all(&dir).expect("temporary folder");
-        std::fs::write(&path, WRAPPER).expect("temporary header");
-    }
+    std::fs::create_dir_all(&dir).expect("temporary folder");
+    std::fs::write(&path, WRAPPER).expect("temporary header");
     path
 }
 
@@ -287,7 +285,12 @@ fn clang_resource_include() -> Option<PathBuf> {
         .ok()?
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("llvm-"))
-        .flat_map(|e| std::fs::read_dir(e.path().join("lib/clang")).into_iter().flatten().flatten())
+        .flat_map(|e| {
+            std::fs::read_dir(e.path().join("lib/clang"))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
         .map(|e| e.path().join("include"))
         .filter(|p| p.join("mm_malloc.h").exists())
         .collect();
@@ -319,8 +322,7 @@ pub fn generate(include: &Path) -> Result<Generated, String> {
     let ntddk = functions(NTOSKRNL_FUNCTIONS, "ntoskrnl.exe")?;
     let hal = functions(HAL_FUNCTIONS, "HAL.dll")?;
 
-    let mut types = builder(include)
-        .with_codegen_config(bindgen::CodegenConfig::TYPES | bindgen::CodegenConfig::VARS);
+    let mut types = builder(include).with_codegen_config(bindgen::CodegenConfig::TYPES | bindgen::CodegenConfig::VARS);
     // The curated types, and every type the routines' signatures name (a codegen run without
     // functions does not follow their signatures by itself).
     for t in TYPES.iter().copied().chain(type_names(&ntddk)).chain(type_names(&hal)) {
@@ -339,11 +341,13 @@ pub fn generate(include: &Path) -> Result<Generated, String> {
 
 /// The upper-case identifiers of generated code: the C typedef names it uses.
 fn type_names(code: &str) -> impl Iterator<Item = &str> {
-    code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| {
-        w.len() > 1
-            && w.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
-            && w.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-    })
+    code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| {
+            w.len() > 1
+                && w.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
+                && w.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
 }
 
 /// bindgen keeps mingw's 8-byte alignment in its layout assertions; restate them for the
@@ -360,8 +364,14 @@ fn fix_alignment(text: &str) -> Result<String, String> {
             }
         }
         out = out
-            .replace(&old_size, &format!("[\"Size of {name}\"][::core::mem::size_of::<{name}>() - {size}usize]"))
-            .replace(&old_align, &format!("[\"Alignment of {name}\"][::core::mem::align_of::<{name}>() - 16usize]"));
+            .replace(
+                &old_size,
+                &format!("[\"Size of {name}\"][::core::mem::size_of::<{name}>() - {size}usize]"),
+            )
+            .replace(
+                &old_align,
+                &format!("[\"Alignment of {name}\"][::core::mem::align_of::<{name}>() - 16usize]"),
+            );
     }
     Ok(out)
 }
@@ -441,17 +451,28 @@ pub fn tools_present() -> bool {
 }
 
 fn bindgen_libclang_present() -> bool {
-    ["/usr/lib/llvm-14/lib", "/usr/lib/llvm-15/lib", "/usr/lib/llvm-16/lib", "/usr/lib/x86_64-linux-gnu"]
-        .iter()
-        .any(|d| {
-            std::fs::read_dir(d)
-                .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libclang")))
-                .unwrap_or(false)
-        })
+    [
+        "/usr/lib/llvm-14/lib",
+        "/usr/lib/llvm-15/lib",
+        "/usr/lib/llvm-16/lib",
+        "/usr/lib/x86_64-linux-gnu",
+    ]
+    .iter()
+    .any(|d| {
+        std::fs::read_dir(d)
+            .map(|rd| {
+                rd.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("libclang"))
+            })
+            .unwrap_or(false)
+    })
 }
 
 /// `cargo xtask bindings`: regenerate everything in place.
 pub fn command(root: &Path) -> Result<(), String> {
+    if !tools_present() {
+        crate::tools::ensure_packages(&["mingw-w64-x86-64-dev", "libclang-dev", "llvm"])?;
+    }
     let dir = sys_crate(root);
     let g = generate(Path::new(MINGW_INCLUDE))?;
     for (rel, text) in outputs(&g) {
@@ -469,4 +490,66 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))?;
     println!("wrote {} ({} bytes)", path.display(), text.len());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether a test that needs the generator's tools must run: `cargo xtask test` (CI)
+    /// installs them and sets WDM_REQUIRE_TOOLS, so there a missing tool is a failure.
+    fn tools_or_skip() -> bool {
+        if tools_present() {
+            return true;
+        }
+        assert!(
+            std::env::var_os("WDM_REQUIRE_TOOLS").is_none(),
+            "libclang-dev / mingw-w64-x86-64-dev / llvm are missing, and WDM_REQUIRE_TOOLS is set"
+        );
+        eprintln!(
+            "NOT RUN: the bindings comparison needs libclang-dev and mingw-w64-x86-64-dev (cargo xtask test installs them)"
+        );
+        false
+    }
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    }
+
+    #[test]
+    fn checked_in_bindings_match_a_fresh_generation() {
+        if !tools_or_skip() {
+            return;
+        }
+        let g = generate(Path::new(MINGW_INCLUDE)).expect("bindings generate");
+        for (rel, fresh) in outputs(&g) {
+            let checked_in = std::fs::read_to_string(sys_crate(&root()).join(rel)).unwrap();
+            assert!(checked_in == fresh, "{rel} is stale: run `cargo xtask bindings`");
+        }
+    }
+
+    #[test]
+    fn checked_in_export_lists_match_mingw() {
+        if !tools_or_skip() {
+            return;
+        }
+        for (rel, fresh) in export_lists().expect("nm reads the import libraries") {
+            let checked_in = std::fs::read_to_string(sys_crate(&root()).join(rel)).unwrap();
+            assert!(checked_in == fresh, "{rel} is stale: run `cargo xtask bindings`");
+            assert!(fresh.lines().count() > 50, "{rel} is implausibly short");
+        }
+    }
+
+    #[test]
+    fn device_object_is_realigned_and_other_asserts_are_intact() {
+        let types = std::fs::read_to_string(sys_crate(&root()).join("src/generated/types.rs")).unwrap();
+        assert!(types.contains("[\"Size of _DEVICE_OBJECT\"][::core::mem::size_of::<_DEVICE_OBJECT>() - 336usize]"));
+        assert!(types.contains("[\"Alignment of _IRP\"][::core::mem::align_of::<_IRP>() - 16usize]"));
+    }
+
+    #[test]
+    fn type_names_are_the_upper_case_identifiers() {
+        let names: Vec<&str> = type_names("pub fn IoX(Irp: PIRP, n: ULONG) -> NTSTATUS; fn f(x: u8)").collect();
+        assert_eq!(names, ["PIRP", "ULONG", "NTSTATUS"]);
+    }
 }

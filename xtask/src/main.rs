@@ -1,16 +1,30 @@
 //! Developer commands for the wdm workspace. Run `cargo xtask help`.
 
 mod bindings;
+mod pe;
+mod sys;
+mod tools;
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
+use std::time::Instant;
 
 const HELP: &str = "\
 cargo xtask <command>
 
-  bindings   regenerate wdm-sys's bundled bindings and export lists (needs libclang-dev and
-             mingw-w64-x86-64-dev)
+  sys        build every sample as a .sys (no WDK needed) and check each image:
+             PE32+ AMD64, NATIVE subsystem, WDM-driver flag, checksum, imports only
+             from ntoskrnl.exe/HAL.dll and only names those export
+  test       everything CI runs: installs what is missing (rustup targets and
+             components, Debian packages), then rustfmt, clippy -D warnings, the
+             whole test suite, and `sys`
+  bindings   regenerate wdm-sys's bundled bindings and export lists (needs
+             libclang-dev and mingw-w64-x86-64-dev)
 ";
+
+/// Debian packages the tests need: the DDK headers and libclang (the bindings freshness test)
+/// and llvm (nm, for the export lists).
+const TEST_PACKAGES: &[&str] = &["mingw-w64-x86-64-dev", "libclang-dev", "llvm"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -19,10 +33,45 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+fn cargo(root: &Path, args: &[&str]) -> Result<(), String> {
+    println!("\n$ cargo {}", args.join(" "));
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args(args)
+        .env("WDM_REQUIRE_TOOLS", "1")
+        .status()
+        .map_err(|e| format!("cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo {} failed", args.join(" ")))
+    }
+}
+
+fn test(root: &Path) -> Result<(), String> {
+    let start = Instant::now();
+    tools::ensure_rust_components(&["rust-src", "clippy", "rustfmt"])?;
+    tools::ensure_rust_target(sys::TARGET)?;
+    tools::ensure_rust_target("x86_64-pc-windows-gnu")?;
+    tools::ensure_packages(TEST_PACKAGES)?;
+    cargo(root, &["fmt", "--all", "--check"])?;
+    cargo(
+        root,
+        &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+    )?;
+    cargo(root, &["test", "--workspace"])?;
+    sys::command(root)?;
+    println!("\nall checks passed in {:.0} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = root();
     let result = match args.first().map(String::as_str) {
-        Some("bindings") => bindings::command(&root()),
+        Some("bindings") => bindings::command(&root),
+        Some("sys") => sys::command(&root),
+        Some("test") => test(&root),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())

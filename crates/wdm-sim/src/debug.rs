@@ -29,6 +29,11 @@ pub unsafe extern "C" fn wdm_sim_debug_print(component: u32, level: u32, text: *
     }
     // Debug output must never unwind into C: a thread without a kernel just drops the line.
     if let Some(k) = try_current() {
-        lock(&k.debug).push(DebugLine { component, level, processor: processor(), text });
+        lock(&k.debug).push(DebugLine {
+            component,
+            level,
+            processor: processor(),
+            text,
+        });
     }
 }

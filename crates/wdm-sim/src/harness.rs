@@ -46,7 +46,9 @@ impl Default for Kernel {
 impl Kernel {
     /// A fresh machine: no drivers, no devices, empty pool.
     pub fn new() -> Self {
-        Self { state: Arc::new(State::new()) }
+        Self {
+            state: Arc::new(State::new()),
+        }
     }
 
     /// Runs `f` on this thread as code running on the simulated machine (at PASSIVE_LEVEL), so
@@ -85,12 +87,20 @@ impl Kernel {
     /// is reported as leaked.
     pub fn load(&self, name: &str, entry: DriverEntry) -> Result<Driver<'_>, NTSTATUS> {
         let object = self.create_driver_object(name, entry);
-        let registry = OwnedUnicode::new(&format!("\\Registry\\Machine\\System\\CurrentControlSet\\Services\\{name}"));
+        let registry = OwnedUnicode::new(&format!(
+            "\\Registry\\Machine\\System\\CurrentControlSet\\Services\\{name}"
+        ));
         let status = self.run(|| {
             // SAFETY: a fully initialized driver object and a registry path that outlives the call.
-            as_driver(object as usize, || unsafe { entry(object, (&raw const registry.string).cast_mut()) })
+            as_driver(object as usize, || unsafe {
+                entry(object, (&raw const registry.string).cast_mut())
+            })
         });
-        let driver = Driver { kernel: self, object, name: name.to_owned() };
+        let driver = Driver {
+            kernel: self,
+            object,
+            name: name.to_owned(),
+        };
         if !NT_SUCCESS(status) {
             driver.forget("DriverEntry failed");
             return Err(status);
@@ -147,8 +157,17 @@ impl Kernel {
         file.Type = IO_TYPE_FILE as i16;
         file.Size = size_of::<FILE_OBJECT>() as i16;
         file.DeviceObject = device;
-        let mut file = File { kernel: self, object: file, device, closed: false };
-        lock(&self.state.objects).devices.get_mut(&(device as usize)).expect("resolved above").open_files += 1;
+        let mut file = File {
+            kernel: self,
+            object: file,
+            device,
+            closed: false,
+        };
+        lock(&self.state.objects)
+            .devices
+            .get_mut(&(device as usize))
+            .expect("resolved above")
+            .open_files += 1;
         let done = file.send(IRP_MJ_CREATE);
         if NT_SUCCESS(done.status) {
             Ok(file)
@@ -241,10 +260,16 @@ impl Driver<'_> {
     pub fn unload(self) {
         // SAFETY: the driver object lives until `forget`.
         let unload = unsafe { (*self.object).DriverUnload };
-        let unload = unload.unwrap_or_else(|| panic!("driver {} has no DriverUnload routine: it cannot be unloaded", self.name));
+        let unload = unload.unwrap_or_else(|| {
+            panic!(
+                "driver {} has no DriverUnload routine: it cannot be unloaded",
+                self.name
+            )
+        });
         let object = self.object;
         // SAFETY: the unload routine gets its own driver object, as on Windows.
-        self.kernel.run(|| as_driver(object as usize, || unsafe { unload(object) }));
+        self.kernel
+            .run(|| as_driver(object as usize, || unsafe { unload(object) }));
         self.forget("unload");
     }
 
@@ -258,8 +283,10 @@ impl Driver<'_> {
             let objects = lock(&k.objects);
             (objects.devices_of(driver), objects.links_of(driver))
         };
-        let live_devices: Vec<usize> =
-            devices.into_iter().filter(|d| !lock(&k.objects).devices[d].delete_pending).collect();
+        let live_devices: Vec<usize> = devices
+            .into_iter()
+            .filter(|d| !lock(&k.objects).devices[d].delete_pending)
+            .collect();
         if !live_devices.is_empty() {
             k.report(
                 Rule::DeviceLeak,
@@ -288,7 +315,12 @@ impl Driver<'_> {
                 phase,
                 None,
                 [0x62, driver, held.len(), bytes],
-                format!("{}: {} allocation(s), {bytes} bytes, still allocated: {}", self.name, held.len(), tags.join(", ")),
+                format!(
+                    "{}: {} allocation(s), {bytes} bytes, still allocated: {}",
+                    self.name,
+                    held.len(),
+                    tags.join(", ")
+                ),
             );
         }
         let mut objects = lock(&k.objects);
@@ -330,7 +362,11 @@ impl File<'_> {
             // SAFETY: a fresh IRP with its next location set up for `top`.
             (unsafe { IofCallDriver(top, irp) }, waiter)
         });
-        let done = if status == STATUS_PENDING { waiter.wait(HANG) } else { waiter.get() };
+        let done = if status == STATUS_PENDING {
+            waiter.wait(HANG)
+        } else {
+            waiter.get()
+        };
         done.unwrap_or_else(|| {
             panic!(
                 "IRP for major function {major:#x} returned {:#x} but was never completed",

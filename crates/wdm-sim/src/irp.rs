@@ -10,9 +10,9 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use wdm_sys::ntddk::{IoGetCurrentIrpStackLocation, IoMarkIrpPending};
 use wdm_sys::{
-    BOOLEAN, CCHAR, IO_STACK_LOCATION, IO_TYPE_IRP, IRP, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT, PIO_STACK_LOCATION, PIRP,
-    SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED, STATUS_INVALID_DEVICE_REQUEST,
-    STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING,
+    BOOLEAN, CCHAR, IO_STACK_LOCATION, IO_TYPE_IRP, IRP, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT, PIO_STACK_LOCATION,
+    PIRP, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED,
+    STATUS_INVALID_DEVICE_REQUEST, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING,
 };
 
 use crate::kernel::{State, as_driver, current, lock};
@@ -28,6 +28,46 @@ pub struct Completion {
     pub status: NTSTATUS,
     /// `IoStatus.Information`.
     pub information: usize,
+}
+
+impl Completion {
+    /// The IRP's `IoStatus`.
+    pub(crate) fn of(irp: &IRP) -> Self {
+        Self {
+            status: status(irp),
+            information: irp.IoStatus.Information as usize,
+        }
+    }
+}
+
+/// `IoStatus.Status` (a union with `Pointer`; drivers write `Status`).
+pub(crate) fn status(irp: &IRP) -> NTSTATUS {
+    // SAFETY: both union members are plain data of the same size; reading `Status` is always
+    // defined.
+    unsafe { irp.IoStatus.__bindgen_anon_1.Status }
+}
+
+/// The IRP's current stack location.
+///
+/// # Safety
+/// `irp` must be live with its current location inside its stack, and no other reference to
+/// that location may be in use.
+pub(crate) unsafe fn current_location<'a>(irp: PIRP) -> &'a mut IO_STACK_LOCATION {
+    // SAFETY: the IRP is live (caller).
+    let p = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    // SAFETY: the location is inside the stack and unaliased (caller).
+    unsafe { &mut *p }
+}
+
+/// The IRP's next-lower stack location.
+///
+/// # Safety
+/// As [`current_location`], for the location below the current one.
+pub(crate) unsafe fn next_location<'a>(irp: PIRP) -> &'a mut IO_STACK_LOCATION {
+    // SAFETY: the IRP is live (caller).
+    let p = unsafe { wdm_sys::ntddk::IoGetNextIrpStackLocation(irp) };
+    // SAFETY: the location is inside the stack and unaliased (caller).
+    unsafe { &mut *p }
 }
 
 /// An I/O-manager request waiting for its IRP to complete.
@@ -103,19 +143,25 @@ pub(crate) fn allocate(k: &State, stack_size: CCHAR, origin: Origin) -> PIRP {
     assert!(!mem.is_null(), "out of memory allocating an IRP");
     let irp = mem.cast::<IRP>();
     // SAFETY: a fresh, zeroed block of the right size and alignment.
-    unsafe {
-        let i = &mut *irp;
-        i.Type = IO_TYPE_IRP as i16;
-        i.Size = size as u16;
-        i.StackCount = n as i8;
-        i.CurrentLocation = n as i8 + 1;
-        let stack = mem.add(size_of::<IRP>()).cast::<IO_STACK_LOCATION>();
-        i.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = stack.add(n);
-        wdm_sys::ntddk::InitializeListHead(&raw mut i.ThreadListEntry);
-    }
+    let i = unsafe { &mut *irp };
+    i.Type = IO_TYPE_IRP as i16;
+    i.Size = size as u16;
+    i.StackCount = n as i8;
+    i.CurrentLocation = n as i8 + 1;
+    let stack = mem.wrapping_add(size_of::<IRP>()).cast::<IO_STACK_LOCATION>();
+    i.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = stack.wrapping_add(n);
+    // SAFETY: the list head is inside the IRP.
+    unsafe { wdm_sys::ntddk::InitializeListHead(&raw mut i.ThreadListEntry) };
     let mut table = lock(&k.irps);
     table.allocated += 1;
-    table.live.insert(irp as usize, IrpRecord { layout, origin, completed: false });
+    table.live.insert(
+        irp as usize,
+        IrpRecord {
+            layout,
+            origin,
+            completed: false,
+        },
+    );
     irp
 }
 
@@ -179,18 +225,16 @@ pub unsafe extern "C-unwind" fn IofCallDriver(device: PDEVICE_OBJECT, irp: PIRP)
             format!("IRP has {} stack locations; the device stack is deeper", i.StackCount),
         );
     }
-    // SAFETY: the location is within the IRP's stack (checked above).
-    let stack = unsafe {
-        let s = IoGetCurrentIrpStackLocation(irp).sub(1);
-        i.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = s;
-        &mut *s
-    };
+    // SAFETY: the IRP is live.
+    let s = unsafe { IoGetCurrentIrpStackLocation(irp) }.wrapping_sub(1);
+    i.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = s;
+    // SAFETY: the new location is within the IRP's stack (checked above).
+    let stack = unsafe { &mut *s };
     stack.DeviceObject = device;
-    // SAFETY: the device and its driver object are live (caller's contract).
-    let (driver, routine) = unsafe {
-        let driver = (*device).DriverObject;
-        (driver, (*driver).MajorFunction[usize::from(stack.MajorFunction)])
-    };
+    // SAFETY: the device is live (caller's contract).
+    let driver = unsafe { (*device).DriverObject };
+    // SAFETY: a live device's driver object is live.
+    let routine = unsafe { (*driver).MajorFunction[usize::from(stack.MajorFunction)] };
     let Some(routine) = routine else {
         k.report(
             Rule::InvalidParameter,
@@ -209,11 +253,11 @@ pub unsafe extern "C-unwind" fn IofCallDriver(device: PDEVICE_OBJECT, irp: PIRP)
 /// empty (IopInvalidDeviceRequest): completes with STATUS_INVALID_DEVICE_REQUEST.
 pub(crate) unsafe extern "C-unwind" fn invalid_device_request(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
     // SAFETY: called by IofCallDriver with a live IRP the I/O manager owns.
-    unsafe {
-        (*irp).IoStatus.__bindgen_anon_1.Status = STATUS_INVALID_DEVICE_REQUEST;
-        (*irp).IoStatus.Information = 0;
-        IofCompleteRequest(irp, 0);
-    }
+    let i = unsafe { &mut *irp };
+    i.IoStatus.__bindgen_anon_1.Status = STATUS_INVALID_DEVICE_REQUEST;
+    i.IoStatus.Information = 0;
+    // SAFETY: completing the IRP this routine owns, once.
+    unsafe { IofCompleteRequest(irp, 0) };
     STATUS_INVALID_DEVICE_REQUEST
 }
 
@@ -249,15 +293,14 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
     }
     // SAFETY: the IRP is live (checked above) and owned by the caller.
     let i = unsafe { &mut *irp };
-    // SAFETY: `Status` is the union member drivers write.
-    let status = unsafe { i.IoStatus.__bindgen_anon_1.Status };
-    if status == STATUS_PENDING || status == -1 {
+    let initial = status(i);
+    if initial == STATUS_PENDING || initial == -1 {
         k.report(
             Rule::CompletePending,
             "IofCompleteRequest",
             Some(irp as usize),
-            [0x06, irp as usize, status as u32 as usize, 0],
-            format!("completing with IoStatus.Status {:#x}", status as u32),
+            [0x06, irp as usize, initial as u32 as usize, 0],
+            format!("completing with IoStatus.Status {:#x}", initial as u32),
         );
     }
     if i.CancelRoutine.is_some() {
@@ -280,8 +323,7 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
         // Move up one location.
         i.CurrentLocation += 1;
         i.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = stack.wrapping_add(1);
-        // SAFETY: `Status` is the union member drivers write.
-        let status = unsafe { i.IoStatus.__bindgen_anon_1.Status };
+        let status = self::status(i);
         let invoke = (NT_SUCCESS(status) && s.Control & SL_INVOKE_ON_SUCCESS as u8 != 0)
             || (!NT_SUCCESS(status) && s.Control & SL_INVOKE_ON_ERROR as u8 != 0)
             || (i.Cancel != 0 && s.Control & SL_INVOKE_ON_CANCEL as u8 != 0);
@@ -299,14 +341,10 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
                 std::ptr::null_mut()
             } else {
                 // SAFETY: the new current location is within the stack.
-                unsafe { (*IoGetCurrentIrpStackLocation(irp)).DeviceObject }
+                unsafe { current_location(irp).DeviceObject }
             };
-            let owner = if upper.is_null() {
-                0
-            } else {
-                // SAFETY: a device in the stack is live while it has IRPs in flight.
-                unsafe { (*upper).DriverObject as usize }
-            };
+            // SAFETY: a device in the stack is live while it has IRPs in flight.
+            let owner = unsafe { upper.as_ref() }.map_or(0, |d| d.DriverObject as usize);
             // SAFETY: calling the completion routine registered for this location.
             let result = as_driver(owner, || unsafe { routine(upper, irp, context) });
             if result == STATUS_MORE_PROCESSING_REQUIRED {
@@ -324,12 +362,7 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
 /// The IRP left the top of its stack: give its result to the originator and free it.
 fn finish(k: &State, irp: PIRP) {
     // SAFETY: the IRP is live until `release` below.
-    let completion = unsafe {
-        Completion {
-            status: (*irp).IoStatus.__bindgen_anon_1.Status,
-            information: (*irp).IoStatus.Information as usize,
-        }
-    };
+    let completion = unsafe { Completion::of(&*irp) };
     let mut table = lock(&k.irps);
     let Some(record) = table.live.get_mut(&(irp as usize)) else {
         return;

@@ -15,6 +15,13 @@ use crate::object::Objects;
 use crate::pool::Pool;
 use crate::report::{BugCheck, Report, Rule, Severity};
 
+// SAFETY: the raw pointers inside (driver and device objects, IRPs) point to memory the
+// simulator owns, and every access to the tables goes through their mutexes; the objects
+// themselves are shared with driver code exactly as the kernel shares them.
+unsafe impl Send for State {}
+// SAFETY: as above.
+unsafe impl Sync for State {}
+
 /// Everything one simulated machine holds.
 pub(crate) struct State {
     pub objects: Mutex<Objects>,
@@ -124,7 +131,14 @@ impl State {
 
     /// Records a violation. A fatal one ends the scenario: it unwinds to the harness like a
     /// bug check stops the machine.
-    pub(crate) fn report(&self, rule: Rule, routine: &'static str, irp: Option<usize>, parameters: [usize; 4], message: String) {
+    pub(crate) fn report(
+        &self,
+        rule: Rule,
+        routine: &'static str,
+        irp: Option<usize>,
+        parameters: [usize; 4],
+        message: String,
+    ) {
         let report = Report {
             rule,
             message,

@@ -1,6 +1,6 @@
 //! Small runtime routines: bug checks, strings.
 
-use wdm_sys::{PCWSTR, PUNICODE_STRING, SIZE_T, ULONG, ULONG_PTR};
+use wdm_sys::{PCWSTR, PUNICODE_STRING, SIZE_T, ULONG, ULONG_PTR, UNICODE_STRING};
 
 use crate::kernel::current;
 use crate::report::Rule;
@@ -27,17 +27,18 @@ pub unsafe extern "C-unwind" fn RtlInitUnicodeString(dst: PUNICODE_STRING, src: 
     let mut len = 0usize;
     if !src.is_null() {
         // SAFETY: the caller guarantees a NUL-terminated string.
-        while unsafe { *src.add(len) } != 0 {
+        while unsafe { src.wrapping_add(len).read() } != 0 {
             len += 1;
         }
     }
     let bytes = (len * 2).min(0xFFFC) as u16;
+    let string = UNICODE_STRING {
+        Length: bytes,
+        MaximumLength: if src.is_null() { 0 } else { bytes + 2 },
+        Buffer: src.cast_mut(),
+    };
     // SAFETY: `dst` is writable (caller's contract).
-    unsafe {
-        (*dst).Length = bytes;
-        (*dst).MaximumLength = if src.is_null() { 0 } else { bytes + 2 };
-        (*dst).Buffer = src.cast_mut();
-    }
+    unsafe { dst.write(string) };
 }
 
 /// `RtlCompareMemory`: the number of leading bytes that match.
@@ -45,8 +46,14 @@ pub unsafe extern "C-unwind" fn RtlInitUnicodeString(dst: PUNICODE_STRING, src: 
 /// # Safety
 /// Kernel routine: both blocks readable for `len` bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn RtlCompareMemory(a: *const core::ffi::c_void, b: *const core::ffi::c_void, len: SIZE_T) -> SIZE_T {
+pub unsafe extern "C-unwind" fn RtlCompareMemory(
+    a: *const core::ffi::c_void,
+    b: *const core::ffi::c_void,
+    len: SIZE_T,
+) -> SIZE_T {
     // SAFETY: the caller guarantees `len` readable bytes in each block.
-    let (a, b) = unsafe { (std::slice::from_raw_parts(a.cast::<u8>(), len as usize), std::slice::from_raw_parts(b.cast::<u8>(), len as usize)) };
+    let a = unsafe { std::slice::from_raw_parts(a.cast::<u8>(), len as usize) };
+    // SAFETY: as above.
+    let b = unsafe { std::slice::from_raw_parts(b.cast::<u8>(), len as usize) };
     a.iter().zip(b).take_while(|(x, y)| x == y).count() as SIZE_T
 }

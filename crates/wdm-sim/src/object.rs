@@ -7,13 +7,12 @@ use std::alloc::Layout;
 use std::collections::HashMap;
 
 use wdm_sys::{
-    BOOLEAN, DEVICE_OBJECT, DO_DEVICE_HAS_NAME, DO_DEVICE_INITIALIZING, DO_EXCLUSIVE, DRIVER_OBJECT, IO_TYPE_DEVICE,
-    NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PUNICODE_STRING, PVOID, STATUS_INSUFFICIENT_RESOURCES,
+    _DEVOBJ_EXTENSION, BOOLEAN, DEVICE_OBJECT, DO_DEVICE_HAS_NAME, DO_DEVICE_INITIALIZING, DO_EXCLUSIVE, DRIVER_OBJECT,
+    IO_TYPE_DEVICE, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PUNICODE_STRING, PVOID, STATUS_INSUFFICIENT_RESOURCES,
     STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_NAME_INVALID, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SUCCESS, ULONG,
-    _DEVOBJ_EXTENSION,
 };
 
-use crate::kernel::{current, lock, CURRENT_DRIVER};
+use crate::kernel::{CURRENT_DRIVER, current, lock};
 
 /// Reads a UNICODE_STRING.
 ///
@@ -120,7 +119,12 @@ impl Objects {
 
     /// The device objects `driver` owns.
     pub(crate) fn devices_of(&self, driver: usize) -> Vec<usize> {
-        let mut v: Vec<usize> = self.devices.iter().filter(|(_, d)| d.driver == driver).map(|(&a, _)| a).collect();
+        let mut v: Vec<usize> = self
+            .devices
+            .iter()
+            .filter(|(_, d)| d.driver == driver)
+            .map(|(&a, _)| a)
+            .collect();
         v.sort_unstable();
         v
     }
@@ -199,15 +203,20 @@ pub unsafe extern "C-unwind" fn IoCreateDevice(
         Size: size_of::<_DEVOBJ_EXTENSION>() as u16,
         DeviceObject: device,
     });
-    // SAFETY: `driver` is a driver object the simulator created (the caller's contract), and
-    // `device` is a fresh, zeroed, suitably aligned block.
-    unsafe {
-        let d = &mut *device;
+    // SAFETY: `driver` is a driver object the simulator created (the caller's contract).
+    let drv = unsafe { &mut *driver };
+    // SAFETY: `device` is a fresh, zeroed, suitably aligned block nobody else references.
+    let d = unsafe { &mut *device };
+    {
         d.Type = IO_TYPE_DEVICE as i16;
         d.Size = (base + extension_size as usize) as u16;
         d.DriverObject = driver;
-        d.NextDevice = (*driver).DeviceObject;
-        d.DeviceExtension = if extension_size > 0 { mem.add(base).cast() } else { std::ptr::null_mut() };
+        d.NextDevice = drv.DeviceObject;
+        d.DeviceExtension = if extension_size > 0 {
+            mem.wrapping_add(base).cast()
+        } else {
+            std::ptr::null_mut()
+        };
         d.DeviceType = device_type;
         d.Characteristics = characteristics;
         d.StackSize = 1;
@@ -215,9 +224,11 @@ pub unsafe extern "C-unwind" fn IoCreateDevice(
             | if exclusive != 0 { DO_EXCLUSIVE } else { 0 }
             | if name.is_some() { DO_DEVICE_HAS_NAME } else { 0 };
         d.DeviceObjectExtension = &raw mut *devobj_ext;
-        crate::devqueue::initialize(&raw mut d.DeviceQueue);
-        (*driver).DeviceObject = device;
-        *out = device;
+        // SAFETY: the queue is inside the device block.
+        unsafe { crate::devqueue::initialize(&raw mut d.DeviceQueue) };
+        drv.DeviceObject = device;
+        // SAFETY: `out` is writable (caller's contract).
+        unsafe { out.write(device) };
     }
     if let Some(n) = &name {
         objects.names.insert(canonical(n), device as usize);
@@ -272,17 +283,17 @@ pub unsafe extern "C-unwind" fn IoDeleteDevice(device: PDEVICE_OBJECT) {
     if let Some(name) = record.name.clone() {
         objects.names.remove(&canonical(&name));
     }
-    // SAFETY: `device` is live (it is in the table) and so is its driver object.
-    unsafe {
-        let driver = (*device).DriverObject;
-        let mut link: *mut PDEVICE_OBJECT = &raw mut (*driver).DeviceObject;
-        while !(*link).is_null() {
-            if *link == device {
-                *link = (*device).NextDevice;
-                break;
-            }
-            link = &raw mut (**link).NextDevice;
+    // SAFETY: `device` is live (it is in the table).
+    let d = unsafe { &*device };
+    // SAFETY: its driver object is live while it has devices.
+    let mut link: &mut PDEVICE_OBJECT = unsafe { &mut (*d.DriverObject).DeviceObject };
+    while !link.is_null() {
+        if *link == device {
+            *link = d.NextDevice;
+            break;
         }
+        // SAFETY: every device in the driver's list is live.
+        link = unsafe { &mut (**link).NextDevice };
     }
     if open == 0 {
         objects.free_device(device as usize);

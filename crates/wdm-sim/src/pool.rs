@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use wdm_sys::{POOL_FLAG_UNINITIALIZED, POOL_FLAGS, POOL_TYPE, PVOID, SIZE_T, ULONG};
 
-use crate::kernel::{current, lock, CURRENT_DRIVER};
+use crate::kernel::{CURRENT_DRIVER, current, lock};
 use crate::report::Rule;
 
 /// One live allocation.
@@ -38,7 +38,13 @@ pub(crate) struct Pool {
 pub(crate) fn tag_text(tag: ULONG) -> String {
     tag.to_le_bytes()
         .iter()
-        .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            }
+        })
         .collect()
 }
 
@@ -50,18 +56,11 @@ fn allocate(size: usize, tag: ULONG, fill: Option<u8>) -> PVOID {
         return std::ptr::null_mut();
     };
     // SAFETY: the layout has a non-zero size.
-    let p = unsafe {
-        match fill {
-            None => std::alloc::alloc_zeroed(layout),
-            Some(byte) => {
-                let p = std::alloc::alloc(layout);
-                if !p.is_null() {
-                    p.write_bytes(byte, layout.size());
-                }
-                p
-            }
-        }
-    };
+    let p = unsafe { std::alloc::alloc(layout) };
+    if !p.is_null() {
+        // SAFETY: a fresh block of `layout.size()` bytes.
+        unsafe { p.write_bytes(fill.unwrap_or(0), layout.size()) };
+    }
     if p.is_null() {
         return std::ptr::null_mut();
     }
@@ -112,7 +111,11 @@ pub extern "C-unwind" fn ExFreePoolWithTag(p: PVOID, tag: ULONG) {
             "ExFreePoolWithTag",
             None,
             [p as usize, tag as usize, 0, 0],
-            format!("{p:p} was allocated with tag '{}' and freed with '{}'", alloc.tag, tag_text(tag)),
+            format!(
+                "{p:p} was allocated with tag '{}' and freed with '{}'",
+                alloc.tag,
+                tag_text(tag)
+            ),
         );
     }
     // SAFETY: the block was allocated by `allocate` with exactly this layout, and removing it
@@ -123,7 +126,12 @@ pub extern "C-unwind" fn ExFreePoolWithTag(p: PVOID, tag: ULONG) {
 impl Pool {
     /// The allocations `driver` still holds.
     pub(crate) fn held_by(&self, driver: usize) -> Vec<Allocation> {
-        let mut v: Vec<Allocation> = self.live.values().filter(|(a, _)| a.driver == driver).map(|(a, _)| a.clone()).collect();
+        let mut v: Vec<Allocation> = self
+            .live
+            .values()
+            .filter(|(a, _)| a.driver == driver)
+            .map(|(a, _)| a.clone())
+            .collect();
         v.sort_by_key(|a| a.address);
         v
     }

@@ -29,7 +29,10 @@ impl StopCode {
     }
     /// A code with its sub-type (parameter 1).
     pub const fn sub(code: u32, subcode: u32) -> Self {
-        Self { code, subcode: Some(subcode) }
+        Self {
+            code,
+            subcode: Some(subcode),
+        }
     }
 }
 
@@ -132,7 +135,11 @@ impl fmt::Display for Report {
             Severity::Warning => "warning",
         };
         write!(f, "{kind} {} {:?}: {}", self.rule.stop_code(), self.rule, self.message)?;
-        write!(f, " [in {} on CPU {} at IRQL {}", self.routine, self.processor, self.irql)?;
+        write!(
+            f,
+            " [in {} on CPU {} at IRQL {}",
+            self.routine, self.processor, self.irql
+        )?;
         if let Some(irp) = self.irp {
             write!(f, ", IRP {irp:#x}")?;
         }

@@ -12,9 +12,9 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::ntddk::{IofCallDriver, IofCompleteRequest};
 use crate::{
-    CCHAR, KIRQL, KSPIN_LOCK, LIST_ENTRY, NTSTATUS, PDEVICE_OBJECT, PDRIVER_CANCEL,
-    PIO_COMPLETION_ROUTINE, PIO_STACK_LOCATION, PIRP, PKSPIN_LOCK, PLIST_ENTRY, PMDL, PVOID,
-    SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED, ULONG,
+    CCHAR, KIRQL, KSPIN_LOCK, LIST_ENTRY, NTSTATUS, PDEVICE_OBJECT, PDRIVER_CANCEL, PIO_COMPLETION_ROUTINE,
+    PIO_STACK_LOCATION, PIRP, PKSPIN_LOCK, PLIST_ENTRY, PMDL, PVOID, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR,
+    SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED, ULONG,
 };
 
 /// `CTL_CODE`: builds an I/O control code from its four fields.
@@ -45,16 +45,35 @@ pub const fn IoGetFunctionCodeFromCtlCode(code: ULONG) -> ULONG {
     (code >> 2) & 0x0fff
 }
 
+/// The address of the IRP's current-location pointer (`Tail.Overlay.CurrentStackLocation`).
+///
+/// # Safety
+/// `irp` must point to a valid IRP.
+#[inline]
+unsafe fn stack_slot(irp: PIRP) -> *mut PIO_STACK_LOCATION {
+    // SAFETY: the caller guarantees a valid IRP; this computes a field address and reads
+    // nothing (the union member is the one every IRP uses; PacketType is for mini-packets).
+    unsafe {
+        &raw mut (*irp)
+            .Tail
+            .Overlay
+            .__bindgen_anon_2
+            .__bindgen_anon_1
+            .CurrentStackLocation
+    }
+}
+
 /// `IoGetCurrentIrpStackLocation`.
 ///
 /// # Safety
-/// `irp` must point to a valid IRP whose current location is within its stack.
+/// `irp` must point to a valid IRP.
 #[inline]
 #[allow(non_snake_case)]
 pub unsafe fn IoGetCurrentIrpStackLocation(irp: PIRP) -> PIO_STACK_LOCATION {
-    // SAFETY: the caller guarantees `irp` is valid; the field is a plain pointer in a union
-    // whose other member (PacketType) is only used for mini-packets, never for IRPs.
-    unsafe { (*irp).Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation }
+    // SAFETY: the caller guarantees a valid IRP.
+    let slot = unsafe { stack_slot(irp) };
+    // SAFETY: `slot` points into the valid IRP.
+    unsafe { slot.read() }
 }
 
 /// `IoGetNextIrpStackLocation`: the location the next-lower driver will see.
@@ -64,9 +83,11 @@ pub unsafe fn IoGetCurrentIrpStackLocation(irp: PIRP) -> PIO_STACK_LOCATION {
 #[inline]
 #[allow(non_snake_case)]
 pub unsafe fn IoGetNextIrpStackLocation(irp: PIRP) -> PIO_STACK_LOCATION {
-    // SAFETY: the caller guarantees there is a location below the current one, in the same
-    // allocation (stack locations follow the IRP header in one block).
-    unsafe { IoGetCurrentIrpStackLocation(irp).sub(1) }
+    // SAFETY: the caller guarantees a valid IRP.
+    let current = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    // Locations precede the current one in the same allocation; the caller guarantees there
+    // is one below.
+    current.wrapping_sub(1)
 }
 
 /// `IoSetNextIrpStackLocation`: makes the next location current.
@@ -76,7 +97,7 @@ pub unsafe fn IoGetNextIrpStackLocation(irp: PIRP) -> PIO_STACK_LOCATION {
 #[inline]
 #[allow(non_snake_case)]
 pub unsafe fn IoSetNextIrpStackLocation(irp: PIRP) {
-    // SAFETY: the caller guarantees a valid IRP with a location below the current one.
+    // SAFETY: the caller guarantees a valid IRP.
     let next = unsafe { IoGetNextIrpStackLocation(irp) };
     // SAFETY: `irp` is valid and exclusively ours for the duration of this call.
     let irp = unsafe { &mut *irp };
@@ -91,12 +112,13 @@ pub unsafe fn IoSetNextIrpStackLocation(irp: PIRP) {
 #[inline]
 #[allow(non_snake_case)]
 pub unsafe fn IoSkipCurrentIrpStackLocation(irp: PIRP) {
-    // SAFETY: the caller guarantees `irp` is valid and owned by this driver.
+    // SAFETY: the caller guarantees a valid IRP.
+    let current = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    // SAFETY: `irp` is valid and exclusively ours for the duration of this call.
     let irp = unsafe { &mut *irp };
     irp.CurrentLocation += 1;
-    // SAFETY: reading the stack pointer of a valid IRP; the result may point one past the
-    // stack, as in the WDK, and is only dereferenced after IoCallDriver moves it back.
-    let current = unsafe { irp.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation };
+    // As in the WDK, this may point one past the stack; IoCallDriver moves it back before
+    // anything dereferences it.
     irp.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = current.wrapping_add(1);
 }
 
@@ -108,10 +130,14 @@ pub unsafe fn IoSkipCurrentIrpStackLocation(irp: PIRP) {
 #[inline]
 #[allow(non_snake_case)]
 pub unsafe fn IoCopyCurrentIrpStackLocationToNext(irp: PIRP) {
-    // SAFETY: the caller guarantees a valid IRP with both locations in its stack.
-    let (current, next) = unsafe { (IoGetCurrentIrpStackLocation(irp), IoGetNextIrpStackLocation(irp)) };
-    // SAFETY: the two locations are distinct elements of the IRP's stack array.
-    let (current, next) = unsafe { (&*current, &mut *next) };
+    // SAFETY: the caller guarantees a valid IRP.
+    let current = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    // SAFETY: the location is within the valid IRP's stack.
+    let current = unsafe { &*current };
+    // SAFETY: the caller guarantees a valid IRP with a next location.
+    let next = unsafe { IoGetNextIrpStackLocation(irp) };
+    // SAFETY: the next location is in the stack and distinct from the current one.
+    let next = unsafe { &mut *next };
     next.MajorFunction = current.MajorFunction;
     next.MinorFunction = current.MinorFunction;
     next.Flags = current.Flags;
@@ -138,7 +164,9 @@ pub unsafe fn IoSetCompletionRoutine(
     invoke_on_cancel: bool,
 ) {
     // SAFETY: the caller guarantees a valid IRP with a next location.
-    let next = unsafe { &mut *IoGetNextIrpStackLocation(irp) };
+    let next = unsafe { IoGetNextIrpStackLocation(irp) };
+    // SAFETY: as above; the location is within the IRP's stack.
+    let next = unsafe { &mut *next };
     next.CompletionRoutine = routine;
     next.Context = context;
     let mut control = 0;
@@ -162,8 +190,10 @@ pub unsafe fn IoSetCompletionRoutine(
 #[inline]
 #[allow(non_snake_case)]
 pub unsafe fn IoMarkIrpPending(irp: PIRP) {
-    // SAFETY: the caller guarantees a valid IRP; the current location is in its stack.
-    unsafe { (*IoGetCurrentIrpStackLocation(irp)).Control |= SL_PENDING_RETURNED as u8 };
+    // SAFETY: the caller guarantees a valid IRP.
+    let current = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    // SAFETY: the current location is within the IRP's stack.
+    unsafe { (*current).Control |= SL_PENDING_RETURNED as u8 };
 }
 
 /// `IoSetCancelRoutine`: atomically exchanges the IRP's cancel routine and returns the old
@@ -174,12 +204,14 @@ pub unsafe fn IoMarkIrpPending(irp: PIRP) {
 #[inline]
 #[allow(non_snake_case)]
 pub unsafe fn IoSetCancelRoutine(irp: PIRP, routine: PDRIVER_CANCEL) -> PDRIVER_CANCEL {
-    // SAFETY: `PDRIVER_CANCEL` is `Option<fn>`, pointer-sized with NULL as `None`, so the field
-    // can be viewed as an atomic pointer; every writer goes through this exchange.
-    let field = unsafe { AtomicPtr::<core::ffi::c_void>::from_ptr(core::ptr::addr_of_mut!((*irp).CancelRoutine).cast()) };
+    // SAFETY: the caller guarantees a valid IRP; this only computes the field's address.
+    let field = unsafe { &raw mut (*irp).CancelRoutine }.cast::<*mut core::ffi::c_void>();
+    // SAFETY: `PDRIVER_CANCEL` is `Option<fn>`: pointer-sized, pointer-aligned, NULL is
+    // `None`; every writer of the field goes through an atomic exchange like this one.
+    let field = unsafe { AtomicPtr::<core::ffi::c_void>::from_ptr(field) };
     let new = routine.map_or(core::ptr::null_mut(), |f| f as *mut core::ffi::c_void);
     let old = field.swap(new, Ordering::AcqRel);
-    // SAFETY: `old` was stored by this function or the I/O manager as a `PDRIVER_CANCEL`.
+    // SAFETY: `old` was stored as a `PDRIVER_CANCEL` (by this function or the I/O manager).
     unsafe { core::mem::transmute::<*mut core::ffi::c_void, PDRIVER_CANCEL>(old) }
 }
 
@@ -286,7 +318,10 @@ pub unsafe fn KeAcquireSpinLock(lock: PKSPIN_LOCK) -> KIRQL {
 pub unsafe fn InitializeListHead(head: PLIST_ENTRY) {
     // SAFETY: the caller guarantees a writable entry.
     unsafe {
-        head.write(LIST_ENTRY { Flink: head, Blink: head });
+        head.write(LIST_ENTRY {
+            Flink: head,
+            Blink: head,
+        });
     }
 }
 
@@ -313,7 +348,10 @@ pub unsafe fn InsertTailList(head: PLIST_ENTRY, entry: PLIST_ENTRY) {
     let last = unsafe { (*head).Blink };
     // SAFETY: `entry`, `last` and `head` are valid entries of (or joining) one list.
     unsafe {
-        entry.write(LIST_ENTRY { Flink: head, Blink: last });
+        entry.write(LIST_ENTRY {
+            Flink: head,
+            Blink: last,
+        });
     }
     // SAFETY: as above.
     unsafe { (*last).Flink = entry };
@@ -328,8 +366,11 @@ pub unsafe fn InsertTailList(head: PLIST_ENTRY, entry: PLIST_ENTRY) {
 #[inline]
 #[allow(non_snake_case)]
 pub unsafe fn RemoveEntryList(entry: PLIST_ENTRY) -> bool {
-    // SAFETY: the caller guarantees a linked entry, so its neighbours are valid.
-    let (next, prev) = unsafe { ((*entry).Flink, (*entry).Blink) };
+    // SAFETY: the caller guarantees a linked entry, so it and its neighbours are valid.
+    let LIST_ENTRY {
+        Flink: next,
+        Blink: prev,
+    } = unsafe { entry.read() };
     // SAFETY: as above.
     unsafe { (*prev).Flink = next };
     // SAFETY: as above.
@@ -399,7 +440,9 @@ mod irql {
     pub unsafe fn KfRaiseIrql(new_irql: KIRQL) -> KIRQL {
         let old = KeGetCurrentIrql();
         // SAFETY: the caller guarantees a raise; CR8 is the task priority register.
-        unsafe { core::arch::asm!("mov cr8, {}", in(reg) u64::from(new_irql), options(nomem, nostack, preserves_flags)) };
+        unsafe {
+            core::arch::asm!("mov cr8, {}", in(reg) u64::from(new_irql), options(nomem, nostack, preserves_flags))
+        };
         old
     }
 
@@ -411,7 +454,9 @@ mod irql {
     #[allow(non_snake_case)]
     pub unsafe fn KeLowerIrql(new_irql: KIRQL) {
         // SAFETY: the caller guarantees a lower; CR8 is the task priority register.
-        unsafe { core::arch::asm!("mov cr8, {}", in(reg) u64::from(new_irql), options(nomem, nostack, preserves_flags)) };
+        unsafe {
+            core::arch::asm!("mov cr8, {}", in(reg) u64::from(new_irql), options(nomem, nostack, preserves_flags))
+        };
     }
 }
 
@@ -424,4 +469,205 @@ mod irql {
 pub unsafe fn KeRaiseIrqlToDpcLevel() -> KIRQL {
     // SAFETY: forwarded contract.
     unsafe { KfRaiseIrql(crate::DISPATCH_LEVEL as KIRQL) }
+}
+
+// Tests drive the routines through raw pointers step by step; one SAFETY comment per scenario
+// reads better than one per dereference.
+#[cfg(test)]
+#[allow(clippy::multiple_unsafe_ops_per_block)]
+mod tests {
+    extern crate std;
+    use std::boxed::Box;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::{IO_STACK_LOCATION, IRP};
+
+    /// An IRP with `n` stack locations laid out as IoAllocateIrp does: header, then the
+    /// locations; the current location is one past the last.
+    #[repr(C, align(16))]
+    struct TestIrp<const N: usize> {
+        irp: IRP,
+        stack: [IO_STACK_LOCATION; N],
+    }
+
+    fn irp<const N: usize>() -> Box<TestIrp<N>> {
+        let mut t: Box<TestIrp<N>> = Box::new(TestIrp {
+            irp: IRP::default(),
+            stack: [IO_STACK_LOCATION::default(); N],
+        });
+        t.irp.StackCount = N as i8;
+        t.irp.CurrentLocation = N as i8 + 1;
+        let end = t.stack.as_mut_ptr().wrapping_add(N);
+        t.irp
+            .Tail
+            .Overlay
+            .__bindgen_anon_2
+            .__bindgen_anon_1
+            .CurrentStackLocation = end;
+        t
+    }
+
+    #[test]
+    fn ctl_code_matches_the_wdk_macro() {
+        assert_eq!(
+            CTL_CODE(
+                crate::FILE_DEVICE_UNKNOWN,
+                0x800,
+                crate::METHOD_BUFFERED,
+                crate::FILE_ANY_ACCESS
+            ),
+            0x0022_2000
+        );
+        let sioctl = CTL_CODE(40000, 0x901, crate::METHOD_IN_DIRECT, crate::FILE_ANY_ACCESS);
+        assert_eq!(sioctl, 0x9C40_2405);
+        assert_eq!(METHOD_FROM_CTL_CODE(sioctl), crate::METHOD_IN_DIRECT);
+        assert_eq!(DEVICE_TYPE_FROM_CTL_CODE(sioctl), 40000);
+        assert_eq!(IoGetFunctionCodeFromCtlCode(sioctl), 0x901);
+        let rw = CTL_CODE(
+            0x22,
+            1,
+            crate::METHOD_NEITHER,
+            crate::FILE_READ_DATA | crate::FILE_WRITE_DATA,
+        );
+        assert_eq!(rw, 0x0022_C007);
+    }
+
+    #[test]
+    fn stack_locations_walk_down_and_back() {
+        let mut t = irp::<3>();
+        let p: PIRP = &raw mut t.irp;
+        // SAFETY: `p` is a valid IRP with three locations for all calls below.
+        unsafe {
+            let base = (*p)
+                .Tail
+                .Overlay
+                .__bindgen_anon_2
+                .__bindgen_anon_1
+                .CurrentStackLocation
+                .sub(3);
+            assert_eq!(IoGetNextIrpStackLocation(p), base.add(2));
+            IoSetNextIrpStackLocation(p);
+            assert_eq!((*p).CurrentLocation, 3);
+            assert_eq!(IoGetCurrentIrpStackLocation(p), base.add(2));
+            IoSetNextIrpStackLocation(p);
+            assert_eq!(IoGetCurrentIrpStackLocation(p), base.add(1));
+            IoSkipCurrentIrpStackLocation(p);
+            assert_eq!((*p).CurrentLocation, 3);
+            assert_eq!(IoGetCurrentIrpStackLocation(p), base.add(2));
+        }
+    }
+
+    #[test]
+    fn copy_to_next_leaves_out_the_completion_routine_and_control() {
+        unsafe extern "C-unwind" fn done(_: crate::PDEVICE_OBJECT, _: PIRP, _: PVOID) -> NTSTATUS {
+            0
+        }
+        let mut t = irp::<2>();
+        let p: PIRP = &raw mut t.irp;
+        // SAFETY: a valid IRP with two locations.
+        unsafe {
+            IoSetNextIrpStackLocation(p);
+            let cur = &mut *IoGetCurrentIrpStackLocation(p);
+            cur.MajorFunction = crate::IRP_MJ_READ as u8;
+            cur.Parameters.Read.Length = 512;
+            cur.Control = SL_PENDING_RETURNED as u8;
+            cur.CompletionRoutine = Some(done);
+            IoCopyCurrentIrpStackLocationToNext(p);
+            let next = &*IoGetNextIrpStackLocation(p);
+            assert_eq!(next.MajorFunction, crate::IRP_MJ_READ as u8);
+            assert_eq!(next.Parameters.Read.Length, 512);
+            assert_eq!(next.Control, 0);
+            assert!(next.CompletionRoutine.is_none());
+        }
+    }
+
+    #[test]
+    fn completion_routine_goes_in_the_next_location_with_its_flags() {
+        unsafe extern "C-unwind" fn done(_: crate::PDEVICE_OBJECT, _: PIRP, _: PVOID) -> NTSTATUS {
+            0
+        }
+        let mut t = irp::<2>();
+        let p: PIRP = &raw mut t.irp;
+        let mut ctx = 7u32;
+        // SAFETY: a valid IRP with two locations.
+        unsafe {
+            IoSetNextIrpStackLocation(p);
+            IoSetCompletionRoutine(p, Some(done), (&raw mut ctx).cast(), true, false, true);
+            let next = &*IoGetNextIrpStackLocation(p);
+            assert_eq!(u32::from(next.Control), SL_INVOKE_ON_SUCCESS | SL_INVOKE_ON_CANCEL);
+            assert_eq!(next.Context, (&raw mut ctx).cast());
+            assert!(next.CompletionRoutine.is_some());
+            assert_eq!((*IoGetCurrentIrpStackLocation(p)).Control, 0);
+        }
+    }
+
+    #[test]
+    fn mark_pending_sets_the_current_location_flag() {
+        let mut t = irp::<1>();
+        let p: PIRP = &raw mut t.irp;
+        // SAFETY: a valid IRP with one location.
+        unsafe {
+            IoSetNextIrpStackLocation(p);
+            IoMarkIrpPending(p);
+            assert_eq!(
+                u32::from((*IoGetCurrentIrpStackLocation(p)).Control),
+                SL_PENDING_RETURNED
+            );
+        }
+    }
+
+    #[test]
+    fn set_cancel_routine_is_an_exchange_that_one_racer_wins() {
+        unsafe extern "C-unwind" fn cancel(_: crate::PDEVICE_OBJECT, _: PIRP) {}
+        let mut t = irp::<1>();
+        let p: PIRP = &raw mut t.irp;
+        // SAFETY: a valid IRP.
+        unsafe {
+            assert!(IoSetCancelRoutine(p, Some(cancel)).is_none());
+            assert!(IoSetCancelRoutine(p, Some(cancel)).is_some());
+        }
+        // Eight threads take the routine away at once; exactly one gets it.
+        for _ in 0..200 {
+            // SAFETY: a valid IRP.
+            unsafe { IoSetCancelRoutine(p, Some(cancel)) };
+            let addr = p as usize;
+            let winners: usize = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8)
+                    // SAFETY: the IRP outlives the scope; the exchange is atomic.
+                    .map(|_| s.spawn(move || usize::from(unsafe { IoSetCancelRoutine(addr as PIRP, None) }.is_some())))
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).sum()
+            });
+            assert_eq!(winners, 1);
+        }
+    }
+
+    #[test]
+    fn list_routines_keep_fifo_order() {
+        let mut head = LIST_ENTRY::default();
+        let mut entries = [LIST_ENTRY::default(); 3];
+        let h: PLIST_ENTRY = &raw mut head;
+        // SAFETY: all entries outlive the list and each is inserted once.
+        unsafe {
+            InitializeListHead(h);
+            assert!(IsListEmpty(h));
+            for e in &mut entries {
+                InsertTailList(h, e);
+            }
+            assert_eq!(RemoveHeadList(h), &raw mut entries[0]);
+            assert!(!RemoveEntryList(&raw mut entries[2]));
+            assert_eq!(RemoveHeadList(h), &raw mut entries[1]);
+            assert!(IsListEmpty(h));
+        }
+    }
+
+    #[test]
+    fn nt_status_classes() {
+        assert!(crate::NT_SUCCESS(crate::STATUS_PENDING));
+        assert!(!crate::NT_SUCCESS(crate::STATUS_CANCELLED));
+        assert!(crate::NT_ERROR(crate::STATUS_CANCELLED));
+        assert!(crate::NT_WARNING(crate::STATUS_BUFFER_OVERFLOW));
+        assert!(crate::NT_INFORMATION(0x4000_0000));
+    }
 }

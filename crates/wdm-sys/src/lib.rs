@@ -27,6 +27,7 @@
 
 pub mod ctypes;
 pub mod inline;
+mod layout;
 
 #[cfg(not(wdm_backend = "wdk"))]
 #[allow(

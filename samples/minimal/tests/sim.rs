@@ -4,7 +4,9 @@ use wdm_sim::{Kernel, Rule};
 use wdm_sys::{IRP_MJ_READ, STATUS_INVALID_DEVICE_REQUEST, STATUS_OBJECT_NAME_NOT_FOUND};
 
 fn load(kernel: &Kernel) -> wdm_sim::Driver<'_> {
-    kernel.load("minimal", wdm::entry::<minimal::Minimal>).expect("DriverEntry succeeds")
+    kernel
+        .load("minimal", wdm::entry::<minimal::Minimal>)
+        .expect("DriverEntry succeeds")
 }
 
 #[test]
@@ -12,7 +14,10 @@ fn load_open_close_unload_leaves_nothing() {
     let kernel = Kernel::new();
     let driver = load(&kernel);
     assert_eq!(driver.device_names(), ["\\Device\\Minimal"]);
-    kernel.open(r"\\.\Minimal").expect("opens through the symbolic link").close();
+    kernel
+        .open(r"\\.\Minimal")
+        .expect("opens through the symbolic link")
+        .close();
     kernel.open(r"\Device\Minimal").expect("opens by device name").close();
     driver.unload();
     assert!(kernel.open(r"\\.\Minimal").is_err(), "the link is gone after unload");

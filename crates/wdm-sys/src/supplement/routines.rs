@@ -1,7 +1,7 @@
 //! Routines missing from the bundled headers, and the C runtime routines LLVM calls.
 
 #[cfg(not(wdm_backend = "wdk"))]
-use crate::{PVOID, POOL_FLAGS, SIZE_T, ULONG};
+use crate::{POOL_FLAGS, PVOID, SIZE_T, ULONG};
 
 #[cfg(wdm_backend = "kernel")]
 #[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
