@@ -7,7 +7,13 @@ fn main() {
     #[cfg(feature = "wdk")]
     {
         wdk_build::configure_wdk_binary_build().expect("the WDK is installed and configured");
-        for arg in ["/DRIVER:WDM", "/NODEFAULTLIB", "/SUBSYSTEM:NATIVE", "/KERNEL", "/ENTRY:DriverEntry"] {
+        for arg in [
+            "/DRIVER:WDM",
+            "/NODEFAULTLIB",
+            "/SUBSYSTEM:NATIVE",
+            "/KERNEL",
+            "/ENTRY:DriverEntry",
+        ] {
             println!("cargo::rustc-link-arg-bins={arg}");
         }
     }
