@@ -7,16 +7,19 @@ use std::time::Duration;
 
 use wdm_sys::{
     DO_DEVICE_INITIALIZING, DRIVER_OBJECT, FILE_OBJECT, IO_TYPE_DRIVER, IO_TYPE_FILE, IRP_MJ_CLEANUP, IRP_MJ_CLOSE,
-    IRP_MJ_CREATE, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PUNICODE_STRING, STATUS_NO_SUCH_DEVICE,
+    IRP_MJ_CREATE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ, IRP_MJ_WRITE, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT,
+    PIRP, PUNICODE_STRING, STATUS_NO_SUCH_DEVICE,
     STATUS_OBJECT_NAME_NOT_FOUND, STATUS_PENDING,
 };
 
 use crate::debug::DebugLine;
-use crate::irp::{Completion, IofCallDriver, invalid_device_request};
+use crate::irp::{IofCallDriver, Waiter, invalid_device_request};
+use crate::request::{Buffers, IoResult, Output};
 use crate::kernel::{Bound, State, as_driver, lock};
 use crate::object::{DriverRecord, OwnedUnicode};
 use crate::pool::Allocation;
 use crate::report::{BugCheck, Report, Rule};
+use crate::trace::TraceEvent;
 
 /// A driver's entry point, as the simulator calls it.
 pub type DriverEntry = unsafe extern "C-unwind" fn(PDRIVER_OBJECT, PUNICODE_STRING) -> NTSTATUS;
@@ -175,6 +178,38 @@ impl Kernel {
             file.release();
             Err(done.status)
         }
+    }
+
+    /// Turns the IRP lifecycle log on (it is off by default: it costs time on every IRP).
+    pub fn trace(&self) -> &Self {
+        self.state.trace.enable();
+        self
+    }
+
+    /// The lifecycle log so far.
+    pub fn trace_events(&self) -> Vec<TraceEvent> {
+        self.state.trace.events()
+    }
+
+    /// The lifecycle log as a readable timeline, one event a line.
+    pub fn timeline(&self) -> String {
+        crate::trace::timeline(&self.state.trace.events())
+    }
+
+    /// The lifecycle log as Chrome trace-event JSON (opens in Perfetto or chrome://tracing).
+    pub fn chrome_trace(&self) -> String {
+        crate::trace::chrome_json(&self.state.trace.events())
+    }
+
+    /// Runs `f` on a new thread that acts as another processor of this machine (at
+    /// PASSIVE_LEVEL), so dispatch, cancellation and completion race as on a multiprocessor.
+    /// A bug check on that thread is re-raised by `join`.
+    pub fn spawn<'scope, R: Send + 'scope>(
+        &'scope self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        f: impl FnOnce() -> R + Send + 'scope,
+    ) -> std::thread::ScopedJoinHandle<'scope, R> {
+        scope.spawn(move || self.run(f))
     }
 
     /// Every violation reported so far, in order.
@@ -344,35 +379,137 @@ pub struct File<'k> {
     closed: bool,
 }
 
-impl File<'_> {
+// SAFETY: the file object is owned by this handle and only handed to the simulated kernel,
+// which serializes access to it like the I/O manager does; tests may issue requests on a file
+// from several threads.
+unsafe impl Send for File<'_> {}
+// SAFETY: as above: requests only pass the file object's address to the kernel.
+unsafe impl Sync for File<'_> {}
+
+/// A request that has been sent and may not have completed yet (an overlapped request).
+pub struct Pending<'k> {
+    kernel: &'k Kernel,
+    irp: PIRP,
+    waiter: Arc<Waiter>,
+    output: Output,
+    /// What the dispatch routine returned.
+    pub returned: NTSTATUS,
+}
+
+// SAFETY: the IRP pointer is only used to cancel through the kernel, which checks it.
+unsafe impl Send for Pending<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for Pending<'_> {}
+
+impl Pending<'_> {
+    /// Whether the request has completed.
+    pub fn is_done(&self) -> bool {
+        self.waiter.get().is_some()
+    }
+
+    /// Cancels the request as CancelIoEx does: IoCancelIrp on its IRP if it has not completed.
+    /// Returns IoCancelIrp's result (whether a cancel routine was called).
+    pub fn cancel(&self) -> bool {
+        if self.is_done() {
+            return false;
+        }
+        let irp = self.irp;
+        self.kernel.run(|| crate::cancel::cancel_request(&self.kernel.state, irp))
+    }
+
+    /// Waits up to `timeout` for completion. A request that was cancelled and does not complete
+    /// in time is reported (0xC4/0x135: the driver never completes cancelled IRPs).
+    pub fn wait_for(&self, timeout: Duration) -> Option<IoResult> {
+        let done = self.waiter.wait(timeout);
+        match done {
+            Some(c) => Some(IoResult { status: c.status, information: c.information, output: lock(&self.output).take().unwrap_or_default() }),
+            None => {
+                // SAFETY: quarantine keeps the IRP readable even if it completes meanwhile.
+                let cancelled = crate::irp::sim(self.irp).is_some() && unsafe { (*self.irp).Cancel } != 0;
+                if cancelled {
+                    let _bound = Bound::new(&self.kernel.state);
+                    self.kernel.state.report(
+                        Rule::CancelledNotCompleted,
+                        "I/O manager",
+                        Some(self.irp as usize),
+                        [0x135, self.irp as usize, 0, 0],
+                        format!("a cancelled IRP was not completed within {timeout:?}"),
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Waits for completion (10 s at most; a request still pending then fails the test).
+    pub fn wait(self) -> IoResult {
+        self.wait_for(HANG).unwrap_or_else(|| panic!("request IRP {:p} did not complete within {HANG:?}", self.irp))
+    }
+}
+
+impl<'k> File<'k> {
     /// Its file object.
     pub fn object(&mut self) -> *mut FILE_OBJECT {
         &raw mut *self.object
     }
 
+    /// Sends a request and returns without waiting for it to complete.
+    pub fn start(&self, major: u32, ioctl: u32, buffers: Buffers) -> Pending<'k> {
+        let kernel = self.kernel;
+        let file = (&raw const *self.object).cast_mut();
+        let device = self.device;
+        let (returned, irp, waiter, output) = kernel.run(|| {
+            // SAFETY: the device is live while a file is open on it, and the file object is ours.
+            let (irp, top, waiter, output) = unsafe { crate::request::build(&kernel.state, device, file, major, ioctl, buffers) };
+            // SAFETY: a fresh IRP with its next location set up for `top`.
+            let returned = unsafe { IofCallDriver(top, irp) };
+            if returned == STATUS_PENDING {
+                crate::trace::irp(&kernel.state, irp, crate::trace::Event::Pended);
+            }
+            (returned, irp, waiter, output)
+        });
+        Pending { kernel, irp, waiter, output, returned }
+    }
+
+    /// Sends a request and waits for it (10 s at most).
+    pub fn call(&self, major: u32, ioctl: u32, buffers: Buffers) -> IoResult {
+        self.start(major, ioctl, buffers).wait()
+    }
+
     /// Sends a request with no parameters (major function `major`, e.g. `IRP_MJ_FLUSH_BUFFERS`)
     /// and waits for its completion.
-    pub fn send(&mut self, major: u32) -> Completion {
-        let kernel = self.kernel;
-        let file = self.object();
-        let device = self.device;
-        let (status, waiter) = kernel.run(|| {
-            // SAFETY: the device is live while a file is open on it, and the file object is ours.
-            let (irp, top, waiter) = unsafe { crate::request::build(&kernel.state, device, file, major) };
-            // SAFETY: a fresh IRP with its next location set up for `top`.
-            (unsafe { IofCallDriver(top, irp) }, waiter)
-        });
-        let done = if status == STATUS_PENDING {
-            waiter.wait(HANG)
-        } else {
-            waiter.get()
-        };
-        done.unwrap_or_else(|| {
-            panic!(
-                "IRP for major function {major:#x} returned {:#x} but was never completed",
-                status as u32
-            )
-        })
+    pub fn send(&self, major: u32) -> IoResult {
+        self.call(major, 0, Buffers::default())
+    }
+
+    /// ReadFile of `len` bytes.
+    pub fn read(&self, len: usize) -> IoResult {
+        self.call(IRP_MJ_READ, 0, Buffers { input: Vec::new(), output: vec![0; len] })
+    }
+
+    /// WriteFile of `data`.
+    pub fn write(&self, data: &[u8]) -> IoResult {
+        self.call(IRP_MJ_WRITE, 0, Buffers { input: data.to_vec(), output: Vec::new() })
+    }
+
+    /// DeviceIoControl with `input` and an output buffer of `output_len` bytes.
+    pub fn ioctl(&self, code: u32, input: &[u8], output_len: usize) -> IoResult {
+        self.call(IRP_MJ_DEVICE_CONTROL, code, Buffers { input: input.to_vec(), output: vec![0; output_len] })
+    }
+
+    /// An overlapped ReadFile: returns at once; see [`Pending`].
+    pub fn start_read(&self, len: usize) -> Pending<'k> {
+        self.start(IRP_MJ_READ, 0, Buffers { input: Vec::new(), output: vec![0; len] })
+    }
+
+    /// An overlapped WriteFile.
+    pub fn start_write(&self, data: &[u8]) -> Pending<'k> {
+        self.start(IRP_MJ_WRITE, 0, Buffers { input: data.to_vec(), output: Vec::new() })
+    }
+
+    /// An overlapped DeviceIoControl.
+    pub fn start_ioctl(&self, code: u32, input: &[u8], output_len: usize) -> Pending<'k> {
+        self.start(IRP_MJ_DEVICE_CONTROL, code, Buffers { input: input.to_vec(), output: vec![0; output_len] })
     }
 
     /// Closes the handle: IRP_MJ_CLEANUP, then IRP_MJ_CLOSE, as Windows does when the last

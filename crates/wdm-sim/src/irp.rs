@@ -1,22 +1,26 @@
-//! IRPs: allocation, IoCallDriver, completion.
+//! IRPs: allocation, IoCallDriver, completion, and the dispatch-return contract.
 //!
-//! The simulator records every IRP it hands out, so it can tell a live IRP from a completed or
-//! freed one (double completion is 0x44 even when the driver never touches freed memory: freed
-//! IRPs stay quarantined, their addresses are not reused while the kernel lives).
+//! Every IRP the simulator hands out has a hidden header just before it, with its state
+//! (live, completed) and what the Verifier-style checks need: which locations were marked
+//! pending when completion passed them, which forwarded the IRP, the status it completed with.
+//! Completed IRPs stay allocated (quarantined) for a while, so a late second completion or
+//! cancel is recognised rather than reading reused memory.
 
 use std::alloc::Layout;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use wdm_sys::ntddk::{IoGetCurrentIrpStackLocation, IoMarkIrpPending};
 use wdm_sys::{
-    BOOLEAN, CCHAR, IO_STACK_LOCATION, IO_TYPE_IRP, IRP, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT, PIO_STACK_LOCATION,
-    PIRP, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED,
+    BOOLEAN, CCHAR, DISPATCH_LEVEL, IO_STACK_LOCATION, IO_TYPE_IRP, IRP, KIRQL, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT,
+    PIO_STACK_LOCATION, PIRP, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED,
     STATUS_INVALID_DEVICE_REQUEST, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING,
 };
 
 use crate::kernel::{State, as_driver, current, lock};
 use crate::report::Rule;
+use crate::{irql, spinlock, trace};
 
 /// How many completed IRPs stay allocated (and recognisable) after completion.
 const QUARANTINE: usize = 1 << 14;
@@ -42,8 +46,7 @@ impl Completion {
 
 /// `IoStatus.Status` (a union with `Pointer`; drivers write `Status`).
 pub(crate) fn status(irp: &IRP) -> NTSTATUS {
-    // SAFETY: both union members are plain data of the same size; reading `Status` is always
-    // defined.
+    // SAFETY: both union members are plain data; reading `Status` is always defined.
     unsafe { irp.IoStatus.__bindgen_anon_1.Status }
 }
 
@@ -97,19 +100,55 @@ impl Waiter {
     }
 }
 
+/// What the I/O manager does when a request IRP leaves the top of its stack (copying buffered
+/// output back, unlocking MDLs), before the requester sees the result.
+pub(crate) type Finisher = Box<dyn FnOnce(PIRP, Completion) + Send>;
+
 /// Who made an IRP.
-#[derive(Clone)]
 pub(crate) enum Origin {
     /// The I/O manager, on behalf of a test's request.
-    Request(Arc<Waiter>),
+    Request(Arc<Waiter>, Option<Finisher>),
     /// A driver, with IoAllocateIrp.
     Driver,
+}
+
+const MAGIC: u64 = 0x5052_4953_4d44_5721; // "!WDMSIRP"
+const LIVE: u8 = 1;
+const COMPLETED: u8 = 2;
+
+/// The hidden header before every IRP.
+#[repr(C, align(16))]
+pub(crate) struct IrpSim {
+    magic: u64,
+    state: AtomicU8,
+    /// The status the IRP completed with.
+    completed_status: AtomicI32,
+    /// Bit `i`: location `i` (1-based, as CurrentLocation counts) was marked pending when
+    /// completion passed it.
+    marked_at_completion: AtomicU64,
+    /// Bit `i`: the driver at location `i` passed the IRP down with IoCallDriver.
+    forwarded: AtomicU64,
+}
+
+const HEADER: usize = size_of::<IrpSim>().next_multiple_of(16);
+
+/// The hidden header of an IRP the simulator allocated, or None for anything else.
+pub(crate) fn sim(irp: PIRP) -> Option<&'static IrpSim> {
+    if irp.is_null() || !(irp as usize).is_multiple_of(16) {
+        return None;
+    }
+    let header = irp.cast::<u8>().wrapping_sub(HEADER).cast::<IrpSim>();
+    // The table is the authority on which addresses are IRPs; the magic is only a fast check
+    // for the hot paths, after the table was consulted once (allocation).
+    // SAFETY: only called for pointers the caller obtained as IRPs; every simulator IRP has this
+    // header, and quarantined ones stay mapped.
+    let h = unsafe { &*header };
+    (h.magic == MAGIC).then_some(h)
 }
 
 pub(crate) struct IrpRecord {
     layout: Layout,
     pub origin: Origin,
-    pub completed: bool,
 }
 
 #[derive(Default)]
@@ -122,14 +161,24 @@ pub(crate) struct IrpTable {
 impl Drop for IrpTable {
     fn drop(&mut self) {
         for (irp, record) in self.live.drain() {
-            // SAFETY: allocated by `allocate` with this layout.
-            unsafe { std::alloc::dealloc(irp as *mut u8, record.layout) };
+            // SAFETY: allocated by `allocate` with this layout, at `irp - HEADER`.
+            unsafe { std::alloc::dealloc((irp - HEADER) as *mut u8, record.layout) };
         }
         for (irp, layout) in self.quarantine.drain(..) {
             // SAFETY: as above; quarantined blocks are no longer in `live`.
-            unsafe { std::alloc::dealloc(irp as *mut u8, layout) };
+            unsafe { std::alloc::dealloc((irp - HEADER) as *mut u8, layout) };
         }
     }
+}
+
+/// Whether `irp` is an IRP the simulator knows (live or completed but not yet reused).
+pub(crate) fn is_known(k: &State, irp: PIRP) -> bool {
+    lock(&k.irps).live.contains_key(&(irp as usize))
+}
+
+/// Whether `irp` has completed (reached the top of its stack).
+pub(crate) fn is_completed(irp: PIRP) -> bool {
+    sim(irp).is_some_and(|s| s.state.load(Ordering::Acquire) == COMPLETED)
 }
 
 /// Allocates and initializes an IRP with `stack_size` locations, as IoAllocateIrp lays it out:
@@ -137,43 +186,50 @@ impl Drop for IrpTable {
 pub(crate) fn allocate(k: &State, stack_size: CCHAR, origin: Origin) -> PIRP {
     let n = stack_size.max(1) as usize;
     let size = size_of::<IRP>() + n * size_of::<IO_STACK_LOCATION>();
-    let layout = Layout::from_size_align(size, 16).expect("IRP layout");
+    let layout = Layout::from_size_align(HEADER + size, 16).expect("IRP layout");
     // SAFETY: non-zero size.
     let mem = unsafe { std::alloc::alloc_zeroed(layout) };
     assert!(!mem.is_null(), "out of memory allocating an IRP");
-    let irp = mem.cast::<IRP>();
+    let header = mem.cast::<IrpSim>();
+    // SAFETY: the block starts with room for the header, suitably aligned.
+    unsafe {
+        header.write(IrpSim {
+            magic: MAGIC,
+            state: AtomicU8::new(LIVE),
+            completed_status: AtomicI32::new(0),
+            marked_at_completion: AtomicU64::new(0),
+            forwarded: AtomicU64::new(0),
+        });
+    }
+    let irp = mem.wrapping_add(HEADER).cast::<IRP>();
     // SAFETY: a fresh, zeroed block of the right size and alignment.
     let i = unsafe { &mut *irp };
     i.Type = IO_TYPE_IRP as i16;
     i.Size = size as u16;
     i.StackCount = n as i8;
     i.CurrentLocation = n as i8 + 1;
-    let stack = mem.wrapping_add(size_of::<IRP>()).cast::<IO_STACK_LOCATION>();
+    let stack = irp.cast::<u8>().wrapping_add(size_of::<IRP>()).cast::<IO_STACK_LOCATION>();
     i.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = stack.wrapping_add(n);
     // SAFETY: the list head is inside the IRP.
     unsafe { wdm_sys::ntddk::InitializeListHead(&raw mut i.ThreadListEntry) };
     let mut table = lock(&k.irps);
     table.allocated += 1;
-    table.live.insert(
-        irp as usize,
-        IrpRecord {
-            layout,
-            origin,
-            completed: false,
-        },
-    );
+    table.live.insert(irp as usize, IrpRecord { layout, origin });
+    drop(table);
+    trace::irp(k, irp, trace::Event::Allocated);
     irp
 }
 
 /// Frees an IRP into quarantine.
-fn release(table: &mut IrpTable, irp: PIRP) {
+fn release(k: &State, table: &mut IrpTable, irp: PIRP) {
     if let Some(record) = table.live.remove(&(irp as usize)) {
+        trace::irp(k, irp, trace::Event::Freed);
         table.quarantine.push_back((irp as usize, record.layout));
         if table.quarantine.len() > QUARANTINE
             && let Some((old, layout)) = table.quarantine.pop_front()
         {
             // SAFETY: allocated by `allocate` with this layout; out of `live`, so unreachable.
-            unsafe { std::alloc::dealloc(old as *mut u8, layout) };
+            unsafe { std::alloc::dealloc((old - HEADER) as *mut u8, layout) };
         }
     }
 }
@@ -203,18 +259,80 @@ pub unsafe extern "C-unwind" fn IoFreeIrp(irp: PIRP) {
         );
         return;
     }
-    release(&mut table, irp);
+    release(k, &mut table, irp);
 }
 
-/// `IofCallDriver`: moves to the next location and calls the device's dispatch routine.
+/// Reports a routine that returned at another IRQL than it was called at.
+pub(crate) fn check_return_irql(k: &State, routine: &'static str, entry: KIRQL, irp: Option<PIRP>) {
+    let now = irql::get();
+    if now != entry {
+        let rule = if routine == "completion routine" { Rule::CompletionChangedIrql } else { Rule::IrqlChangedAcrossCall };
+        k.report(
+            rule,
+            routine,
+            irp.map(|i| i as usize),
+            [usize::from(entry), usize::from(now), irp.map_or(0, |i| i as usize), 0],
+            format!("{routine} was called at IRQL {entry} and returned at IRQL {now}"),
+        );
+    }
+}
+
+/// Reports calling `routine` while holding a spin lock (SDV SpinLockSafe).
+pub(crate) fn check_no_locks(k: &State, routine: &'static str, irp: Option<PIRP>) {
+    let held = spinlock::held_count();
+    if held > 0 {
+        k.report(
+            Rule::CalledHoldingSpinLock,
+            routine,
+            irp.map(|i| i as usize),
+            [held, 0, 0, 0],
+            format!("{routine} called while holding {held} spin lock(s)"),
+        );
+    }
+}
+
+/// `IofCallDriver`: moves to the next location and calls the device's dispatch routine, then
+/// checks the dispatch-return contract (spec §6.1) as Driver Verifier does.
 ///
 /// # Safety
 /// Kernel routine: `device` and `irp` must be live objects and the next location set up.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn IofCallDriver(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
     let k = current();
-    // SAFETY: the caller guarantees a live IRP.
+    let Some(header) = sim(irp) else {
+        k.report(
+            Rule::InvalidParameter,
+            "IofCallDriver",
+            Some(irp as usize),
+            [irp as usize, device as usize, 0, 0],
+            "IoCallDriver with something that is not an IRP".into(),
+        );
+        return STATUS_INVALID_DEVICE_REQUEST;
+    };
+    if header.state.load(Ordering::Acquire) != LIVE {
+        k.report(
+            Rule::ForwardCompletedIrp,
+            "IofCallDriver",
+            Some(irp as usize),
+            [irp as usize, device as usize, 0, 0],
+            "IoCallDriver with an IRP that was already completed".into(),
+        );
+    }
+    // SAFETY: the caller guarantees a live IRP it owns.
     let i = unsafe { &mut *irp };
+    let from = i.CurrentLocation;
+    if i.CancelRoutine.is_some() {
+        k.report(
+            Rule::ForwardWithCancelRoutine,
+            "IofCallDriver",
+            Some(irp as usize),
+            [0x203, irp as usize, 0, 0],
+            "forwarding an IRP whose cancel routine is still set".into(),
+        );
+    }
+    if from <= i.StackCount && from > 0 {
+        header.forwarded.fetch_or(1 << (from as u32 % 64), Ordering::Relaxed);
+    }
     i.CurrentLocation -= 1;
     if i.CurrentLocation <= 0 {
         k.report(
@@ -225,28 +343,107 @@ pub unsafe extern "C-unwind" fn IofCallDriver(device: PDEVICE_OBJECT, irp: PIRP)
             format!("IRP has {} stack locations; the device stack is deeper", i.StackCount),
         );
     }
+    let location = i.CurrentLocation as u32;
     // SAFETY: the IRP is live.
     let s = unsafe { IoGetCurrentIrpStackLocation(irp) }.wrapping_sub(1);
     i.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = s;
     // SAFETY: the new location is within the IRP's stack (checked above).
     let stack = unsafe { &mut *s };
     stack.DeviceObject = device;
+    let major = stack.MajorFunction;
     // SAFETY: the device is live (caller's contract).
     let driver = unsafe { (*device).DriverObject };
     // SAFETY: a live device's driver object is live.
-    let routine = unsafe { (*driver).MajorFunction[usize::from(stack.MajorFunction)] };
+    let routine = unsafe { (*driver).MajorFunction[usize::from(major)] };
     let Some(routine) = routine else {
         k.report(
             Rule::InvalidParameter,
             "IofCallDriver",
             Some(irp as usize),
             [irp as usize, device as usize, 0, 0],
-            format!("the driver has a NULL MajorFunction[{:#x}]", stack.MajorFunction),
+            format!("the driver has a NULL MajorFunction[{major:#x}]"),
         );
         return STATUS_INVALID_DEVICE_REQUEST;
     };
+    let entry_irql = irql::get();
+    if entry_irql > DISPATCH_LEVEL as KIRQL {
+        k.report(
+            Rule::CallDriverAtHighIrql,
+            "IofCallDriver",
+            Some(irp as usize),
+            [0x10, irp as usize, usize::from(entry_irql), 0],
+            format!("IoCallDriver at IRQL {entry_irql}"),
+        );
+    }
+    let locks = spinlock::held_count();
+    trace::irp(k, irp, trace::Event::Dispatched(major));
     // SAFETY: calling the driver's dispatch routine with a live device and IRP, as Windows does.
-    as_driver(driver as usize, || unsafe { routine(device, irp) })
+    let returned = as_driver(driver as usize, || unsafe { routine(device, irp) });
+    check_return_irql(k, "dispatch routine", entry_irql, Some(irp));
+    if spinlock::held_count() > locks {
+        k.report(
+            Rule::ReturnedHoldingSpinLock,
+            "dispatch routine",
+            Some(irp as usize),
+            [irp as usize, 0, 0, 0],
+            "the dispatch routine returned holding a spin lock".into(),
+        );
+    }
+    check_dispatch_return(k, header, irp, location, returned);
+    returned
+}
+
+/// The dispatch-return contract for the driver at `location` (spec §6.1, Verifier
+/// 0x226/0x23D/0x23E/0x224).
+fn check_dispatch_return(k: &State, header: &IrpSim, irp: PIRP, location: u32, returned: NTSTATUS) {
+    if location == 0 || location > 63 {
+        return;
+    }
+    let bit = 1u64 << location;
+    let completed = header.state.load(Ordering::Acquire) == COMPLETED;
+    let forwarded = header.forwarded.load(Ordering::Relaxed) & bit != 0;
+    let marked = if completed {
+        header.marked_at_completion.load(Ordering::Relaxed) & bit != 0
+    } else {
+        // The location is still in the IRP's stack (below the top) and owned by this driver.
+        let stack = irp
+            .cast::<u8>()
+            .wrapping_add(size_of::<IRP>())
+            .cast::<IO_STACK_LOCATION>()
+            .wrapping_add(location as usize - 1);
+        // SAFETY: as above.
+        let control = unsafe { (*stack).Control };
+        control & SL_PENDING_RETURNED as u8 != 0
+    };
+    let fail = |rule: Rule, code: usize, message: String| {
+        k.report(rule, "dispatch routine", Some(irp as usize), [code, irp as usize, returned as u32 as usize, 0], message);
+    };
+    if returned == STATUS_PENDING {
+        if !marked && !forwarded {
+            fail(Rule::PendingNotMarked, 0x23D, "returned STATUS_PENDING without IoMarkIrpPending".into());
+        }
+    } else if marked {
+        fail(
+            Rule::MarkedNotPending,
+            0x23E,
+            format!("marked the IRP pending but returned {:#x}, not STATUS_PENDING", returned as u32),
+        );
+    } else if !completed && !forwarded {
+        fail(
+            Rule::NotCompletedNotPending,
+            0x226,
+            format!("returned {:#x} without completing, forwarding or pending the IRP", returned as u32),
+        );
+    } else if completed && !forwarded {
+        let status = header.completed_status.load(Ordering::Relaxed);
+        if status != returned {
+            fail(
+                Rule::ReturnStatusMismatch,
+                0x224,
+                format!("returned {:#x} but completed the IRP with {:#x}", returned as u32, status as u32),
+            );
+        }
+    }
 }
 
 /// The dispatch routine the I/O manager installs for every major function a driver leaves
@@ -269,30 +466,49 @@ pub(crate) unsafe extern "C-unwind" fn invalid_device_request(_device: PDEVICE_O
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
     let k = current();
-    {
-        let table = lock(&k.irps);
-        match table.live.get(&(irp as usize)) {
-            Some(r) if !r.completed => {}
-            found => {
-                let freed = found.is_none();
-                drop(table);
-                k.report(
-                    Rule::DoubleCompletion,
-                    "IofCompleteRequest",
-                    Some(irp as usize),
-                    [irp as usize, 0, 0, 0],
-                    if freed {
-                        "completing an IRP that was already completed and freed".into()
-                    } else {
-                        "completing an IRP that was already completed".into()
-                    },
-                );
-                return;
-            }
-        }
+    let Some(header) = sim(irp).filter(|_| is_known(k, irp) || is_completed(irp)) else {
+        k.report(
+            Rule::InvalidParameter,
+            "IofCompleteRequest",
+            Some(irp as usize),
+            [irp as usize, 0, 0, 0],
+            "completing something that is not an IRP".into(),
+        );
+        return;
+    };
+    if header.state.load(Ordering::Acquire) != LIVE {
+        k.report(
+            Rule::DoubleCompletion,
+            "IofCompleteRequest",
+            Some(irp as usize),
+            [irp as usize, 0, 0, 0],
+            "completing an IRP that was already completed".into(),
+        );
+        return;
     }
     // SAFETY: the IRP is live (checked above) and owned by the caller.
     let i = unsafe { &mut *irp };
+    if i.CurrentLocation > i.StackCount {
+        k.report(
+            Rule::DoubleCompletion,
+            "IofCompleteRequest",
+            Some(irp as usize),
+            [irp as usize, 0, 0, 0],
+            "completing an IRP whose stack is already unwound".into(),
+        );
+        return;
+    }
+    let now = irql::get();
+    if now > DISPATCH_LEVEL as KIRQL {
+        k.report(
+            Rule::CompleteAtHighIrql,
+            "IofCompleteRequest",
+            Some(irp as usize),
+            [0x0E, irp as usize, usize::from(now), 0],
+            format!("IoCompleteRequest at IRQL {now}"),
+        );
+    }
+    check_no_locks(k, "IofCompleteRequest", Some(irp));
     let initial = status(i);
     if initial == STATUS_PENDING || initial == -1 {
         k.report(
@@ -308,18 +524,24 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
             Rule::CompleteWithCancelRoutine,
             "IofCompleteRequest",
             Some(irp as usize),
-            [0x07, irp as usize, 0, 0],
+            [0x07, i.CancelRoutine.map_or(0, |r| r as usize), irp as usize, 0],
             "completing an IRP whose cancel routine is still set".into(),
         );
     }
+    header.completed_status.store(initial, Ordering::Relaxed);
+    trace::irp(k, irp, trace::Event::Completed(initial));
 
     // Walk the stack up, as IopfCompleteRequest does.
     while i.CurrentLocation <= i.StackCount {
+        let location = i.CurrentLocation as u32;
         // SAFETY: the current location is within the stack while CurrentLocation <= StackCount.
         let stack: PIO_STACK_LOCATION = unsafe { IoGetCurrentIrpStackLocation(irp) };
         // SAFETY: as above.
         let s = unsafe { &mut *stack };
         i.PendingReturned = s.Control & SL_PENDING_RETURNED as u8;
+        if i.PendingReturned != 0 && location < 64 {
+            header.marked_at_completion.fetch_or(1 << location, Ordering::Relaxed);
+        }
         // Move up one location.
         i.CurrentLocation += 1;
         i.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = stack.wrapping_add(1);
@@ -337,7 +559,8 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
         s.CompletionRoutine = None;
         s.Context = std::ptr::null_mut();
         if let (true, Some(routine)) = (invoke, routine) {
-            let upper = if i.CurrentLocation > i.StackCount {
+            let top = i.CurrentLocation > i.StackCount;
+            let upper = if top {
                 std::ptr::null_mut()
             } else {
                 // SAFETY: the new current location is within the stack.
@@ -345,10 +568,28 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
             };
             // SAFETY: a device in the stack is live while it has IRPs in flight.
             let owner = unsafe { upper.as_ref() }.map_or(0, |d| d.DriverObject as usize);
+            let pending_returned = i.PendingReturned != 0;
+            let entry = irql::get();
             // SAFETY: calling the completion routine registered for this location.
             let result = as_driver(owner, || unsafe { routine(upper, irp, context) });
+            check_return_irql(k, "completion routine", entry, Some(irp));
             if result == STATUS_MORE_PROCESSING_REQUIRED {
+                trace::irp(k, irp, trace::Event::Reclaimed);
                 return;
+            }
+            if pending_returned && !top {
+                // The routine let completion continue: it must have propagated the pending mark.
+                // SAFETY: the current location is within the stack.
+                let marked = unsafe { current_location(irp).Control } & SL_PENDING_RETURNED as u8 != 0;
+                if !marked {
+                    k.report(
+                        Rule::PendingNotPropagated,
+                        "completion routine",
+                        Some(irp as usize),
+                        [0x228, irp as usize, routine as usize, 0],
+                        "Irp->PendingReturned was set but the completion routine did not call IoMarkIrpPending".into(),
+                    );
+                }
             }
         } else if i.CurrentLocation <= i.StackCount && i.PendingReturned != 0 {
             // No routine: propagate the pending mark upwards for the caller.
@@ -356,22 +597,25 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
             unsafe { IoMarkIrpPending(irp) };
         }
     }
-    finish(k, irp);
+    finish(k, header, irp);
 }
 
 /// The IRP left the top of its stack: give its result to the originator and free it.
-fn finish(k: &State, irp: PIRP) {
+fn finish(k: &State, header: &IrpSim, irp: PIRP) {
     // SAFETY: the IRP is live until `release` below.
-    let completion = unsafe { Completion::of(&*irp) };
+    let completion = Completion::of(unsafe { &*irp });
+    header.state.store(COMPLETED, Ordering::Release);
     let mut table = lock(&k.irps);
     let Some(record) = table.live.get_mut(&(irp as usize)) else {
         return;
     };
-    record.completed = true;
-    match record.origin.clone() {
-        Origin::Request(waiter) => {
-            release(&mut table, irp);
+    match std::mem::replace(&mut record.origin, Origin::Driver) {
+        Origin::Request(waiter, finisher) => {
             drop(table);
+            if let Some(f) = finisher {
+                f(irp, completion);
+            }
+            release(k, &mut lock(&k.irps), irp);
             waiter.finish(completion);
         }
         Origin::Driver => {

@@ -6,7 +6,8 @@
 //! each other's devices, pool or reports.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::debug::DebugLine;
@@ -14,6 +15,8 @@ use crate::irp::IrpTable;
 use crate::object::Objects;
 use crate::pool::Pool;
 use crate::report::{BugCheck, Report, Rule, Severity};
+use crate::sched::Sched;
+use crate::trace::Trace;
 
 // SAFETY: the raw pointers inside (driver and device objects, IRPs) point to memory the
 // simulator owns, and every access to the tables goes through their mutexes; the objects
@@ -31,6 +34,12 @@ pub(crate) struct State {
     pub debug: Mutex<Vec<DebugLine>>,
     pub crash: Mutex<Option<Report>>,
     next_processor: AtomicU32,
+    /// The one cancel spin lock (a KSPIN_LOCK word).
+    cancel_lock: AtomicUsize,
+    /// Drivers (DRIVER_OBJECT addresses) that have armed a cancel routine (StartIoCancel).
+    pub cancel_armed: Mutex<HashSet<usize>>,
+    pub sched: Sched,
+    pub trace: Trace,
 }
 
 thread_local! {
@@ -126,7 +135,16 @@ impl State {
             debug: Mutex::new(Vec::new()),
             crash: Mutex::new(None),
             next_processor: AtomicU32::new(0),
+            cancel_lock: AtomicUsize::new(0),
+            cancel_armed: Mutex::new(HashSet::new()),
+            sched: Sched::default(),
+            trace: Trace::default(),
         }
+    }
+
+    /// The cancel spin lock, as a KSPIN_LOCK pointer.
+    pub(crate) fn cancel_lock(&self) -> wdm_sys::PKSPIN_LOCK {
+        self.cancel_lock.as_ptr().cast()
     }
 
     /// Records a violation. A fatal one ends the scenario: it unwinds to the harness like a
@@ -148,7 +166,9 @@ impl State {
             irql: IRQL.with(Cell::get),
             parameters,
         };
+        crate::trace::report(self, &report);
         if rule.severity() == Severity::Fatal {
+            crate::spinlock::clear_held();
             lock(&self.crash).get_or_insert_with(|| report.clone());
             lock(&self.reports).push(report.clone());
             std::panic::resume_unwind(Box::new(BugCheck(report)));

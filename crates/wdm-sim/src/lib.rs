@@ -28,6 +28,7 @@
 //! assert!(kernel.was_reported(Rule::PoolLeak));
 //! ```
 
+mod cancel;
 mod debug;
 mod devqueue;
 mod harness;
@@ -39,9 +40,15 @@ mod object;
 mod pool;
 mod report;
 mod request;
+mod sched;
+mod spinlock;
+mod startio;
+mod trace;
 
 pub use debug::DebugLine;
-pub use harness::{Driver, DriverEntry, File, Kernel};
+pub use harness::{Driver, DriverEntry, File, Kernel, Pending};
+pub use request::{Buffers, IoResult};
 pub use irp::Completion;
 pub use pool::Allocation;
 pub use report::{BugCheck, Report, Rule, Severity, StopCode};
+pub use trace::{Event, TraceEvent, major_name};

@@ -67,6 +67,28 @@ impl OwnedUnicode {
     }
 }
 
+/// What the simulator keeps for a device, in the same allocation, just before the
+/// DEVICE_OBJECT (so the hot paths reach it without a lookup).
+#[repr(C, align(16))]
+pub(crate) struct DeviceSim {
+    magic: u64,
+    pub start_io: crate::startio::StartIoState,
+}
+
+const DEVICE_MAGIC: u64 = 0x5645_4453_4d44_5721; // "!WDMSDEV"
+const DEVICE_HEADER: usize = size_of::<DeviceSim>().next_multiple_of(16);
+
+/// The simulator's data for `device`.
+///
+/// # Safety
+/// `device` must be a device object created by the simulator and not yet freed.
+pub(crate) unsafe fn device_sim<'a>(device: PDEVICE_OBJECT) -> &'a DeviceSim {
+    // SAFETY: the caller guarantees a simulator device, which has the header right before it.
+    let sim = unsafe { &*device.cast::<u8>().wrapping_sub(DEVICE_HEADER).cast::<DeviceSim>() };
+    assert_eq!(sim.magic, DEVICE_MAGIC, "{device:p} is not a device object the simulator created");
+    sim
+}
+
 /// A loaded driver, as the I/O manager keeps it.
 pub(crate) struct DriverRecord {
     pub _object: Box<DRIVER_OBJECT>,
@@ -140,8 +162,11 @@ impl Objects {
     pub(crate) fn free_device(&mut self, device: usize) {
         if let Some(record) = self.devices.remove(&device) {
             drop(record.extension);
+            let block = (device - DEVICE_HEADER) as *mut u8;
+            // SAFETY: the header was written in IoCreateDevice and is dropped once, here.
+            unsafe { std::ptr::drop_in_place(block.cast::<DeviceSim>()) };
             // SAFETY: allocated in IoCreateDevice with this layout, removed from the table once.
-            unsafe { std::alloc::dealloc(device as *mut u8, record.layout) };
+            unsafe { std::alloc::dealloc(block, record.layout) };
         }
     }
 }
@@ -189,14 +214,17 @@ pub unsafe extern "C-unwind" fn IoCreateDevice(
     }
     let base = size_of::<DEVICE_OBJECT>();
     let ext = (extension_size as usize).next_multiple_of(16);
-    let Ok(layout) = Layout::from_size_align(base + ext, 16) else {
+    let Ok(layout) = Layout::from_size_align(DEVICE_HEADER + base + ext, 16) else {
         return STATUS_INSUFFICIENT_RESOURCES;
     };
     // SAFETY: non-zero size.
-    let mem = unsafe { std::alloc::alloc_zeroed(layout) };
-    if mem.is_null() {
+    let block = unsafe { std::alloc::alloc_zeroed(layout) };
+    if block.is_null() {
         return STATUS_INSUFFICIENT_RESOURCES;
     }
+    // SAFETY: the block starts with room for the header, suitably aligned.
+    unsafe { block.cast::<DeviceSim>().write(DeviceSim { magic: DEVICE_MAGIC, start_io: Default::default() }) };
+    let mem = block.wrapping_add(DEVICE_HEADER);
     let device = mem.cast::<DEVICE_OBJECT>();
     let mut devobj_ext = Box::new(_DEVOBJ_EXTENSION {
         Type: 13,

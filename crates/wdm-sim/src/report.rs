@@ -38,6 +38,9 @@ impl StopCode {
 
 impl fmt::Display for StopCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.code == 0 {
+            return write!(f, "(no stop code)");
+        }
         match self.subcode {
             Some(s) => write!(f, "0x{:X}/0x{:X}", self.code, s),
             None => write!(f, "0x{:X}", self.code),
@@ -79,32 +82,95 @@ macro_rules! rules {
 }
 
 rules! {
-    /// `KeBugCheckEx` called by the driver (for a Rust driver: a panic).
+    /// `KeBugCheckEx` called by the driver (for a Rust driver: a panic). The driver's own code
+    /// is in the report's message and parameters.
     DriverBugCheck = Fatal, StopCode::new(0), None, "the driver called KeBugCheckEx";
     /// An IRP completed a second time.
     DoubleCompletion = Fatal, StopCode::new(0x44), Some("DoubleCompletion"), "IRP completed twice (MULTIPLE_IRP_COMPLETE_REQUESTS)";
+    /// IoCancelIrp found a cancel routine on an IRP that had already completed.
+    CancelStateInCompletedIrp = Fatal, StopCode::new(0x48), None, "cancel routine found on a completed IRP (CANCEL_STATE_IN_COMPLETED_IRP)";
+    /// A cancel routine returned still holding the cancel spin lock.
+    ReturnedHoldingCancelLock = Fatal, StopCode::new(0x11B), Some("CancelSpinLock"), "cancel routine returned holding the cancel spin lock (DRIVER_RETURNED_HOLDING_CANCEL_LOCK)";
+    /// A cancel routine released the cancel lock with another IRQL than Irp->CancelIrql.
+    CancelIrqlNotRestored = Warning, StopCode::new(0), Some("CancelSpinLock"), "cancel routine did not restore Irp->CancelIrql (C28144)";
+    /// KeRemoveDeviceQueue (IoStartNextPacket) on a device queue that is not busy.
+    DeviceQueueNotBusy = Fatal, StopCode::new(0x2), None, "device queue not busy (DEVICE_QUEUE_NOT_BUSY)";
+    /// A spin lock acquired by the processor that already holds it (a deadlock on Windows).
+    SpinLockAlreadyOwned = Fatal, StopCode::new(0xF), Some("SpinLock"), "spin lock acquired twice by one processor (SPIN_LOCK_ALREADY_OWNED)";
+    /// A spin lock released by a processor that does not hold it. (The 0xC4 page gives
+    /// 0x4000A, the SpinlockRelease rule page 0x4000B: this uses the 0xC4 page.)
+    SpinLockNotHeld = Fatal, StopCode::sub(0xC4, 0x4000A), Some("SpinlockRelease"), "spin lock released without being held";
+    /// A spin lock released with the routine that does not match how it was acquired.
+    SpinLockMismatchedRelease = Fatal, StopCode::sub(0xC4, 0x4000A), Some("SpinlockRelease"), "spin lock released with the wrong routine";
+    /// A routine that requires IRQL <= DISPATCH_LEVEL called above it.
+    IrqlTooHigh = Fatal, StopCode::sub(0xC4, 0x20011), Some("IrqlKeDispatchLte"), "called above DISPATCH_LEVEL";
+    /// A routine that requires IRQL == DISPATCH_LEVEL called at another IRQL.
+    IrqlNotDispatch = Fatal, StopCode::sub(0xC4, 0x20003), Some("IrqlDispatch"), "called at an IRQL other than DISPATCH_LEVEL";
+    /// KeReleaseSpinLock (or the cancel lock's release) not at DISPATCH_LEVEL.
+    ReleaseNotAtDispatch = Fatal, StopCode::sub(0xC4, 0x32), Some("IrqlKeReleaseSpinLock"), "spin lock released at an IRQL other than DISPATCH_LEVEL";
+    /// KeAcquireSpinLockAtDpcLevel below DISPATCH_LEVEL.
+    AcquireAtDpcBelowDispatch = Fatal, StopCode::sub(0xC4, 0x40), Some("IrqlDispatch"), "KeAcquireSpinLockAtDpcLevel below DISPATCH_LEVEL";
+    /// KeRaiseIrql to a lower IRQL.
+    IrqlNotRaise = Fatal, StopCode::sub(0xC4, 0x30), Some("IrqlKeRaiseLower"), "KeRaiseIrql to a lower IRQL";
+    /// KeLowerIrql to a higher IRQL.
+    IrqlNotLower = Fatal, StopCode::sub(0xC4, 0x31), Some("IrqlKeRaiseLower"), "KeLowerIrql to a higher IRQL";
+    /// A dispatch routine (or StartIo, or DriverEntry) returned at another IRQL than it was
+    /// called at.
+    IrqlChangedAcrossCall = Fatal, StopCode::sub(0xC9, 0x05), Some("IrqlReturn"), "IRQL changed across a driver routine";
+    /// A completion routine returned at another IRQL than it was called at.
+    CompletionChangedIrql = Fatal, StopCode::sub(0xC4, 0xFA), None, "completion routine changed IRQL";
+    /// IoCompleteRequest or IoStartNextPacket called while holding a spin lock.
+    CalledHoldingSpinLock = Warning, StopCode::new(0), Some("SpinLockSafe"), "IoCompleteRequest/IoStartNextPacket called holding a spin lock";
+    /// A dispatch routine returned holding a spin lock.
+    ReturnedHoldingSpinLock = Warning, StopCode::new(0), Some("SpinLockDpc"), "dispatch routine returned holding a spin lock";
+    /// Completing with IoStatus.Status STATUS_PENDING (or -1).
+    CompletePending = Fatal, StopCode::sub(0xC9, 0x06), Some("CompleteRequestStatusCheck"), "IRP completed with STATUS_PENDING";
+    /// Completing an IRP whose cancel routine is still set.
+    CompleteWithCancelRoutine = Fatal, StopCode::sub(0xC9, 0x07), None, "IRP completed with its cancel routine still set";
+    /// Completing above DISPATCH_LEVEL.
+    CompleteAtHighIrql = Fatal, StopCode::sub(0xC9, 0x0E), None, "IRP completed above DISPATCH_LEVEL";
+    /// IoCallDriver above DISPATCH_LEVEL.
+    CallDriverAtHighIrql = Fatal, StopCode::sub(0xC9, 0x10), None, "IoCallDriver above DISPATCH_LEVEL";
+    /// IoCallDriver with an IRP that already completed.
+    ForwardCompletedIrp = Fatal, StopCode::new(0), Some("PendedCompletedRequest3"), "completed IRP passed to IoCallDriver";
+    /// IoCallDriver with the IRP's cancel routine still set.
+    ForwardWithCancelRoutine = Warning, StopCode::sub(0xC9, 0x203), None, "IRP forwarded with its cancel routine set";
+    /// Returned STATUS_PENDING without marking the IRP pending (and without forwarding it).
+    PendingNotMarked = Warning, StopCode::sub(0xC9, 0x23D), Some("MarkIrpPending2"), "STATUS_PENDING returned for an IRP not marked pending";
+    /// Marked the IRP pending but returned another status.
+    MarkedNotPending = Warning, StopCode::sub(0xC9, 0x23E), Some("MarkIrpPending"), "IRP marked pending but STATUS_PENDING not returned";
+    /// Returned without completing, forwarding or pending the IRP.
+    NotCompletedNotPending = Warning, StopCode::sub(0xC9, 0x226), Some("IrpProcessingComplete"), "dispatch returned without completing, forwarding or pending the IRP";
+    /// Returned a status other than the one the IRP was completed with.
+    ReturnStatusMismatch = Warning, StopCode::sub(0xC9, 0x224), None, "dispatch return value differs from IoStatus.Status";
+    /// A completion routine that let completion continue did not propagate the pending mark.
+    PendingNotPropagated = Warning, StopCode::sub(0xC9, 0x228), None, "completion routine did not propagate the pending mark";
+    /// StartIo re-entered on the same processor through IoStartNextPacket (no DeferredStartIo).
+    StartIoRecursion = Warning, StopCode::new(0), Some("StartIoRecursion"), "StartIo recursion without DeferredStartIo";
+    /// StartIo running on two processors at once for one device.
+    ConcurrentStartIo = Warning, StopCode::new(0), Some("StartIoCancel"), "two StartIo invocations at once for one device";
+    /// Cancelable StartIo declared without a cancel routine ever armed.
+    StartIoCancel = Warning, StopCode::new(0), Some("StartIoCancel"), "IoSetStartIoAttributes(NonCancelable=FALSE) without a cancel routine";
+    /// IoStartNextPacket(Cancelable=FALSE) handing over IRPs that carry cancel routines.
+    StartNextNotCancelable = Warning, StopCode::new(0), None, "IoStartNextPacket(FALSE) with cancelable IRPs queued";
+    /// A cancelled IRP was not completed in time.
+    CancelledNotCompleted = Warning, StopCode::sub(0xC4, 0x135), None, "cancelled IRP not completed in time";
+    /// IoCallDriver ran out of stack locations.
+    NoMoreStackLocations = Fatal, StopCode::new(0x35), None, "no more IRP stack locations (NO_MORE_IRP_STACK_LOCATIONS)";
+    /// A driver-allocated IRP completed all the way up instead of being freed.
+    CompletedDriverIrp = Fatal, StopCode::new(0), Some("IoAllocateFree"), "driver-allocated IRP completed to the top of its stack";
     /// Pool freed that was never allocated, or already freed.
     BadPoolFree = Fatal, StopCode::sub(0xC4, 0x10), None, "freeing pool that was not allocated (or was already freed)";
     /// Pool still allocated when the driver unloads.
     PoolLeak = Warning, StopCode::sub(0xC4, 0x62), None, "driver unloaded without freeing its pool allocations";
     /// Pool freed with a tag other than the one it was allocated with.
-    PoolTagMismatch = Warning, StopCode::new(0xC2), None, "pool freed with a different tag than it was allocated with";
+    PoolTagMismatch = Warning, StopCode::new(0), None, "pool freed with a different tag than it was allocated with";
     /// Device objects still present when the driver unloads.
-    DeviceLeak = Warning, StopCode::new(0xCE), None, "driver unloaded without deleting its device objects";
+    DeviceLeak = Warning, StopCode::new(0), None, "driver unloaded without deleting its device objects";
     /// Symbolic links still present when the driver unloads.
-    SymbolicLinkLeak = Warning, StopCode::new(0xCE), None, "driver unloaded without deleting its symbolic links";
-    /// IoCallDriver ran out of stack locations.
-    NoMoreStackLocations = Fatal, StopCode::new(0x35), None, "no more IRP stack locations (NO_MORE_IRP_STACK_LOCATIONS)";
-    /// Completing with IoStatus.Status STATUS_PENDING (or -1).
-    CompletePending = Fatal, StopCode::sub(0xC9, 0x06), Some("CompleteRequestStatusCheck"), "IRP completed with STATUS_PENDING";
-    /// Completing an IRP whose cancel routine is still set.
-    CompleteWithCancelRoutine = Fatal, StopCode::sub(0xC9, 0x07), None, "IRP completed with its cancel routine still set";
-    /// A driver-allocated IRP completed all the way up instead of being freed.
-    CompletedDriverIrp = Fatal, StopCode::new(0xC9), Some("IoAllocateFree"), "driver-allocated IRP completed to the top of its stack";
-    /// KeRaiseIrql to a lower IRQL.
-    IrqlNotRaise = Fatal, StopCode::sub(0xC4, 0x30), Some("IrqlKeRaiseLower"), "KeRaiseIrql to a lower IRQL";
-    /// KeLowerIrql to a higher IRQL.
-    IrqlNotLower = Fatal, StopCode::sub(0xC4, 0x31), Some("IrqlKeRaiseLower"), "KeLowerIrql to a higher IRQL";
+    SymbolicLinkLeak = Warning, StopCode::new(0), None, "driver unloaded without deleting its symbolic links";
+    /// Timers or DPCs still queued when the driver unloads.
+    PendingOperationsAtUnload = Fatal, StopCode::new(0xCE), None, "driver unloaded without cancelling pending operations (timers, DPCs)";
     /// A kernel routine received an argument it cannot accept.
     InvalidParameter = Fatal, StopCode::sub(0xC4, 0x16), None, "invalid argument to a kernel routine";
 }
