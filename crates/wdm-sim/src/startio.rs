@@ -10,9 +10,13 @@
 //!   and the loop runs them with the recorded mode and key.
 //! - IoStartNextPacketByKey runs StartIo at DISPATCH_LEVEL even when called below it (the
 //!   simulator raises around the call; ReactOS does not raise).
-//! - StartIoCancel (check i): a device whose StartIo is cancelable (NO_CANCEL clear) that is
-//!   handed an IRP with no cancel routine armed, by a driver that has never armed one, is
-//!   reported: it declared cancelable StartIo without operating the cancel-routine protocol.
+//! - StartIoCancel (check i, trace order): IoSetCancelRoutine is an inline routine the kernel
+//!   never sees, so the simulator checks at the first point it can: when it hands an IRP to
+//!   StartIo on a device declared cancelable with IoSetStartIoAttributes(NonCancelable=FALSE),
+//!   that IRP carries no cancel routine, and the driver has never armed one (through
+//!   IoStartPacket's CancelFunction or on any IRP handed to StartIo) — it declared cancelable
+//!   StartIo before operating the cancel-routine protocol. The window injection (check ii) is in
+//!   the exploration tests.
 
 use std::sync::Mutex;
 
@@ -34,6 +38,8 @@ use crate::{devqueue, sched, trace};
 pub(crate) struct StartIo {
     deferred: bool,
     no_cancel: bool,
+    /// IoSetStartIoAttributes was called with NonCancelable = FALSE.
+    declared_cancelable: bool,
     /// StartIo entries in progress on this device (deferral counter).
     count: u32,
     /// A start-next request recorded while deferred: (key, cancelable).
@@ -115,21 +121,26 @@ fn call_start_io(k: &State, device: PDEVICE_OBJECT, irp: PIRP) {
 }
 
 /// Checks the hand-off of an IRP to StartIo for the StartIoCancel rule.
-fn check_start_io_cancel(k: &State, device: PDEVICE_OBJECT, irp: PIRP, no_cancel: bool) {
-    // SAFETY: a live IRP the I/O manager is handing over.
-    let armed = unsafe { (*irp).CancelRoutine.is_some() };
-    if no_cancel || armed {
-        return;
-    }
+fn check_start_io_cancel(k: &State, device: PDEVICE_OBJECT, irp: PIRP) {
+    // SAFETY: a live simulator device.
+    let declared = {
+        let s = lock(&unsafe { device_sim(device) }.start_io);
+        s.declared_cancelable && !s.no_cancel
+    };
     // SAFETY: a live device.
     let driver = unsafe { (*device).DriverObject } as usize;
-    if !lock(&k.cancel_armed).contains(&driver) {
+    // SAFETY: a live IRP the I/O manager is handing over.
+    if unsafe { (*irp).CancelRoutine.is_some() } {
+        lock(&k.cancel_armed).insert(driver);
+        return;
+    }
+    if declared && !lock(&k.cancel_armed).contains(&driver) {
         k.report(
             Rule::StartIoCancel,
             "IoStartPacket",
             Some(irp as usize),
             [device as usize, irp as usize, 0, 0],
-            "StartIo is cancelable (IoSetStartIoAttributes NonCancelable=FALSE) but the driver never armed a cancel routine"
+            "IoSetStartIoAttributes(NonCancelable=FALSE) declared StartIo cancelable, but the driver never armed a cancel routine"
                 .into(),
         );
     }
@@ -173,7 +184,7 @@ pub unsafe extern "C-unwind" fn IoStartPacket(device: PDEVICE_OBJECT, irp: PIRP,
             }
             spinlock::release_lower(k, k.cancel_lock(), LockKind::Cancel, cancel_irql, "IoStartPacket");
         }
-        check_start_io_cancel(k, device, irp, no_cancel);
+        check_start_io_cancel(k, device, irp);
         // Spec §4: between dropping the cancel lock and entering StartIo another processor can
         // cancel the IRP.
         sched::preempt("IoStartPacket: lock released, StartIo not yet entered");
@@ -272,7 +283,7 @@ fn start_next(k: &State, device: PDEVICE_OBJECT, cancelable: bool, key: Option<U
                     );
                 }
             }
-            check_start_io_cancel(k, device, irp, no_cancel);
+            check_start_io_cancel(k, device, irp);
             sched::preempt("IoStartNextPacket: lock released, StartIo not yet entered");
             call_start_io(k, device, irp);
         }
@@ -333,4 +344,5 @@ pub unsafe extern "C-unwind" fn IoSetStartIoAttributes(device: PDEVICE_OBJECT, d
     let mut s = lock(&sim.start_io);
     s.deferred |= deferred != 0;
     s.no_cancel |= non_cancelable != 0;
+    s.declared_cancelable |= non_cancelable == 0;
 }
