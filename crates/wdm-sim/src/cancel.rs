@@ -72,7 +72,7 @@ pub(crate) fn cancel_request(k: &State, irp: PIRP) -> bool {
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn IoCancelIrp(irp: PIRP) -> BOOLEAN {
     let k = current();
-    if !irp::is_known(k, irp) {
+    if !irp::is_known(k, irp) && !irp::is_completed(irp) {
         k.report(
             Rule::InvalidParameter,
             "IoCancelIrp",

@@ -180,6 +180,14 @@ impl Kernel {
         }
     }
 
+    /// Turns Driver Verifier's I/O verification off (the 0xC9 checks), to see what Windows
+    /// does without it: for example, completing an IRP with its cancel routine set goes
+    /// unnoticed until IoCancelIrp finds the stale routine (0x48).
+    pub fn without_io_verification(&self) -> &Self {
+        self.state.io_verification.store(false, std::sync::atomic::Ordering::Relaxed);
+        self
+    }
+
     /// Turns the IRP lifecycle log on (it is off by default: it costs time on every IRP).
     pub fn trace(&self) -> &Self {
         self.state.trace.enable();
@@ -402,6 +410,11 @@ unsafe impl Send for Pending<'_> {}
 unsafe impl Sync for Pending<'_> {}
 
 impl Pending<'_> {
+    /// The request's IRP (valid while it has not completed, and readable for a while after).
+    pub fn irp(&self) -> PIRP {
+        self.irp
+    }
+
     /// Whether the request has completed.
     pub fn is_done(&self) -> bool {
         self.waiter.get().is_some()

@@ -40,6 +40,9 @@ pub(crate) struct State {
     pub cancel_armed: Mutex<HashSet<usize>>,
     pub sched: Sched,
     pub trace: Trace,
+    /// Driver Verifier's I/O verification (the 0xC9 checks): on unless a test turns it off to
+    /// see what Windows does without it.
+    pub io_verification: std::sync::atomic::AtomicBool,
 }
 
 thread_local! {
@@ -139,6 +142,7 @@ impl State {
             cancel_armed: Mutex::new(HashSet::new()),
             sched: Sched::default(),
             trace: Trace::default(),
+            io_verification: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -157,6 +161,9 @@ impl State {
         parameters: [usize; 4],
         message: String,
     ) {
+        if rule.stop_code().code == 0xC9 && !self.io_verification.load(Ordering::Relaxed) {
+            return;
+        }
         let report = Report {
             rule,
             message,
