@@ -68,14 +68,19 @@ impl<'a> Locked<'a> {
         unsafe { &raw mut (*self.queue).DeviceListHead }
     }
 
-    pub(crate) fn busy(&self) -> bool {
-        // SAFETY: the queue is valid and locked; `Busy` is the byte every writer uses.
-        unsafe { (*self.queue).__bindgen_anon_1.Busy != 0 }
+    fn queue(&mut self) -> &mut wdm_sys::KDEVICE_QUEUE {
+        // SAFETY: the queue is valid (constructor's contract) and locked by this processor, the
+        // only one that touches it until the guard drops.
+        unsafe { &mut *self.queue }
+    }
+
+    pub(crate) fn busy(&mut self) -> bool {
+        // SAFETY: `Busy` is the byte every writer uses (the bit-field member overlays it).
+        unsafe { self.queue().__bindgen_anon_1.Busy != 0 }
     }
 
     pub(crate) fn set_busy(&mut self, busy: bool) {
-        // SAFETY: the queue is valid and locked.
-        unsafe { (*self.queue).__bindgen_anon_1.Busy = BOOLEAN::from(busy) };
+        self.queue().__bindgen_anon_1.Busy = BOOLEAN::from(busy);
     }
 
     /// The entries, head first.
@@ -118,12 +123,11 @@ impl<'a> Locked<'a> {
 
     /// Unlinks `entry` (which must be queued here).
     fn unlink(&mut self, entry: PKDEVICE_QUEUE_ENTRY) {
-        // SAFETY: the entry is linked into this locked queue.
-        unsafe {
-            RemoveEntryList(&raw mut (*entry).DeviceListEntry);
-        }
-        // SAFETY: as above; the entry stays valid.
-        unsafe { (*entry).Inserted = 0 };
+        // SAFETY: the entry is linked into this locked queue, and stays valid.
+        let e = unsafe { &mut *entry };
+        // SAFETY: as above.
+        unsafe { RemoveEntryList(&raw mut e.DeviceListEntry) };
+        e.Inserted = 0;
     }
 }
 
@@ -170,7 +174,13 @@ pub(crate) fn insert(k: &State, queue: PKDEVICE_QUEUE, entry: PKDEVICE_QUEUE_ENT
 }
 
 /// KeRemove(ByKey)DeviceQueue: the next entry (NULL and not busy when empty).
-pub(crate) fn remove(k: &State, queue: PKDEVICE_QUEUE, key: Option<ULONG>, routine: &'static str, if_busy: bool) -> PKDEVICE_QUEUE_ENTRY {
+pub(crate) fn remove(
+    k: &State,
+    queue: PKDEVICE_QUEUE,
+    key: Option<ULONG>,
+    routine: &'static str,
+    if_busy: bool,
+) -> PKDEVICE_QUEUE_ENTRY {
     // SAFETY: the caller passes an initialized queue.
     let mut q = unsafe { Locked::new(k, queue) };
     if !q.busy() {
@@ -194,7 +204,11 @@ pub(crate) fn remove(k: &State, queue: PKDEVICE_QUEUE, key: Option<ULONG>, routi
     let entries = q.entries();
     let chosen = match key {
         // SAFETY: queued entries are valid.
-        Some(key) => entries.iter().copied().find(|&e| unsafe { (*e).SortKey } >= key).unwrap_or(entries[0]),
+        Some(key) => entries
+            .iter()
+            .copied()
+            .find(|&e| unsafe { (*e).SortKey } >= key)
+            .unwrap_or(entries[0]),
         None => entries[0],
     };
     q.unlink(chosen);
@@ -254,7 +268,10 @@ pub unsafe extern "C-unwind" fn KeRemoveByKeyDeviceQueue(queue: PKDEVICE_QUEUE, 
 /// # Safety
 /// Kernel routine: a valid queue.
 #[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn KeRemoveByKeyDeviceQueueIfBusy(queue: PKDEVICE_QUEUE, key: ULONG) -> PKDEVICE_QUEUE_ENTRY {
+pub unsafe extern "C-unwind" fn KeRemoveByKeyDeviceQueueIfBusy(
+    queue: PKDEVICE_QUEUE,
+    key: ULONG,
+) -> PKDEVICE_QUEUE_ENTRY {
     let k = current();
     spinlock::require_dispatch(k, "KeRemoveByKeyDeviceQueueIfBusy");
     remove(k, queue, Some(key), "KeRemoveByKeyDeviceQueueIfBusy", true)
@@ -266,7 +283,10 @@ pub unsafe extern "C-unwind" fn KeRemoveByKeyDeviceQueueIfBusy(queue: PKDEVICE_Q
 /// # Safety
 /// Kernel routine: valid queue and entry.
 #[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn KeRemoveEntryDeviceQueue(queue: PKDEVICE_QUEUE, entry: PKDEVICE_QUEUE_ENTRY) -> BOOLEAN {
+pub unsafe extern "C-unwind" fn KeRemoveEntryDeviceQueue(
+    queue: PKDEVICE_QUEUE,
+    entry: PKDEVICE_QUEUE_ENTRY,
+) -> BOOLEAN {
     let k = current();
     if crate::irql::get() > wdm_sys::DISPATCH_LEVEL as u8 {
         spinlock::require_dispatch(k, "KeRemoveEntryDeviceQueue");

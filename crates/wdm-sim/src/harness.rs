@@ -7,18 +7,17 @@ use std::time::Duration;
 
 use wdm_sys::{
     DO_DEVICE_INITIALIZING, DRIVER_OBJECT, FILE_OBJECT, IO_TYPE_DRIVER, IO_TYPE_FILE, IRP_MJ_CLEANUP, IRP_MJ_CLOSE,
-    IRP_MJ_CREATE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ, IRP_MJ_WRITE, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT,
-    PIRP, PUNICODE_STRING, STATUS_NO_SUCH_DEVICE,
-    STATUS_OBJECT_NAME_NOT_FOUND, STATUS_PENDING,
+    IRP_MJ_CREATE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ, IRP_MJ_WRITE, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT,
+    PDRIVER_OBJECT, PIRP, PUNICODE_STRING, STATUS_NO_SUCH_DEVICE, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_PENDING,
 };
 
 use crate::debug::DebugLine;
 use crate::irp::{IofCallDriver, Waiter, invalid_device_request};
-use crate::request::{Buffers, IoResult, Output};
 use crate::kernel::{Bound, State, as_driver, lock};
 use crate::object::{DriverRecord, OwnedUnicode};
 use crate::pool::Allocation;
 use crate::report::{BugCheck, Report, Rule};
+use crate::request::{Buffers, IoResult, Output};
 use crate::trace::TraceEvent;
 
 /// A driver's entry point, as the simulator calls it.
@@ -37,7 +36,7 @@ const HANG: Duration = Duration::from_secs(10);
 /// ```
 #[derive(Clone)]
 pub struct Kernel {
-    state: Arc<State>,
+    pub(crate) state: Arc<State>,
 }
 
 impl Default for Kernel {
@@ -57,13 +56,21 @@ impl Kernel {
     /// Runs `f` on this thread as code running on the simulated machine (at PASSIVE_LEVEL), so
     /// it can call kernel routines directly. A bug check inside becomes a panic with its report.
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        match self.run_catching(f) {
+            Ok(r) => r,
+            Err(bug) => panic!("the simulated machine bug-checked:\n  {bug}"),
+        }
+    }
+
+    /// As [`run`](Self::run), returning the bug check instead of panicking.
+    pub(crate) fn run_catching<R>(&self, f: impl FnOnce() -> R) -> Result<R, BugCheck> {
         self.check_alive();
         let _bound = Bound::new(&self.state);
         crate::irql::set(wdm_sys::PASSIVE_LEVEL as u8);
         match catch_unwind(AssertUnwindSafe(f)) {
-            Ok(r) => r,
+            Ok(r) => Ok(r),
             Err(payload) => match payload.downcast::<BugCheck>() {
-                Ok(bug) => panic!("the simulated machine bug-checked:\n  {bug}"),
+                Ok(bug) => Err(*bug),
                 Err(other) => resume_unwind(other),
             },
         }
@@ -184,7 +191,9 @@ impl Kernel {
     /// does without it: for example, completing an IRP with its cancel routine set goes
     /// unnoticed until IoCancelIrp finds the stale routine (0x48).
     pub fn without_io_verification(&self) -> &Self {
-        self.state.io_verification.store(false, std::sync::atomic::Ordering::Relaxed);
+        self.state
+            .io_verification
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         self
     }
 
@@ -427,7 +436,8 @@ impl Pending<'_> {
             return false;
         }
         let irp = self.irp;
-        self.kernel.run(|| crate::cancel::cancel_request(&self.kernel.state, irp))
+        self.kernel
+            .run(|| crate::cancel::cancel_request(&self.kernel.state, irp))
     }
 
     /// Waits up to `timeout` for completion. A request that was cancelled and does not complete
@@ -435,7 +445,11 @@ impl Pending<'_> {
     pub fn wait_for(&self, timeout: Duration) -> Option<IoResult> {
         let done = self.waiter.wait(timeout);
         match done {
-            Some(c) => Some(IoResult { status: c.status, information: c.information, output: lock(&self.output).take().unwrap_or_default() }),
+            Some(c) => Some(IoResult {
+                status: c.status,
+                information: c.information,
+                output: lock(&self.output).take().unwrap_or_default(),
+            }),
             None => {
                 // SAFETY: quarantine keeps the IRP readable even if it completes meanwhile.
                 let cancelled = crate::irp::sim(self.irp).is_some() && unsafe { (*self.irp).Cancel } != 0;
@@ -456,7 +470,8 @@ impl Pending<'_> {
 
     /// Waits for completion (10 s at most; a request still pending then fails the test).
     pub fn wait(self) -> IoResult {
-        self.wait_for(HANG).unwrap_or_else(|| panic!("request IRP {:p} did not complete within {HANG:?}", self.irp))
+        self.wait_for(HANG)
+            .unwrap_or_else(|| panic!("request IRP {:p} did not complete within {HANG:?}", self.irp))
     }
 }
 
@@ -473,7 +488,8 @@ impl<'k> File<'k> {
         let device = self.device;
         let (returned, irp, waiter, output) = kernel.run(|| {
             // SAFETY: the device is live while a file is open on it, and the file object is ours.
-            let (irp, top, waiter, output) = unsafe { crate::request::build(&kernel.state, device, file, major, ioctl, buffers) };
+            let (irp, top, waiter, output) =
+                unsafe { crate::request::build(&kernel.state, device, file, major, ioctl, buffers) };
             // SAFETY: a fresh IRP with its next location set up for `top`.
             let returned = unsafe { IofCallDriver(top, irp) };
             if returned == STATUS_PENDING {
@@ -481,7 +497,13 @@ impl<'k> File<'k> {
             }
             (returned, irp, waiter, output)
         });
-        Pending { kernel, irp, waiter, output, returned }
+        Pending {
+            kernel,
+            irp,
+            waiter,
+            output,
+            returned,
+        }
     }
 
     /// Sends a request and waits for it (10 s at most).
@@ -497,32 +519,74 @@ impl<'k> File<'k> {
 
     /// ReadFile of `len` bytes.
     pub fn read(&self, len: usize) -> IoResult {
-        self.call(IRP_MJ_READ, 0, Buffers { input: Vec::new(), output: vec![0; len] })
+        self.call(
+            IRP_MJ_READ,
+            0,
+            Buffers {
+                input: Vec::new(),
+                output: vec![0; len],
+            },
+        )
     }
 
     /// WriteFile of `data`.
     pub fn write(&self, data: &[u8]) -> IoResult {
-        self.call(IRP_MJ_WRITE, 0, Buffers { input: data.to_vec(), output: Vec::new() })
+        self.call(
+            IRP_MJ_WRITE,
+            0,
+            Buffers {
+                input: data.to_vec(),
+                output: Vec::new(),
+            },
+        )
     }
 
     /// DeviceIoControl with `input` and an output buffer of `output_len` bytes.
     pub fn ioctl(&self, code: u32, input: &[u8], output_len: usize) -> IoResult {
-        self.call(IRP_MJ_DEVICE_CONTROL, code, Buffers { input: input.to_vec(), output: vec![0; output_len] })
+        self.call(
+            IRP_MJ_DEVICE_CONTROL,
+            code,
+            Buffers {
+                input: input.to_vec(),
+                output: vec![0; output_len],
+            },
+        )
     }
 
     /// An overlapped ReadFile: returns at once; see [`Pending`].
     pub fn start_read(&self, len: usize) -> Pending<'k> {
-        self.start(IRP_MJ_READ, 0, Buffers { input: Vec::new(), output: vec![0; len] })
+        self.start(
+            IRP_MJ_READ,
+            0,
+            Buffers {
+                input: Vec::new(),
+                output: vec![0; len],
+            },
+        )
     }
 
     /// An overlapped WriteFile.
     pub fn start_write(&self, data: &[u8]) -> Pending<'k> {
-        self.start(IRP_MJ_WRITE, 0, Buffers { input: data.to_vec(), output: Vec::new() })
+        self.start(
+            IRP_MJ_WRITE,
+            0,
+            Buffers {
+                input: data.to_vec(),
+                output: Vec::new(),
+            },
+        )
     }
 
     /// An overlapped DeviceIoControl.
     pub fn start_ioctl(&self, code: u32, input: &[u8], output_len: usize) -> Pending<'k> {
-        self.start(IRP_MJ_DEVICE_CONTROL, code, Buffers { input: input.to_vec(), output: vec![0; output_len] })
+        self.start(
+            IRP_MJ_DEVICE_CONTROL,
+            code,
+            Buffers {
+                input: input.to_vec(),
+                output: vec![0; output_len],
+            },
+        )
     }
 
     /// Closes the handle: IRP_MJ_CLEANUP, then IRP_MJ_CLOSE, as Windows does when the last

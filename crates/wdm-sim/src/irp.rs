@@ -208,7 +208,10 @@ pub(crate) fn allocate(k: &State, stack_size: CCHAR, origin: Origin) -> PIRP {
     i.Size = size as u16;
     i.StackCount = n as i8;
     i.CurrentLocation = n as i8 + 1;
-    let stack = irp.cast::<u8>().wrapping_add(size_of::<IRP>()).cast::<IO_STACK_LOCATION>();
+    let stack = irp
+        .cast::<u8>()
+        .wrapping_add(size_of::<IRP>())
+        .cast::<IO_STACK_LOCATION>();
     i.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = stack.wrapping_add(n);
     // SAFETY: the list head is inside the IRP.
     unsafe { wdm_sys::ntddk::InitializeListHead(&raw mut i.ThreadListEntry) };
@@ -266,7 +269,11 @@ pub unsafe extern "C-unwind" fn IoFreeIrp(irp: PIRP) {
 pub(crate) fn check_return_irql(k: &State, routine: &'static str, entry: KIRQL, irp: Option<PIRP>) {
     let now = irql::get();
     if now != entry {
-        let rule = if routine == "completion routine" { Rule::CompletionChangedIrql } else { Rule::IrqlChangedAcrossCall };
+        let rule = if routine == "completion routine" {
+            Rule::CompletionChangedIrql
+        } else {
+            Rule::IrqlChangedAcrossCall
+        };
         k.report(
             rule,
             routine,
@@ -416,23 +423,39 @@ fn check_dispatch_return(k: &State, header: &IrpSim, irp: PIRP, location: u32, r
         control & SL_PENDING_RETURNED as u8 != 0
     };
     let fail = |rule: Rule, code: usize, message: String| {
-        k.report(rule, "dispatch routine", Some(irp as usize), [code, irp as usize, returned as u32 as usize, 0], message);
+        k.report(
+            rule,
+            "dispatch routine",
+            Some(irp as usize),
+            [code, irp as usize, returned as u32 as usize, 0],
+            message,
+        );
     };
     if returned == STATUS_PENDING {
         if !marked && !forwarded {
-            fail(Rule::PendingNotMarked, 0x23D, "returned STATUS_PENDING without IoMarkIrpPending".into());
+            fail(
+                Rule::PendingNotMarked,
+                0x23D,
+                "returned STATUS_PENDING without IoMarkIrpPending".into(),
+            );
         }
     } else if marked {
         fail(
             Rule::MarkedNotPending,
             0x23E,
-            format!("marked the IRP pending but returned {:#x}, not STATUS_PENDING", returned as u32),
+            format!(
+                "marked the IRP pending but returned {:#x}, not STATUS_PENDING",
+                returned as u32
+            ),
         );
     } else if !completed && !forwarded {
         fail(
             Rule::NotCompletedNotPending,
             0x226,
-            format!("returned {:#x} without completing, forwarding or pending the IRP", returned as u32),
+            format!(
+                "returned {:#x} without completing, forwarding or pending the IRP",
+                returned as u32
+            ),
         );
     } else if completed && !forwarded {
         let status = header.completed_status.load(Ordering::Relaxed);
@@ -440,7 +463,10 @@ fn check_dispatch_return(k: &State, header: &IrpSim, irp: PIRP, location: u32, r
             fail(
                 Rule::ReturnStatusMismatch,
                 0x224,
-                format!("returned {:#x} but completed the IRP with {:#x}", returned as u32, status as u32),
+                format!(
+                    "returned {:#x} but completed the IRP with {:#x}",
+                    returned as u32, status as u32
+                ),
             );
         }
     }
@@ -530,6 +556,7 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
     }
     header.completed_status.store(initial, Ordering::Relaxed);
     trace::irp(k, irp, trace::Event::Completed(initial));
+    crate::sched::preempt("IofCompleteRequest");
 
     // Walk the stack up, as IopfCompleteRequest does.
     while i.CurrentLocation <= i.StackCount {

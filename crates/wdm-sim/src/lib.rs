@@ -31,6 +31,7 @@
 mod cancel;
 mod debug;
 mod devqueue;
+pub mod explore;
 mod harness;
 mod irp;
 mod irql;
@@ -47,8 +48,8 @@ mod trace;
 
 pub use debug::DebugLine;
 pub use harness::{Driver, DriverEntry, File, Kernel, Pending};
-pub use request::{Buffers, IoResult};
 pub use irp::Completion;
 pub use pool::Allocation;
 pub use report::{BugCheck, Report, Rule, Severity, StopCode};
+pub use request::{Buffers, IoResult};
 pub use trace::{Event, TraceEvent, major_name};

@@ -85,7 +85,10 @@ const DEVICE_HEADER: usize = size_of::<DeviceSim>().next_multiple_of(16);
 pub(crate) unsafe fn device_sim<'a>(device: PDEVICE_OBJECT) -> &'a DeviceSim {
     // SAFETY: the caller guarantees a simulator device, which has the header right before it.
     let sim = unsafe { &*device.cast::<u8>().wrapping_sub(DEVICE_HEADER).cast::<DeviceSim>() };
-    assert_eq!(sim.magic, DEVICE_MAGIC, "{device:p} is not a device object the simulator created");
+    assert_eq!(
+        sim.magic, DEVICE_MAGIC,
+        "{device:p} is not a device object the simulator created"
+    );
     sim
 }
 
@@ -223,7 +226,12 @@ pub unsafe extern "C-unwind" fn IoCreateDevice(
         return STATUS_INSUFFICIENT_RESOURCES;
     }
     // SAFETY: the block starts with room for the header, suitably aligned.
-    unsafe { block.cast::<DeviceSim>().write(DeviceSim { magic: DEVICE_MAGIC, start_io: Default::default() }) };
+    unsafe {
+        block.cast::<DeviceSim>().write(DeviceSim {
+            magic: DEVICE_MAGIC,
+            start_io: Default::default(),
+        })
+    };
     let mem = block.wrapping_add(DEVICE_HEADER);
     let device = mem.cast::<DEVICE_OBJECT>();
     let mut devobj_ext = Box::new(_DEVOBJ_EXTENSION {

@@ -101,11 +101,19 @@ pub(crate) unsafe fn build(
 ) -> (PIRP, PDEVICE_OBJECT, Arc<Waiter>, Output) {
     // SAFETY: forwarded contract.
     let top = unsafe { top_of_stack(device) };
-    // SAFETY: `top` is live.
-    let (stack_size, flags) = unsafe { ((*top).StackSize, (*top).Flags) };
+    let (stack_size, flags) = {
+        // SAFETY: as above.
+        let t = unsafe { &*top };
+        (t.StackSize, t.Flags)
+    };
     let waiter = Arc::new(Waiter::default());
     let output: Output = Arc::new(Mutex::new(None));
-    let mut flight = Box::new(InFlight { user: buffers, system: Vec::new(), mdl: None, copy_back: false });
+    let mut flight = Box::new(InFlight {
+        user: buffers,
+        system: Vec::new(),
+        mdl: None,
+        copy_back: false,
+    });
     let (in_len, out_len) = (flight.user.input.len(), flight.user.output.len());
 
     let mut system_buffer: *mut u8 = std::ptr::null_mut();
@@ -117,17 +125,29 @@ pub(crate) unsafe fn build(
             let read = major == IRP_MJ_READ;
             let data_len = if read { out_len } else { in_len };
             if flags & DO_BUFFERED_IO != 0 {
-                flight.system = if read { vec![0; data_len] } else { flight.user.input.clone() };
+                flight.system = if read {
+                    vec![0; data_len]
+                } else {
+                    flight.user.input.clone()
+                };
                 system_buffer = flight.system.as_mut_ptr();
                 flight.copy_back = read;
                 irp_flags = IRP_BUFFERED_IO | IRP_DEALLOCATE_BUFFER | if read { IRP_INPUT_OPERATION } else { 0 };
             } else if flags & DO_DIRECT_IO != 0 {
-                let user = if read { &mut flight.user.output } else { &mut flight.user.input };
+                let user = if read {
+                    &mut flight.user.output
+                } else {
+                    &mut flight.user.input
+                };
                 if !user.is_empty() {
                     flight.mdl = Some(mdl_for(user));
                 }
             } else {
-                user_buffer = if read { flight.user.output.as_mut_ptr() } else { flight.user.input.as_mut_ptr() };
+                user_buffer = if read {
+                    flight.user.output.as_mut_ptr()
+                } else {
+                    flight.user.input.as_mut_ptr()
+                };
             }
         }
         IRP_MJ_DEVICE_CONTROL | IRP_MJ_INTERNAL_DEVICE_CONTROL => {
@@ -154,7 +174,10 @@ pub(crate) unsafe fn build(
         }
         _ => {}
     }
-    let mdl: *mut MDL = flight.mdl.as_deref_mut().map_or(std::ptr::null_mut(), |m| m as *mut MDL);
+    let mdl: *mut MDL = flight
+        .mdl
+        .as_deref_mut()
+        .map_or(std::ptr::null_mut(), |m| m as *mut MDL);
 
     let out = Arc::clone(&output);
     let finisher: Finisher = Box::new(move |_irp, done: Completion| {

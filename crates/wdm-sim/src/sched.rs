@@ -6,6 +6,12 @@
 //! these only give way to the OS scheduler; the exploration mode (see `explore`) turns them
 //! into the choice points of a controlled schedule.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::explore::Controller;
+use crate::kernel::{State, lock};
+
 /// A named point where another processor may run.
 pub(crate) fn preempt(point: &'static str) {
     if let Some(k) = crate::kernel::try_current() {
@@ -16,7 +22,7 @@ pub(crate) fn preempt(point: &'static str) {
 /// One turn of a spin loop.
 pub(crate) fn spin_wait() {
     match crate::kernel::try_current() {
-        Some(k) => k.sched.spin(),
+        Some(k) => k.sched.spin(k),
         None => std::thread::yield_now(),
     }
 }
@@ -24,13 +30,47 @@ pub(crate) fn spin_wait() {
 /// The machine's scheduling mode: free (real threads, the OS decides) unless an exploration
 /// controls it.
 #[derive(Default)]
-pub(crate) struct Sched {}
+pub(crate) struct Sched {
+    active: AtomicBool,
+    controller: Mutex<Option<Arc<Controller>>>,
+}
 
 impl Sched {
-    fn preempt(&self, _point: &'static str) {}
+    pub(crate) fn install(&self, c: Arc<Controller>) {
+        *lock(&self.controller) = Some(c);
+        self.active.store(true, Ordering::Release);
+    }
 
-    fn spin(&self) {
-        std::hint::spin_loop();
-        std::thread::yield_now();
+    pub(crate) fn uninstall(&self) {
+        self.active.store(false, Ordering::Release);
+        *lock(&self.controller) = None;
+    }
+
+    fn controller(&self) -> Option<Arc<Controller>> {
+        if self.active.load(Ordering::Acquire) {
+            lock(&self.controller).clone()
+        } else {
+            None
+        }
+    }
+
+    fn preempt(&self, point: &'static str) {
+        if let Some(c) = self.controller() {
+            c.switch(point, false);
+        }
+    }
+
+    fn spin(&self, k: &State) {
+        if let Some(report) = lock(&k.crash).clone() {
+            // The machine stopped while this processor waited: stop it too.
+            std::panic::resume_unwind(Box::new(crate::BugCheck(report)));
+        }
+        match self.controller() {
+            Some(c) => c.switch("spin", true),
+            None => {
+                std::hint::spin_loop();
+                std::thread::yield_now();
+            }
+        }
     }
 }

@@ -58,6 +58,8 @@ fn word<'a>(lock: PKSPIN_LOCK) -> &'a AtomicUsize {
 /// Spins until the lock at `lock` is ours. A processor that already holds it would spin for
 /// ever on Windows; here that is SPIN_LOCK_ALREADY_OWNED (0xF).
 pub(crate) fn acquire(k: &State, lock: PKSPIN_LOCK, kind: LockKind, routine: &'static str) {
+    // Another processor may take the lock first.
+    sched::preempt(routine);
     let me = processor() as usize + 1;
     let w = word(lock);
     loop {

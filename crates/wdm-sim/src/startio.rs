@@ -123,8 +123,9 @@ fn call_start_io(k: &State, device: PDEVICE_OBJECT, irp: PIRP) {
 /// Checks the hand-off of an IRP to StartIo for the StartIoCancel rule.
 fn check_start_io_cancel(k: &State, device: PDEVICE_OBJECT, irp: PIRP) {
     // SAFETY: a live simulator device.
+    let sim = unsafe { device_sim(device) };
     let declared = {
-        let s = lock(&unsafe { device_sim(device) }.start_io);
+        let s = lock(&sim.start_io);
         s.declared_cancelable && !s.no_cancel
     };
     // SAFETY: a live device.
@@ -337,7 +338,11 @@ pub unsafe extern "C-unwind" fn IoStartNextPacketByKey(device: PDEVICE_OBJECT, c
 /// # Safety
 /// Kernel routine: a live device.
 #[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn IoSetStartIoAttributes(device: PDEVICE_OBJECT, deferred: BOOLEAN, non_cancelable: BOOLEAN) {
+pub unsafe extern "C-unwind" fn IoSetStartIoAttributes(
+    device: PDEVICE_OBJECT,
+    deferred: BOOLEAN,
+    non_cancelable: BOOLEAN,
+) {
     let _ = current();
     // SAFETY: a live simulator device.
     let sim = unsafe { device_sim(device) };

@@ -63,7 +63,11 @@ pub(crate) struct Trace {
 
 impl Default for Trace {
     fn default() -> Self {
-        Self { enabled: AtomicBool::new(false), start: Instant::now(), events: Mutex::new(Vec::new()) }
+        Self {
+            enabled: AtomicBool::new(false),
+            start: Instant::now(),
+            events: Mutex::new(Vec::new()),
+        }
     }
 }
 
@@ -98,7 +102,10 @@ pub(crate) fn irp(k: &State, irp: PIRP, event: Event) {
 /// Records a violation if tracing is on.
 pub(crate) fn report(k: &State, r: &Report) {
     if k.trace.enabled.load(Ordering::Relaxed) {
-        k.trace.push(r.irp.unwrap_or(0), Event::Violation(format!("{:?} {}", r.rule, r.rule.stop_code())));
+        k.trace.push(
+            r.irp.unwrap_or(0),
+            Event::Violation(format!("{:?} {}", r.rule, r.rule.stop_code())),
+        );
     }
 }
 

@@ -149,7 +149,9 @@ fn bug_check(function: u32) -> wdm_sim::Report {
     let kernel = Kernel::new();
     let _driver = kernel.load("fixture", entry).unwrap();
     let file = kernel.open(r"\\.\Fixture").unwrap();
-    let bug = kernel.catch(|| file.ioctl(code(function), &[], 0)).expect_err("the mistake is fatal");
+    let bug = kernel
+        .catch(|| file.ioctl(code(function), &[], 0))
+        .expect_err("the mistake is fatal");
     assert_eq!(bug.0.rule.severity(), Severity::Fatal);
     std::mem::forget(file);
     bug.0
@@ -295,7 +297,10 @@ fn every_rule_has_a_description_and_fatal_ones_a_stop_code() {
         assert!(!rule.title().is_empty());
         if rule.severity() == Severity::Fatal && *rule != Rule::DriverBugCheck {
             let expected_codeless = [Rule::ForwardCompletedIrp, Rule::CompletedDriverIrp];
-            assert!(rule.stop_code().code != 0 || expected_codeless.contains(rule), "{rule:?}");
+            assert!(
+                rule.stop_code().code != 0 || expected_codeless.contains(rule),
+                "{rule:?}"
+            );
         }
     }
 }

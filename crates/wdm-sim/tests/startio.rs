@@ -68,7 +68,11 @@ unsafe fn finish(device: PDEVICE_OBJECT, irp: PIRP) {
                 // The cancel routine owns it... but ours leaves in-progress IRPs to us.
             }
         }
-        let status = if (*irp).Cancel != 0 { STATUS_CANCELLED } else { STATUS_SUCCESS };
+        let status = if (*irp).Cancel != 0 {
+            STATUS_CANCELLED
+        } else {
+            STATUS_SUCCESS
+        };
         IoStartNextPacket(device, BOOLEAN::from(e.cancel));
         complete(irp, status, 0);
     }
@@ -140,9 +144,18 @@ unsafe extern "C-unwind" fn entry(driver: PDRIVER_OBJECT, registry: PUNICODE_STR
         let path = String::from_utf16_lossy(std::slice::from_raw_parts(r.Buffer, usize::from(r.Length) / 2));
         let device = create_device(driver, "StartIo", size_of::<Ext>() as u32, DO_BUFFERED_IO);
         let e = (*device).DeviceExtension.cast::<Ext>();
-        e.write(Ext { beep: path.contains("beep"), cancel: path.contains("cancel"), hold: path.contains("hold"), ..Ext::default() });
+        e.write(Ext {
+            beep: path.contains("beep"),
+            cancel: path.contains("cancel"),
+            hold: path.contains("hold"),
+            ..Ext::default()
+        });
         if path.contains("deferred") || path.contains("nocancel") {
-            IoSetStartIoAttributes(device, BOOLEAN::from(path.contains("deferred")), BOOLEAN::from(path.contains("nocancel")));
+            IoSetStartIoAttributes(
+                device,
+                BOOLEAN::from(path.contains("deferred")),
+                BOOLEAN::from(path.contains("nocancel")),
+            );
         }
         open_close(driver);
         (*driver).MajorFunction[IRP_MJ_READ as usize] = Some(dispatch_rw);
@@ -198,7 +211,11 @@ fn busy_device_queues_packets_in_order_and_cancel_removes_a_queued_one() {
     file.ioctl(0x222000, &[], 0);
     assert_eq!(third.wait().status, STATUS_SUCCESS);
     let e = device_ext(&driver);
-    assert_eq!(e.started.load(SeqCst), 2, "the cancelled queued IRP never reached StartIo");
+    assert_eq!(
+        e.started.load(SeqCst),
+        2,
+        "the cancelled queued IRP never reached StartIo"
+    );
     assert_eq!(e.cancel_routines.load(SeqCst), 2);
     file.close();
     driver.unload();
@@ -237,7 +254,11 @@ fn no_cancel_clears_the_routine_at_hand_off_on_both_paths() {
     // The first was cancelled (flag set) while in progress, and completes as cancelled.
     assert_eq!(first.wait().status, STATUS_CANCELLED);
     assert_eq!(second.wait().status, STATUS_SUCCESS);
-    assert_eq!(device_ext(&driver).saw_routine.load(SeqCst), 0, "StartIo never sees an armed routine");
+    assert_eq!(
+        device_ext(&driver).saw_routine.load(SeqCst),
+        0,
+        "StartIo never sees an armed routine"
+    );
     file.close();
     driver.unload();
     kernel.assert_clean();
@@ -296,7 +317,10 @@ fn deferred_start_io_turns_the_recursion_into_a_loop() {
 fn declaring_cancelable_start_io_without_a_cancel_routine_is_start_io_cancel() {
     // IoSetStartIoAttributes(Deferred=TRUE, NonCancelable=FALSE) and no cancel routine, ever.
     let (_, rules) = beep("startio-beep-hold-deferred");
-    assert!(rules.iter().all(|r| *r == Rule::StartIoCancel) && !rules.is_empty(), "{rules:?}");
+    assert!(
+        rules.iter().all(|r| *r == Rule::StartIoCancel) && !rules.is_empty(),
+        "{rules:?}"
+    );
     assert_eq!(Rule::StartIoCancel.sdv_rule(), Some("StartIoCancel"));
 }
 
@@ -327,6 +351,7 @@ fn start_next_on_an_idle_device_is_device_queue_not_busy() {
     let device = unsafe { (*driver.object()).DeviceObject };
     let bug = kernel
         .catch(|| {
+            // SAFETY: the fixture's device, at DISPATCH_LEVEL as the routine requires.
             kernel.run(|| unsafe {
                 let old = KfRaiseIrql(DISPATCH_LEVEL as u8);
                 IoStartNextPacket(device, 1);
@@ -344,6 +369,9 @@ fn start_next_below_dispatch_level_is_reported() {
     let driver = kernel.load("startio-cancel", entry).unwrap();
     // SAFETY: the fixture's device, called at PASSIVE_LEVEL on purpose.
     let device = unsafe { (*driver.object()).DeviceObject };
-    let bug = kernel.catch(|| kernel.run(|| unsafe { IoStartNextPacket(device, 1) })).unwrap_err();
+    let bug = kernel
+        // SAFETY: the fixture's device, called at PASSIVE_LEVEL on purpose.
+        .catch(|| kernel.run(|| unsafe { IoStartNextPacket(device, 1) }))
+        .unwrap_err();
     assert_eq!(bug.0.rule, Rule::IrqlNotDispatch);
 }

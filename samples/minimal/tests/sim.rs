@@ -42,7 +42,7 @@ fn several_handles_at_once() {
 fn unhandled_requests_fail_with_invalid_device_request() {
     let kernel = Kernel::new();
     let driver = load(&kernel);
-    let mut file = kernel.open(r"\\.\Minimal").expect("opens");
+    let file = kernel.open(r"\\.\Minimal").expect("opens");
     let done = file.send(IRP_MJ_READ);
     assert_eq!(done.status, STATUS_INVALID_DEVICE_REQUEST);
     file.close();

@@ -15,7 +15,11 @@ pub fn wide(s: &str) -> &'static [u16] {
 /// A UNICODE_STRING for `s`.
 pub fn unicode(s: &str) -> UNICODE_STRING {
     let w = wide(s);
-    UNICODE_STRING { Length: ((w.len() - 1) * 2) as u16, MaximumLength: (w.len() * 2) as u16, Buffer: w.as_ptr().cast_mut() }
+    UNICODE_STRING {
+        Length: ((w.len() - 1) * 2) as u16,
+        MaximumLength: (w.len() * 2) as u16,
+        Buffer: w.as_ptr().cast_mut(),
+    }
 }
 
 /// Creates `\Device\<name>` with a `\DosDevices\<name>` link and `ext` bytes of extension.
