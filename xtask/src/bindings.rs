@@ -130,6 +130,8 @@ const TYPES: &[&str] = &[
     "PFILE_OBJECT",
     "KDEVICE_QUEUE_ENTRY",
     "IO_CSQ",
+    "IO_CSQ_IRP_CONTEXT",
+    "PIO_CSQ_IRP_CONTEXT",
     "MDL",
     "PMDL",
     "KDPC",

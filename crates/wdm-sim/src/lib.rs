@@ -29,6 +29,7 @@
 //! ```
 
 mod cancel;
+mod csq;
 mod debug;
 mod devqueue;
 pub mod explore;

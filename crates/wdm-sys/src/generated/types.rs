@@ -10571,6 +10571,7 @@ impl Default for _IO_CSQ_IRP_CONTEXT {
         }
     }
 }
+pub type IO_CSQ_IRP_CONTEXT = _IO_CSQ_IRP_CONTEXT;
 pub type PIO_CSQ_IRP_CONTEXT = *mut _IO_CSQ_IRP_CONTEXT;
 pub type PIO_CSQ_INSERT_IRP = ::core::option::Option<
     unsafe extern "C" fn(Csq: *mut _IO_CSQ, Irp: PIRP),
