@@ -60,6 +60,8 @@ fn test(root: &Path) -> Result<(), String> {
         &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
     )?;
     cargo(root, &["test", "--workspace"])?;
+    // The simulator's round-trip benchmark: prints the figure, and fails if anything is reported.
+    cargo(root, &["bench", "-p", "wdm-sim", "--bench", "roundtrip"])?;
     sys::command(root)?;
     println!("\nall checks passed in {:.0} s", start.elapsed().as_secs_f64());
     Ok(())
