@@ -16,10 +16,25 @@ use wdm_sys::ntddk::*;
 use wdm_sys::*;
 
 fn unicode(s: &'static [u16]) -> UNICODE_STRING {
-    UNICODE_STRING { Length: ((s.len() - 1) * 2) as u16, MaximumLength: (s.len() * 2) as u16, Buffer: s.as_ptr().cast_mut() }
+    UNICODE_STRING {
+        Length: ((s.len() - 1) * 2) as u16,
+        MaximumLength: (s.len() * 2) as u16,
+        Buffer: s.as_ptr().cast_mut(),
+    }
 }
 
-const NAME: &[u16] = &[b'\\' as u16, b'D' as u16, b'e' as u16, b'v' as u16, b'i' as u16, b'c' as u16, b'e' as u16, b'\\' as u16, b'B' as u16, 0];
+const NAME: &[u16] = &[
+    b'\\' as u16,
+    b'D' as u16,
+    b'e' as u16,
+    b'v' as u16,
+    b'i' as u16,
+    b'c' as u16,
+    b'e' as u16,
+    b'\\' as u16,
+    b'B' as u16,
+    0,
+];
 
 unsafe extern "C-unwind" fn start_io(device: PDEVICE_OBJECT, irp: PIRP) {
     // SAFETY: StartIo at DISPATCH_LEVEL with the device's current IRP.
@@ -111,7 +126,11 @@ fn main() {
     let t = Instant::now();
     kernel_path(&kernel, device, n);
     let secs = t.elapsed().as_secs_f64();
-    println!("kernel path:  {n} round trips in {secs:.3} s = {:.2} M round trips/s ({:.0} ns each)", n as f64 / secs / 1e6, secs * 1e9 / n as f64);
+    println!(
+        "kernel path:  {n} round trips in {secs:.3} s = {:.2} M round trips/s ({:.0} ns each)",
+        n as f64 / secs / 1e6,
+        secs * 1e9 / n as f64
+    );
 
     let file = kernel.open(r"\Device\B").expect("opens");
     let n = 200_000;
@@ -121,7 +140,11 @@ fn main() {
         assert_eq!(r.status, STATUS_SUCCESS);
     }
     let secs = t.elapsed().as_secs_f64();
-    println!("harness path: {n} ReadFile round trips in {secs:.3} s = {:.2} M/s ({:.0} ns each)", n as f64 / secs / 1e6, secs * 1e9 / n as f64);
+    println!(
+        "harness path: {n} ReadFile round trips in {secs:.3} s = {:.2} M/s ({:.0} ns each)",
+        n as f64 / secs / 1e6,
+        secs * 1e9 / n as f64
+    );
     file.close();
     driver.unload();
     kernel.assert_clean();

@@ -14,7 +14,7 @@
 
 use wdm_sys::ntddk::{IoMarkIrpPending, IoSetCancelRoutine};
 use wdm_sys::{
-    IO_TYPE_CSQ, IO_TYPE_CSQ_EX, IO_TYPE_CSQ_IRP_CONTEXT, IO_CSQ_INSERT_IRP_EX, KIRQL, NTSTATUS, PDEVICE_OBJECT,
+    IO_CSQ_INSERT_IRP_EX, IO_TYPE_CSQ, IO_TYPE_CSQ_EX, IO_TYPE_CSQ_IRP_CONTEXT, KIRQL, NTSTATUS, PDEVICE_OBJECT,
     PIO_CSQ, PIO_CSQ_ACQUIRE_LOCK, PIO_CSQ_COMPLETE_CANCELED_IRP, PIO_CSQ_INSERT_IRP, PIO_CSQ_IRP_CONTEXT,
     PIO_CSQ_PEEK_NEXT_IRP, PIO_CSQ_RELEASE_LOCK, PIO_CSQ_REMOVE_IRP, PIRP, PVOID, STATUS_INVALID_PARAMETER,
     STATUS_SUCCESS, ULONG,
@@ -26,7 +26,11 @@ use crate::report::Rule;
 /// `DriverContext[3]`, which belongs to the cancel-safe queue while an IRP is queued.
 fn context_slot(irp: PIRP) -> *mut PVOID {
     // SAFETY: only computes the address of a field of the caller's live IRP.
-    unsafe { (&raw mut (*irp).Tail.Overlay.__bindgen_anon_1.__bindgen_anon_1.DriverContext).cast::<PVOID>().wrapping_add(3) }
+    unsafe {
+        (&raw mut (*irp).Tail.Overlay.__bindgen_anon_1.__bindgen_anon_1.DriverContext)
+            .cast::<PVOID>()
+            .wrapping_add(3)
+    }
 }
 
 /// The driver's callbacks, read once.
@@ -45,10 +49,21 @@ impl Callbacks {
     unsafe fn of(csq: PIO_CSQ, routine: &'static str) -> Option<Self> {
         // SAFETY: the caller guarantees an initialized queue.
         let q = unsafe { &*csq };
-        match (q.CsqRemoveIrp, q.CsqPeekNextIrp, q.CsqAcquireLock, q.CsqReleaseLock, q.CsqCompleteCanceledIrp) {
-            (Some(remove), Some(peek), Some(acquire), Some(release), Some(complete_canceled)) => {
-                Some(Self { csq, remove, peek, acquire, release, complete_canceled })
-            }
+        match (
+            q.CsqRemoveIrp,
+            q.CsqPeekNextIrp,
+            q.CsqAcquireLock,
+            q.CsqReleaseLock,
+            q.CsqCompleteCanceledIrp,
+        ) {
+            (Some(remove), Some(peek), Some(acquire), Some(release), Some(complete_canceled)) => Some(Self {
+                csq,
+                remove,
+                peek,
+                acquire,
+                release,
+                complete_canceled,
+            }),
             _ => {
                 current().report(
                     Rule::InvalidParameter,
@@ -183,7 +198,18 @@ pub unsafe extern "C-unwind" fn IoCsqInitialize(
     release: PIO_CSQ_RELEASE_LOCK,
     complete_canceled: PIO_CSQ_COMPLETE_CANCELED_IRP,
 ) -> NTSTATUS {
-    initialize(csq, IO_TYPE_CSQ, Init { insert, remove, peek, acquire, release, complete_canceled })
+    initialize(
+        csq,
+        IO_TYPE_CSQ,
+        Init {
+            insert,
+            remove,
+            peek,
+            acquire,
+            release,
+            complete_canceled,
+        },
+    )
 }
 
 /// `IoCsqInitializeEx`: as IoCsqInitialize, with an InsertIrpEx that can refuse.
@@ -203,10 +229,27 @@ pub unsafe extern "C-unwind" fn IoCsqInitializeEx(
     // The queue stores InsertIrpEx in the InsertIrp slot; `Type` says which it is.
     // SAFETY: both are pointer-sized function pointers; only called back with the right type.
     let insert = unsafe { std::mem::transmute::<IO_CSQ_INSERT_IRP_EX, PIO_CSQ_INSERT_IRP>(insert) };
-    initialize(csq, IO_TYPE_CSQ_EX, Init { insert, remove, peek, acquire, release, complete_canceled })
+    initialize(
+        csq,
+        IO_TYPE_CSQ_EX,
+        Init {
+            insert,
+            remove,
+            peek,
+            acquire,
+            release,
+            complete_canceled,
+        },
+    )
 }
 
-fn insert(csq: PIO_CSQ, irp: PIRP, context: PIO_CSQ_IRP_CONTEXT, insert_context: PVOID, routine: &'static str) -> NTSTATUS {
+fn insert(
+    csq: PIO_CSQ,
+    irp: PIRP,
+    context: PIO_CSQ_IRP_CONTEXT,
+    insert_context: PVOID,
+    routine: &'static str,
+) -> NTSTATUS {
     // SAFETY: the caller passes an initialized queue.
     let Some(cb) = (unsafe { Callbacks::of(csq, routine) }) else {
         return STATUS_INVALID_PARAMETER;
@@ -219,7 +262,11 @@ fn insert(csq: PIO_CSQ, irp: PIRP, context: PIO_CSQ_IRP_CONTEXT, insert_context:
     } else {
         // SAFETY: the driver's context, alive while the IRP is queued.
         unsafe {
-            context.write(wdm_sys::IO_CSQ_IRP_CONTEXT { Type: IO_TYPE_CSQ_IRP_CONTEXT, Irp: irp, Csq: csq });
+            context.write(wdm_sys::IO_CSQ_IRP_CONTEXT {
+                Type: IO_TYPE_CSQ_IRP_CONTEXT,
+                Irp: irp,
+                Csq: csq,
+            });
         }
         context.cast()
     };

@@ -411,17 +411,18 @@ fn check_dispatch_return(k: &State, header: &IrpSim, irp: PIRP, location: u32, r
     let forwarded = header.forwarded.load(Ordering::Relaxed) & bit != 0;
     // Completion clears each location it passes, so a mark it saw is recorded in the header.
     let marked_when_completed = header.marked_at_completion.load(Ordering::Relaxed) & bit != 0;
-    let marked = marked_when_completed || (!completed && {
-        // The location is still in the IRP's stack and owned by this driver.
-        let stack = irp
-            .cast::<u8>()
-            .wrapping_add(size_of::<IRP>())
-            .cast::<IO_STACK_LOCATION>()
-            .wrapping_add(location as usize - 1);
-        // SAFETY: a live IRP; location `location` is within its stack.
-        let control = unsafe { (*stack).Control };
-        control & SL_PENDING_RETURNED as u8 != 0
-    });
+    let marked = marked_when_completed
+        || (!completed && {
+            // The location is still in the IRP's stack and owned by this driver.
+            let stack = irp
+                .cast::<u8>()
+                .wrapping_add(size_of::<IRP>())
+                .cast::<IO_STACK_LOCATION>()
+                .wrapping_add(location as usize - 1);
+            // SAFETY: a live IRP; location `location` is within its stack.
+            let control = unsafe { (*stack).Control };
+            control & SL_PENDING_RETURNED as u8 != 0
+        });
     let fail = |rule: Rule, code: usize, message: String| {
         k.report(
             rule,

@@ -75,7 +75,11 @@ unsafe extern "C-unwind" fn peek_next(csq: PIO_CSQ, irp: PIRP, file: PVOID) -> P
     // SAFETY: called under the queue lock.
     unsafe {
         let head = &raw mut (*ext_of(csq)).queue;
-        let mut e = if irp.is_null() { (*head).Flink } else { (*list_entry(irp)).Flink };
+        let mut e = if irp.is_null() {
+            (*head).Flink
+        } else {
+            (*list_entry(irp)).Flink
+        };
         while e != head {
             let candidate = irp_of(e);
             if file.is_null() || (*IoGetCurrentIrpStackLocation(candidate)).FileObject == file.cast() {
@@ -125,7 +129,10 @@ unsafe extern "C-unwind" fn dispatch_ioctl(device: PDEVICE_OBJECT, irp: PIRP) ->
     // SAFETY: the I/O manager hands us the IRP.
     unsafe {
         let e = (*device).DeviceExtension.cast::<Ext>();
-        let code = (*IoGetCurrentIrpStackLocation(irp)).Parameters.DeviceIoControl.IoControlCode;
+        let code = (*IoGetCurrentIrpStackLocation(irp))
+            .Parameters
+            .DeviceIoControl
+            .IoControlCode;
         let taken = if code == REMOVE_BY_CONTEXT {
             IoCsqRemoveIrp(&raw mut (*e).csq, &raw mut (*e).context)
         } else {
@@ -296,16 +303,24 @@ fn race(kernel: &Kernel, cpus: &mut Processors) -> Result<(), String> {
     // Drain whatever is left, then check each read completed once.
     file.ioctl(DRAIN_ONE, &[], 0);
     file.ioctl(DRAIN_ONE, &[], 0);
-    let a = first.wait_for(std::time::Duration::from_secs(2)).ok_or("first read never completed")?;
+    let a = first
+        .wait_for(std::time::Duration::from_secs(2))
+        .ok_or("first read never completed")?;
     let second = second.into_inner().unwrap().ok_or("no second read")?;
-    let b = second.wait_for(std::time::Duration::from_secs(2)).ok_or("second read never completed")?;
+    let b = second
+        .wait_for(std::time::Duration::from_secs(2))
+        .ok_or("second read never completed")?;
     if ![STATUS_SUCCESS, STATUS_CANCELLED].contains(&a.status) || b.status != STATUS_SUCCESS {
         return Err(format!("statuses {:#x} {:#x}", a.status, b.status));
     }
     file.close();
     driver.unload();
     let reports = kernel.take_reports();
-    if reports.is_empty() { Ok(()) } else { Err(format!("{reports:?}")) }
+    if reports.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{reports:?}"))
+    }
 }
 
 #[test]
@@ -326,7 +341,11 @@ fn cancel_before_insert_completes_the_irp_at_once() {
     assert_eq!(p.returned, STATUS_PENDING);
     assert_eq!(p.wait().status, STATUS_CANCELLED);
     // SAFETY: the fixture's device extension.
-    let cancelled = unsafe { (*(*(*driver.object()).DeviceObject).DeviceExtension.cast::<Ext>()).cancelled.load(SeqCst) };
+    let cancelled = unsafe {
+        (*(*(*driver.object()).DeviceObject).DeviceExtension.cast::<Ext>())
+            .cancelled
+            .load(SeqCst)
+    };
     assert_eq!(cancelled, 1, "CompleteCanceledIrp ran once");
     assert_eq!(file.ioctl(DRAIN_ONE, &[], 0).information, 0);
     file.close();

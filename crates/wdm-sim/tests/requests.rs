@@ -35,7 +35,11 @@ unsafe extern "C-unwind" fn read_write(device: PDEVICE_OBJECT, irp: PIRP) -> NTS
         let stack = &*IoGetCurrentIrpStackLocation(irp);
         let flags = (*device).Flags;
         let write = u32::from(stack.MajorFunction) == IRP_MJ_WRITE;
-        let len = if write { stack.Parameters.Write.Length } else { stack.Parameters.Read.Length } as usize;
+        let len = if write {
+            stack.Parameters.Write.Length
+        } else {
+            stack.Parameters.Read.Length
+        } as usize;
         let buffer: *mut u8 = if len == 0 {
             std::ptr::null_mut()
         } else if flags & DO_BUFFERED_IO != 0 {
@@ -69,12 +73,17 @@ unsafe extern "C-unwind" fn ioctl(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATU
         let (in_len, out_len) = (p.InputBufferLength as usize, p.OutputBufferLength as usize);
         let method = METHOD_FROM_CTL_CODE(p.IoControlCode);
         let (input, output): (*const u8, *mut u8) = match method {
-            METHOD_BUFFERED => ((*irp).AssociatedIrp.SystemBuffer.cast(), (*irp).AssociatedIrp.SystemBuffer.cast()),
+            METHOD_BUFFERED => (
+                (*irp).AssociatedIrp.SystemBuffer.cast(),
+                (*irp).AssociatedIrp.SystemBuffer.cast(),
+            ),
             METHOD_NEITHER => (p.Type3InputBuffer.cast(), (*irp).UserBuffer.cast()),
             _ => ((*irp).AssociatedIrp.SystemBuffer.cast(), mdl_address(irp)),
         };
         if method == METHOD_IN_DIRECT {
-            let sum: u8 = std::slice::from_raw_parts(output, out_len).iter().fold(0u8, |a, b| a.wrapping_add(*b));
+            let sum: u8 = std::slice::from_raw_parts(output, out_len)
+                .iter()
+                .fold(0u8, |a, b| a.wrapping_add(*b));
             *(*irp).AssociatedIrp.SystemBuffer.cast::<u8>() = sum;
             complete(irp, STATUS_SUCCESS, 0);
             return STATUS_SUCCESS;
@@ -83,7 +92,11 @@ unsafe extern "C-unwind" fn ioctl(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATU
             complete(irp, STATUS_BUFFER_TOO_SMALL, 0);
             return STATUS_BUFFER_TOO_SMALL;
         }
-        let data: Vec<u8> = std::slice::from_raw_parts(input, in_len).iter().rev().copied().collect();
+        let data: Vec<u8> = std::slice::from_raw_parts(input, in_len)
+            .iter()
+            .rev()
+            .copied()
+            .collect();
         std::ptr::copy_nonoverlapping(data.as_ptr(), output, in_len);
         complete(irp, STATUS_SUCCESS, in_len);
     }
@@ -143,13 +156,24 @@ fn each_ioctl_method_moves_data_the_documented_way() {
         assert_eq!(r.status, STATUS_SUCCESS, "method {method}");
         assert_eq!(r.data(), b"cba", "method {method}");
         let small = file.ioctl(code, b"abcdef", 2);
-        assert_eq!((small.status, small.information), (STATUS_BUFFER_TOO_SMALL, 0), "method {method}");
+        assert_eq!(
+            (small.status, small.information),
+            (STATUS_BUFFER_TOO_SMALL, 0),
+            "method {method}"
+        );
     }
     // METHOD_IN_DIRECT: the output buffer carries data to the driver through its MDL.
     let code = CTL_CODE(FILE_DEVICE_UNKNOWN, 0x901, METHOD_IN_DIRECT, FILE_ANY_ACCESS);
     let mut input = vec![0u8; 1];
     input[0] = 0xFF;
-    let r = file.call(IRP_MJ_DEVICE_CONTROL, code, wdm_sim::Buffers { input, output: vec![1, 2, 3, 4] });
+    let r = file.call(
+        IRP_MJ_DEVICE_CONTROL,
+        code,
+        wdm_sim::Buffers {
+            input,
+            output: vec![1, 2, 3, 4],
+        },
+    );
     assert_eq!(r.status, STATUS_SUCCESS);
     assert_eq!(r.output, [1, 2, 3, 4], "IN_DIRECT output is not written back");
     file.close();

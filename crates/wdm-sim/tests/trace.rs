@@ -56,7 +56,12 @@ fn a_cancelled_read_tells_its_story() {
     driver.unload();
     kernel.assert_clean();
 
-    let story: Vec<Event> = kernel.trace_events().into_iter().filter(|e| e.irp == irp).map(|e| e.event).collect();
+    let story: Vec<Event> = kernel
+        .trace_events()
+        .into_iter()
+        .filter(|e| e.irp == irp)
+        .map(|e| e.event)
+        .collect();
     assert_eq!(
         story,
         [
