@@ -254,8 +254,11 @@ fn insert(
     let Some(cb) = (unsafe { Callbacks::of(csq, routine) }) else {
         return STATUS_INVALID_PARAMETER;
     };
-    // SAFETY: an initialized queue.
-    let (kind, raw_insert) = unsafe { ((*csq).Type, (*csq).CsqInsertIrp) };
+    let (kind, raw_insert) = {
+        // SAFETY: an initialized queue.
+        let q = unsafe { &*csq };
+        (q.Type, q.CsqInsertIrp)
+    };
     let irql = cb.lock();
     let claim: PVOID = if context.is_null() {
         csq.cast()

@@ -13,6 +13,8 @@ use wdm_sys::*;
 
 struct Queue {
     queue: Box<KDEVICE_QUEUE>,
+    // Boxed so their addresses stay put while queued.
+    #[allow(clippy::vec_box)]
     entries: Vec<Box<KDEVICE_QUEUE_ENTRY>>,
 }
 
