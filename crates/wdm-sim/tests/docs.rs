@@ -10,8 +10,15 @@ fn the_rule_table_lists_every_rule_with_its_code() {
             .lines()
             .find(|l| l.starts_with(&format!("| `{rule:?}` |")))
             .unwrap_or_else(|| panic!("docs/simulator.md has no row for {rule:?}"));
-        assert!(row.contains(&format!("| {} |", rule.stop_code())), "{rule:?}: code {} missing in `{row}`", rule.stop_code());
-        assert!(row.contains(&format!("{:?}", rule.severity())), "{rule:?}: severity missing");
+        assert!(
+            row.contains(&format!("| {} |", rule.stop_code())),
+            "{rule:?}: code {} missing in `{row}`",
+            rule.stop_code()
+        );
+        assert!(
+            row.contains(&format!("{:?}", rule.severity())),
+            "{rule:?}: severity missing"
+        );
         if let Some(sdv) = rule.sdv_rule() {
             assert!(row.contains(sdv), "{rule:?}: SDV rule {sdv} missing");
         }
