@@ -432,3 +432,57 @@ pub unsafe extern "C-unwind" fn IoGetDriverObjectExtension(driver: PDRIVER_OBJEC
         .and_then(|r| r.client_extensions.iter().find(|(i, ..)| *i == id as usize))
         .map_or(std::ptr::null_mut(), |&(_, block, _)| block as PVOID)
 }
+
+/// `IoAttachDeviceToDeviceStack`: puts `source` on top of the stack `target` belongs to and
+/// returns the device it now sits on (NULL if that device is being deleted).
+///
+/// # Safety
+/// Kernel routine: two live device objects.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn IoAttachDeviceToDeviceStack(
+    source: PDEVICE_OBJECT,
+    target: PDEVICE_OBJECT,
+) -> PDEVICE_OBJECT {
+    let k = current();
+    let objects = lock(&k.objects);
+    // SAFETY: `target` is live (caller's contract).
+    let top = unsafe { crate::request::top_of_stack(target) };
+    if objects.devices.get(&(top as usize)).is_none_or(|d| d.delete_pending) {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: a live device object; the stack is changed under the objects lock.
+    let s = unsafe { &mut *source };
+    // SAFETY: as above; `top` is a different device (the source is not yet in any stack).
+    let t = unsafe { &mut *top };
+    t.AttachedDevice = source;
+    s.StackSize = t.StackSize + 1;
+    s.AlignmentRequirement = s.AlignmentRequirement.max(t.AlignmentRequirement);
+    s.SectorSize = t.SectorSize;
+    top
+}
+
+/// `IoDetachDevice`: detaches whatever is attached to `target`.
+///
+/// # Safety
+/// Kernel routine: a live device object with a device attached.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn IoDetachDevice(target: PDEVICE_OBJECT) {
+    let k = current();
+    let _objects = lock(&k.objects);
+    // SAFETY: a live device (caller's contract), changed under the objects lock.
+    unsafe { (*target).AttachedDevice = std::ptr::null_mut() };
+}
+
+/// `IoGetAttachedDeviceReference`: the top of the stack `device` belongs to. Reference counts
+/// on device objects are not modelled (the simulator frees a device when it is deleted and no
+/// file is open on it), so the reference needs no matching release.
+///
+/// # Safety
+/// Kernel routine: a live device object.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn IoGetAttachedDeviceReference(device: PDEVICE_OBJECT) -> PDEVICE_OBJECT {
+    let k = current();
+    let _objects = lock(&k.objects);
+    // SAFETY: a live device (caller's contract).
+    unsafe { crate::request::top_of_stack(device) }
+}
