@@ -30,11 +30,17 @@ const SPIN_LOCK_TWICE: u32 = 11;
 const SPIN_LOCK_RELEASE_NOT_HELD: u32 = 12;
 const COMPLETE_HOLDING_SPIN_LOCK: u32 = 13;
 const PENDING_CORRECT: u32 = 14;
+const CANCEL_ROUTINE_FORGETS: u32 = 15;
 
 static mut LOCK: KSPIN_LOCK = 0;
 
 unsafe extern "C-unwind" fn keeps_lock(_device: PDEVICE_OBJECT, _irp: PIRP) {
     // Forgets IoReleaseCancelSpinLock(Irp->CancelIrql).
+}
+
+unsafe extern "C-unwind" fn release_only(_device: PDEVICE_OBJECT, irp: PIRP) {
+    // SAFETY: called with the cancel lock held; releases it and forgets to complete.
+    unsafe { IoReleaseCancelSpinLock((*irp).CancelIrql) };
 }
 
 unsafe extern "C-unwind" fn cancel_and_complete(_device: PDEVICE_OBJECT, irp: PIRP) {
@@ -93,6 +99,11 @@ unsafe extern "C-unwind" fn dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTST
             CANCEL_ROUTINE_KEEPS_LOCK => {
                 IoMarkIrpPending(irp);
                 IoSetCancelRoutine(irp, Some(keeps_lock));
+                STATUS_PENDING
+            }
+            CANCEL_ROUTINE_FORGETS => {
+                IoMarkIrpPending(irp);
+                IoSetCancelRoutine(irp, Some(release_only));
                 STATUS_PENDING
             }
             PEND_CANCELABLE | PENDING_CORRECT => {
@@ -303,4 +314,21 @@ fn every_rule_has_a_description_and_fatal_ones_a_stop_code() {
             );
         }
     }
+}
+
+#[test]
+fn a_cancelled_irp_never_completed_is_0xc4_0x135() {
+    let kernel = Kernel::new();
+    let _driver = kernel.load("fixture", entry).unwrap();
+    let file = kernel.open(r"\\.\Fixture").unwrap();
+    let p = file.start_ioctl(code(CANCEL_ROUTINE_FORGETS), &[], 0);
+    assert!(p.cancel());
+    assert!(p.wait_for(std::time::Duration::from_millis(50)).is_none());
+    let r = kernel
+        .reports()
+        .into_iter()
+        .find(|r| r.rule == Rule::CancelledNotCompleted)
+        .expect("reported");
+    assert_eq!(r.rule.stop_code(), wdm_sim::StopCode::sub(0xC4, 0x135));
+    std::mem::forget(file);
 }

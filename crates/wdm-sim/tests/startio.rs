@@ -375,3 +375,34 @@ fn start_next_below_dispatch_level_is_reported() {
         .unwrap_err();
     assert_eq!(bug.0.rule, Rule::IrqlNotDispatch);
 }
+
+#[test]
+fn start_next_not_cancelable_with_armed_irps_queued_is_reported() {
+    // The driver arms cancel routines through IoStartPacket but calls IoStartNextPacket with
+    // Cancelable = FALSE: CurrentIrp changes without the cancel spin lock.
+    let kernel = Kernel::new();
+    let driver = kernel.load("startio-cancel-hold", entry).unwrap();
+    let file = kernel.open(r"\\.\StartIo").unwrap();
+    let first = file.start_read(1);
+    let second = file.start_read(1);
+    // SAFETY: the fixture's device; the held IRP is finished by hand at DISPATCH_LEVEL, the way
+    // a driver's DPC would, but starting the next packet non-cancelably.
+    let device = unsafe { (*driver.object()).DeviceObject };
+    kernel.run(|| unsafe {
+        let old = KfRaiseIrql(DISPATCH_LEVEL as u8);
+        let current = (*device).CurrentIrp;
+        let mut irql = 0;
+        IoAcquireCancelSpinLock(&mut irql);
+        IoSetCancelRoutine(current, None);
+        IoReleaseCancelSpinLock(irql);
+        IoStartNextPacket(device, 0);
+        complete(current, STATUS_SUCCESS, 0);
+        KeLowerIrql(old);
+    });
+    assert!(kernel.was_reported(Rule::StartNextNotCancelable));
+    first.wait();
+    file.ioctl(0x222000, &[], 0);
+    second.wait();
+    file.close();
+    driver.unload();
+}
