@@ -385,9 +385,10 @@ fn start_next_not_cancelable_with_armed_irps_queued_is_reported() {
     let file = kernel.open(r"\\.\StartIo").unwrap();
     let first = file.start_read(1);
     let second = file.start_read(1);
-    // SAFETY: the fixture's device; the held IRP is finished by hand at DISPATCH_LEVEL, the way
-    // a driver's DPC would, but starting the next packet non-cancelably.
+    // SAFETY: the fixture's device, alive until unload.
     let device = unsafe { (*driver.object()).DeviceObject };
+    // SAFETY: the held IRP is finished by hand at DISPATCH_LEVEL, the way a driver's DPC would,
+    // but starting the next packet non-cancelably.
     kernel.run(|| unsafe {
         let old = KfRaiseIrql(DISPATCH_LEVEL as u8);
         let current = (*device).CurrentIrp;
