@@ -106,6 +106,8 @@ pub(crate) struct DeviceHeader {
     pub name: Option<U16CStr>,
     /// Symbolic links to delete before the device.
     pub links: Vec<U16CStr>,
+    /// The device this one is attached to (detached at unload), or NULL.
+    pub lower: *mut DEVICE_OBJECT,
 }
 
 /// A device object this driver created. The framework deletes it (and its symbolic links)
@@ -185,8 +187,49 @@ impl Device {
             // SAFETY: a 'static UTF-16 string.
             let _ = unsafe { IoDeleteSymbolicLink(&raw mut s) };
         }
+        if !header.lower.is_null() {
+            // SAFETY: the device we attached to is live until we detach.
+            unsafe { wdm_sys::ntddk::IoDetachDevice(header.lower) };
+        }
         drop(header);
         // SAFETY: a device this framework created, with no IRPs left (caller).
         unsafe { IoDeleteDevice(self.raw.as_ptr()) };
+    }
+}
+
+/// The device below this one in its stack, which IRPs are forwarded to.
+pub struct LowerDevice {
+    raw: NonNull<DEVICE_OBJECT>,
+}
+
+// SAFETY: a device object in the stack is shared by every processor sending it IRPs; this
+// handle only passes its address to IoCallDriver.
+unsafe impl Send for LowerDevice {}
+// SAFETY: as above.
+unsafe impl Sync for LowerDevice {}
+
+impl LowerDevice {
+    /// The raw device object.
+    #[must_use]
+    pub fn as_raw(&self) -> *mut DEVICE_OBJECT {
+        self.raw.as_ptr()
+    }
+}
+
+impl Device {
+    /// Attaches this device on top of the stack `target` belongs to (IoAttachDeviceToDeviceStack)
+    /// and returns the device it now sits on, which its IRPs are forwarded to. The framework
+    /// detaches it at unload, before deleting it.
+    pub fn attach_to(&self, target: &Device) -> Result<LowerDevice, Status> {
+        // SAFETY: two live framework devices.
+        let lower = unsafe { wdm_sys::ntddk::IoAttachDeviceToDeviceStack(self.as_raw(), target.as_raw()) };
+        let raw = NonNull::new(lower).ok_or(Status::NO_SUCH_DEVICE)?;
+        // SAFETY: the header is initialized; attaching happens during init.
+        unsafe { (*self.header()).lower = lower };
+        // SAFETY: the lower device is live; the flags are copied during init, as filters do.
+        let flags = unsafe { (*lower).Flags } & (DO_BUFFERED_IO | DO_DIRECT_IO);
+        // SAFETY: our own device, during init.
+        unsafe { (*self.as_raw()).Flags |= flags };
+        Ok(LowerDevice { raw })
     }
 }

@@ -16,7 +16,10 @@ use crate::irp::{Irp, Outcome};
 pub const MAJOR_FUNCTIONS: usize = 28;
 
 /// A dispatch handler: gets the driver's state and the IRP, returns what it did with it.
-pub type Handler<D> = fn(&D, Irp) -> Outcome;
+///
+/// Written as a method with a named lifetime, which ties the outcome to this IRP:
+/// `fn read<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp>`.
+pub type Handler<D> = for<'irp> fn(&D, Irp<'irp>) -> Outcome<'irp>;
 
 /// Which major functions a driver handles. Only these get `MajorFunction` entries; every
 /// other request fails with `STATUS_INVALID_DEVICE_REQUEST` (the I/O manager's default).
@@ -105,7 +108,7 @@ impl<D> Default for Dispatch<D> {
 /// }
 ///
 /// impl Hello {
-///     fn open(&self, irp: Irp) -> Outcome {
+///     fn open<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
 ///         irp.complete(Status::SUCCESS).into()
 ///     }
 /// }
@@ -158,6 +161,7 @@ impl<D: Driver> DriverObject<D> {
                 driver: self.slot.cast_const().cast(),
                 name: options.name,
                 links: Vec::new(),
+                lower: core::ptr::null_mut(),
             });
         }
         // SAFETY: created above by this framework.

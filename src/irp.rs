@@ -1,93 +1,229 @@
-//! IRPs as owned values.
+//! IRPs as owned values, and the outcome a dispatch routine must return.
+//!
+//! A dispatch routine receives an [`Irp<'irp>`](Irp) and must return an [`Outcome<'irp>`](Outcome)
+//! for the same IRP. The three outcomes can only be made by doing the thing they say:
+//!
+//! | outcome | made by | SDV rules it enforces |
+//! |---|---|---|
+//! | [`Outcome::Completed`] | [`Irp::complete`] | IrpProcessingComplete, DoubleCompletion, PendedCompletedRequest |
+//! | [`Outcome::Pending`] | [`Irp::mark_pending`] | MarkIrpPending, MarkIrpPending2 |
+//! | [`Outcome::Forwarded`] | [`Irp::forward`] | LowerDriverReturn, MarkIrpPending2 |
+//!
+//! The `'irp` lifetime brands an IRP and its outcome: it is a different, invariant lifetime in
+//! every call of a dispatch routine, so an outcome made for one IRP cannot be returned for
+//! another, and the `Irp` itself cannot be stored past the call (a pended IRP becomes a
+//! [`PendingIrp`], which can).
 
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use wdm_sys::ntddk::{IoCompleteRequest, IoGetCurrentIrpStackLocation};
-use wdm_sys::{IO_NO_INCREMENT, IRP};
+use wdm_sys::ntddk::{
+    IoCallDriver, IoCompleteRequest, IoGetCurrentIrpStackLocation, IoMarkIrpPending, IoSkipCurrentIrpStackLocation,
+};
+use wdm_sys::{IO_NO_INCREMENT, IO_STACK_LOCATION, IRP};
 
 use crate::Status;
 
-/// An I/O request this driver owns.
-///
-/// It is not `Clone`: there is one owner, and [`complete`](Irp::complete) consumes it, so an IRP
-/// cannot be completed twice or touched after completion (SDV DoubleCompletion).
-pub struct Irp {
+/// An invariant lifetime: `Irp<'a>` and `Outcome<'b>` only match when `'a` is `'b`.
+type Brand<'irp> = PhantomData<fn(&'irp ()) -> &'irp ()>;
+
+/// The IRP a dispatch routine received. It is not `Clone`, and every way to finish with it
+/// consumes it, so it is completed at most once and never touched afterwards.
+pub struct Irp<'irp> {
     raw: NonNull<IRP>,
+    _brand: Brand<'irp>,
 }
 
-// SAFETY: an IRP is not tied to the thread that received it; drivers queue IRPs and complete
-// them from DPCs and worker threads. Ownership (one `Irp` value) keeps access exclusive.
-unsafe impl Send for Irp {}
-
-/// Proof that a dispatch routine completed its IRP: only [`Irp::complete`] makes one.
+/// Proof that the IRP was completed: only [`Irp::complete`] makes one.
 #[must_use = "a dispatch routine returns the outcome of its IRP"]
-pub struct Completed {
+pub struct Completed<'irp> {
     status: Status,
+    _brand: Brand<'irp>,
 }
 
-impl Completed {
+/// Proof that the IRP was marked pending: only [`Irp::mark_pending`] makes one. The dispatch
+/// routine returns STATUS_PENDING with it.
+#[must_use = "a dispatch routine returns the outcome of its IRP"]
+pub struct Pended<'irp> {
+    _brand: Brand<'irp>,
+}
+
+/// Proof that the IRP was passed to the next-lower driver: only [`Irp::forward`] makes one,
+/// carrying the status that driver returned (which the dispatch routine must return).
+#[must_use = "a dispatch routine returns the outcome of its IRP"]
+pub struct Forwarded<'irp> {
+    status: Status,
+    _brand: Brand<'irp>,
+}
+
+/// What a dispatch routine did with its IRP.
+#[must_use = "a dispatch routine returns the outcome of its IRP"]
+pub enum Outcome<'irp> {
+    /// Completed here.
+    Completed(Completed<'irp>),
+    /// Marked pending and handed on (a queue, StartIo, a timer): returns STATUS_PENDING.
+    Pending(Pended<'irp>),
+    /// Passed to the next-lower driver: returns its status.
+    Forwarded(Forwarded<'irp>),
+}
+
+impl<'irp> From<Completed<'irp>> for Outcome<'irp> {
+    fn from(c: Completed<'irp>) -> Self {
+        Outcome::Completed(c)
+    }
+}
+
+impl<'irp> From<Pended<'irp>> for Outcome<'irp> {
+    fn from(p: Pended<'irp>) -> Self {
+        Outcome::Pending(p)
+    }
+}
+
+impl<'irp> From<Forwarded<'irp>> for Outcome<'irp> {
+    fn from(f: Forwarded<'irp>) -> Self {
+        Outcome::Forwarded(f)
+    }
+}
+
+impl Completed<'_> {
     /// The status the IRP was completed with.
     pub fn status(&self) -> Status {
         self.status
     }
 }
 
-/// What a dispatch routine did with its IRP; each variant can only be made by doing it.
-#[must_use = "a dispatch routine returns the outcome of its IRP"]
-pub enum Outcome {
-    /// The IRP was completed here.
-    Completed(Completed),
-}
-
-impl From<Completed> for Outcome {
-    fn from(c: Completed) -> Self {
-        Outcome::Completed(c)
-    }
-}
-
-impl Outcome {
+impl Outcome<'_> {
     /// The NTSTATUS the dispatch routine returns to the I/O manager.
-    pub(crate) fn status(&self) -> Status {
+    pub fn status(&self) -> Status {
         match self {
             Outcome::Completed(c) => c.status,
+            Outcome::Pending(_) => Status::PENDING,
+            Outcome::Forwarded(f) => f.status,
         }
     }
 }
 
-impl Irp {
+/// Completes an IRP the caller owns.
+fn complete_raw(irp: NonNull<IRP>, status: Status, information: usize) {
+    let irp = irp.as_ptr();
+    // SAFETY: the caller owns the live IRP until the completion below.
+    let i = unsafe { &mut *irp };
+    i.IoStatus.__bindgen_anon_1.Status = status.raw();
+    i.IoStatus.Information = information as _;
+    // SAFETY: the caller gives the IRP up here and never touches it again.
+    unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT as _) };
+}
+
+/// The current stack location of an IRP the caller owns.
+fn location<'a>(irp: NonNull<IRP>) -> &'a IO_STACK_LOCATION {
+    // SAFETY: an owned, live IRP; its current location is valid while it is owned.
+    let location = unsafe { IoGetCurrentIrpStackLocation(irp.as_ptr()) };
+    // SAFETY: as above.
+    unsafe { &*location }
+}
+
+impl<'irp> Irp<'irp> {
     /// Takes ownership of an IRP the I/O manager handed to a dispatch routine.
     ///
     /// # Safety
-    /// `raw` must be a live IRP that the caller owns and gives up.
+    /// `raw` must be a live IRP that the caller owns and gives up, and `'irp` must not outlive
+    /// the dispatch call.
     pub(crate) unsafe fn from_raw(raw: NonNull<IRP>) -> Self {
-        Self { raw }
+        Self {
+            raw,
+            _brand: PhantomData,
+        }
     }
 
     /// The major function code of the current stack location (`IRP_MJ_*`).
     #[must_use]
     pub fn major_function(&self) -> u8 {
-        // SAFETY: we own a live IRP; its current location is valid while we own it.
-        let location = unsafe { IoGetCurrentIrpStackLocation(self.raw.as_ptr()) };
-        // SAFETY: as above.
-        unsafe { (*location).MajorFunction }
+        location(self.raw).MajorFunction
     }
 
     /// Completes the IRP with `status` and no information.
-    pub fn complete(self, status: Status) -> Completed {
+    pub fn complete(self, status: Status) -> Completed<'irp> {
         self.complete_with(status, 0)
     }
 
     /// Completes the IRP with `status` and `information` (for reads and writes, the number of
     /// bytes transferred).
-    pub fn complete_with(self, status: Status, information: usize) -> Completed {
+    pub fn complete_with(self, status: Status, information: usize) -> Completed<'irp> {
+        complete_raw(self.raw, status, information);
+        Completed {
+            status,
+            _brand: PhantomData,
+        }
+    }
+
+    /// Marks the IRP pending (IoMarkIrpPending). The IRP goes on as a [`PendingIrp`], to be
+    /// queued or started and completed later; the dispatch routine returns the [`Pended`]
+    /// proof. Marking is the only way to return STATUS_PENDING (SDV MarkIrpPending2), and after
+    /// it the dispatch routine can return nothing else (SDV MarkIrpPending).
+    pub fn mark_pending(self) -> (PendingIrp, Pended<'irp>) {
+        // SAFETY: an owned, live IRP.
+        unsafe { IoMarkIrpPending(self.raw.as_ptr()) };
+        (PendingIrp { raw: self.raw }, Pended { _brand: PhantomData })
+    }
+
+    /// Passes the IRP, unchanged, to the next-lower device (IoSkipCurrentIrpStackLocation +
+    /// IoCallDriver) and returns that driver's status for the dispatch routine to return.
+    pub fn forward(self, lower: &crate::LowerDevice) -> Forwarded<'irp> {
         let irp = self.raw.as_ptr();
-        // SAFETY: we own the IRP until the completion below.
-        let i = unsafe { &mut *irp };
-        i.IoStatus.__bindgen_anon_1.Status = status.raw();
-        i.IoStatus.Information = information as _;
-        // SAFETY: we own the IRP and give it up here; `self` is consumed, so it is never
-        // touched again: completed exactly once.
-        unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT as _) };
-        Completed { status }
+        // SAFETY: an owned IRP with a location for the lower driver (the stack was sized when
+        // the device attached).
+        unsafe { IoSkipCurrentIrpStackLocation(irp) };
+        // SAFETY: as above; the IRP now belongs to the lower driver.
+        let status = unsafe { IoCallDriver(lower.as_raw(), irp) };
+        Forwarded {
+            status: Status::from_raw(status),
+            _brand: PhantomData,
+        }
+    }
+}
+
+/// An IRP marked pending: the driver owns it until it completes it, from any thread.
+///
+/// Dropping one completes it with STATUS_CANCELLED, so a pended IRP can never be lost.
+pub struct PendingIrp {
+    raw: NonNull<IRP>,
+}
+
+// SAFETY: a pending IRP is completed from whichever thread finishes the work (DPC, worker);
+// ownership keeps access exclusive.
+unsafe impl Send for PendingIrp {}
+
+impl PendingIrp {
+    /// Completes the IRP.
+    pub fn complete(self, status: Status) {
+        self.complete_with(status, 0);
+    }
+
+    /// Completes the IRP with `information`.
+    pub fn complete_with(self, status: Status, information: usize) {
+        let raw = self.into_raw();
+        complete_raw(raw, status, information);
+    }
+
+    /// Whether the IRP has been cancelled (`Irp->Cancel`).
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        // SAFETY: an owned, live IRP; this only computes the field's address.
+        let cancel = unsafe { &raw const (*self.raw.as_ptr()).Cancel };
+        // SAFETY: `Cancel` is a byte the I/O manager sets while others may read it.
+        unsafe { core::ptr::read_volatile(cancel) != 0 }
+    }
+
+    /// Gives up ownership without completing (the caller takes over the raw IRP).
+    pub(crate) fn into_raw(self) -> NonNull<IRP> {
+        let raw = self.raw;
+        core::mem::forget(self);
+        raw
+    }
+}
+
+impl Drop for PendingIrp {
+    fn drop(&mut self) {
+        complete_raw(self.raw, Status::CANCELLED, 0);
     }
 }

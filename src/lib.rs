@@ -28,7 +28,7 @@
 //! }
 //!
 //! impl Minimal {
-//!     fn success(&self, irp: Irp) -> Outcome {
+//!     fn success<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
 //!         irp.complete(Status::SUCCESS).into()
 //!     }
 //! }
@@ -48,23 +48,27 @@ extern crate alloc;
 mod device;
 mod driver;
 mod irp;
+mod irql;
 #[doc(hidden)]
 pub mod print;
 mod runtime;
 mod status;
 #[doc(hidden)]
 pub mod string;
+mod sync;
 
 #[cfg(wdm_backend = "sim")]
 #[doc(hidden)]
 pub mod host;
 
-pub use device::{Device, DeviceOptions, IoMethod};
+pub use device::{Device, DeviceOptions, IoMethod, LowerDevice};
 pub use driver::{Dispatch, Driver, DriverObject, Handler, MAJOR_FUNCTIONS, entry};
-pub use irp::{Completed, Irp, Outcome};
+pub use irp::{Completed, Forwarded, Irp, Outcome, Pended, PendingIrp};
+pub use irql::{DispatchLevel, at_dispatch};
 pub use runtime::{PANIC_BUGCHECK_CODE, POOL_TAG};
 pub use status::Status;
 pub use string::U16CStr;
+pub use sync::{SpinLock, SpinLockGuard};
 
 /// The raw bindings (`wdm-sys`), for what the safe API does not cover.
 pub use wdm_sys as sys;

@@ -33,6 +33,8 @@ impl Status {
     pub const INSUFFICIENT_RESOURCES: Self = Self(wdm_sys::STATUS_INSUFFICIENT_RESOURCES);
     /// `STATUS_NOT_SUPPORTED`.
     pub const NOT_SUPPORTED: Self = Self(wdm_sys::STATUS_NOT_SUPPORTED);
+    /// `STATUS_NO_SUCH_DEVICE`.
+    pub const NO_SUCH_DEVICE: Self = Self(wdm_sys::STATUS_NO_SUCH_DEVICE);
     /// `STATUS_DEVICE_BUSY`.
     pub const DEVICE_BUSY: Self = Self(wdm_sys::STATUS_DEVICE_BUSY);
 

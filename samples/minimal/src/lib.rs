@@ -32,11 +32,11 @@ impl Driver for Minimal {
 }
 
 impl Minimal {
-    fn create(&self, irp: Irp) -> Outcome {
+    fn create<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
         irp.complete(Status::SUCCESS).into()
     }
 
-    fn close(&self, irp: Irp) -> Outcome {
+    fn close<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
         irp.complete(Status::SUCCESS).into()
     }
 }
