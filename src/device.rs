@@ -1,6 +1,7 @@
 //! Device objects and their symbolic links.
 
 use alloc::vec::Vec;
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use wdm_sys::ntddk::{IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink};
@@ -108,26 +109,62 @@ pub(crate) struct DeviceHeader {
     pub links: Vec<U16CStr>,
     /// The device this one is attached to (detached at unload), or NULL.
     pub lower: *mut DEVICE_OBJECT,
+    /// Its StartIo packets carry a Cancel routine.
+    pub cancelable: bool,
+}
+
+/// The framework's header of a device it created.
+///
+/// # Safety
+/// `device` must be a live device object created by this framework.
+pub(crate) unsafe fn header_of(device: *mut DEVICE_OBJECT) -> *mut DeviceHeader {
+    // SAFETY: framework devices have an extension starting with the header.
+    unsafe { (*device).DeviceExtension.cast() }
 }
 
 /// A device object this driver created. The framework deletes it (and its symbolic links)
 /// when the driver unloads.
-#[derive(Clone, Copy)]
-pub struct Device {
+///
+/// `S` is the device's configuration, in its type: [`Plain`], or a StartIo configuration
+/// (see [`start_io`](crate::start_io)), so that what a configuration allows is checked at
+/// compile time.
+pub struct Device<S = Plain> {
     raw: NonNull<DEVICE_OBJECT>,
+    _state: PhantomData<S>,
 }
+
+/// A device without StartIo.
+pub struct Plain;
+
+impl<S> Clone for Device<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S> Copy for Device<S> {}
 
 // SAFETY: a device object is shared by every processor that sends it IRPs; this handle only
 // reads immutable fields and calls routines that synchronize internally.
-unsafe impl Send for Device {}
+unsafe impl<S> Send for Device<S> {}
 // SAFETY: as above.
-unsafe impl Sync for Device {}
+unsafe impl<S> Sync for Device<S> {}
 
-impl Device {
+impl<S> Device<S> {
     /// # Safety
     /// `raw` must be a device object created by this framework and not yet deleted.
     pub(crate) unsafe fn from_raw(raw: NonNull<DEVICE_OBJECT>) -> Self {
-        Self { raw }
+        Self {
+            raw,
+            _state: PhantomData,
+        }
+    }
+
+    /// The same device in another configuration state.
+    pub(crate) fn with_state<T>(self) -> Device<T> {
+        Device {
+            raw: self.raw,
+            _state: PhantomData,
+        }
     }
 
     /// The raw device object, for calls the framework does not wrap.
@@ -216,11 +253,11 @@ impl LowerDevice {
     }
 }
 
-impl Device {
+impl<S> Device<S> {
     /// Attaches this device on top of the stack `target` belongs to (IoAttachDeviceToDeviceStack)
     /// and returns the device it now sits on, which its IRPs are forwarded to. The framework
     /// detaches it at unload, before deleting it.
-    pub fn attach_to(&self, target: &Device) -> Result<LowerDevice, Status> {
+    pub fn attach_to<T>(&self, target: &Device<T>) -> Result<LowerDevice, Status> {
         // SAFETY: two live framework devices.
         let lower = unsafe { wdm_sys::ntddk::IoAttachDeviceToDeviceStack(self.as_raw(), target.as_raw()) };
         let raw = NonNull::new(lower).ok_or(Status::NO_SUCH_DEVICE)?;

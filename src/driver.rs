@@ -9,7 +9,7 @@ use wdm_sys::ntddk::{IoAllocateDriverObjectExtension, IoCreateDevice, IoGetDrive
 use wdm_sys::{DRIVER_OBJECT, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PIRP, PUNICODE_STRING, PVOID};
 
 use crate::Status;
-use crate::device::{Device, DeviceHeader, DeviceOptions};
+use crate::device::{Device, DeviceHeader, DeviceOptions, Plain};
 use crate::irp::{Irp, Outcome};
 
 /// The number of major function codes (`IRP_MJ_MAXIMUM_FUNCTION + 1`).
@@ -134,6 +134,11 @@ pub struct DriverObject<D> {
 }
 
 impl<D: Driver> DriverObject<D> {
+    /// The raw driver object.
+    pub(crate) fn as_raw(&self) -> *mut DRIVER_OBJECT {
+        self.raw.as_ptr()
+    }
+
     /// Creates a device object (and its symbolic link, if the options name one).
     pub fn create_device(&mut self, options: &DeviceOptions) -> Result<Device, Status> {
         let mut name = options.name.map(|n| n.to_unicode_string());
@@ -162,6 +167,7 @@ impl<D: Driver> DriverObject<D> {
                 name: options.name,
                 links: Vec::new(),
                 lower: core::ptr::null_mut(),
+                cancelable: false,
             });
         }
         // SAFETY: created above by this framework.
@@ -247,7 +253,7 @@ impl<D: Driver> Glue<D> {
                 return Status::INVALID_PARAMETER.raw();
             };
             // SAFETY: the I/O manager only sends IRPs to devices this framework created.
-            let device = unsafe { Device::from_raw(device) };
+            let device = unsafe { Device::<Plain>::from_raw(device) };
             // SAFETY: the header's driver pointer is the initialized state from the end of
             // init until unload, and no IRP arrives outside that window.
             let state = unsafe { (*device.header()).driver.cast::<D>() };
@@ -284,7 +290,7 @@ impl<D: Driver> Glue<D> {
                 next = unsafe { (*device.as_ptr()).NextDevice };
                 // SAFETY: every device of a framework driver was created by the framework, and
                 // none receives IRPs during unload.
-                let device = unsafe { Device::from_raw(device) };
+                let device = unsafe { Device::<Plain>::from_raw(device) };
                 // SAFETY: as above.
                 unsafe { device.delete() };
             }

@@ -214,6 +214,12 @@ impl PendingIrp {
         unsafe { core::ptr::read_volatile(cancel) != 0 }
     }
 
+    /// # Safety
+    /// `raw` must be a live IRP marked pending, owned by the caller.
+    pub(crate) unsafe fn from_raw(raw: NonNull<IRP>) -> Self {
+        Self { raw }
+    }
+
     /// Gives up ownership without completing (the caller takes over the raw IRP).
     pub(crate) fn into_raw(self) -> NonNull<IRP> {
         let raw = self.raw;

@@ -45,6 +45,7 @@
 
 extern crate alloc;
 
+mod cancel;
 mod device;
 mod driver;
 mod irp;
@@ -52,6 +53,7 @@ mod irql;
 #[doc(hidden)]
 pub mod print;
 mod runtime;
+pub mod start_io;
 mod status;
 #[doc(hidden)]
 pub mod string;
@@ -61,11 +63,13 @@ mod sync;
 #[doc(hidden)]
 pub mod host;
 
-pub use device::{Device, DeviceOptions, IoMethod, LowerDevice};
+pub use cancel::{CancelLock, CancelLockReleased};
+pub use device::{Device, DeviceOptions, IoMethod, LowerDevice, Plain};
 pub use driver::{Dispatch, Driver, DriverObject, Handler, MAJOR_FUNCTIONS, entry};
 pub use irp::{Completed, Forwarded, Irp, Outcome, Pended, PendingIrp};
 pub use irql::{DispatchLevel, at_dispatch};
 pub use runtime::{PANIC_BUGCHECK_CODE, POOL_TAG};
+pub use start_io::StartIo;
 pub use status::Status;
 pub use string::U16CStr;
 pub use sync::{SpinLock, SpinLockGuard};

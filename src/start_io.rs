@@ -1,0 +1,342 @@
+//! StartIo: the I/O manager's device queue, with the hand-off protocol done by the framework.
+//!
+//! A device gets StartIo in three typed steps, so the SDV rule StartIoCancel holds by
+//! construction: StartIo may be declared cancelable (NonCancelable = FALSE) only once a Cancel
+//! routine is registered for the device's IRPs.
+//!
+//! ```text
+//! Device<Plain>
+//!   .start_io(driver)                      -> Device<StartIo<D, NoCancelRoutine, Unset>>
+//!   .cancel_routine::<C>()                 -> Device<StartIo<D, WithCancelRoutine<C>, Unset>>
+//!   .set_start_io_attributes(NonCancelable) -> ...<Set<NonCancelable>>   (any state)
+//!   .set_start_io_attributes(Cancelable)    -> ...<Set<Cancelable>>      (with a Cancel routine only)
+//! ```
+//!
+//! Packets start with [`Device::start_packet`] (IoStartPacket). The framework's StartIo
+//! takes the packet back from cancellation under the cancel spin lock before the driver's
+//! [`StartIo::start_io`] sees it, and the framework's Cancel routine leaves the packet StartIo
+//! is receiving to StartIo (spec §4: with NonCancelable = FALSE the I/O manager hands the IRP
+//! over still cancelable; completing it from the Cancel routine, as beep.sys does, races with
+//! StartIo). StartIo always owns its packet, and sees a cancellation in
+//! [`Packet::is_cancelled`]. Finishing a packet completes it and starts the next
+//! (IoStartNextPacket, at DISPATCH_LEVEL, cancelable when the device has a Cancel routine).
+//!
+//! SDV StartIoRecursion: finishing a packet from inside StartIo calls IoStartNextPacket, which
+//! calls StartIo again — recursion, unless the device defers StartIo. [`StartIo::Mode`] is that
+//! choice: only a [`Packet<Deferred>`](Packet) can be finished inside StartIo; with
+//! [`Immediate`] the packet must be [held](Packet::hold) and finished later (from a DPC).
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use wdm_sys::ntddk::{
+    IoSetCancelRoutine, IoSetStartIoAttributes, IoStartNextPacket, IoStartPacket, KeRemoveEntryDeviceQueue,
+};
+use wdm_sys::{BOOLEAN, IRP, PDEVICE_OBJECT, PIRP};
+
+use crate::cancel::{CancelLock, CancelLockReleased};
+use crate::device::{Device, Plain};
+use crate::irp::PendingIrp;
+use crate::irql::DispatchLevel;
+use crate::{Driver, DriverObject, Status};
+
+/// How a driver's StartIo runs.
+pub trait Mode: 'static {
+    /// IoSetStartIoAttributes' DeferredStartIo.
+    const DEFERRED: bool;
+}
+
+/// StartIo is deferred: a packet finished inside StartIo starts the next one after StartIo
+/// returns, not from inside it.
+pub struct Deferred;
+/// StartIo is not deferred: finishing a packet inside StartIo would recurse, so it is not
+/// allowed (the packet is held and finished later).
+pub struct Immediate;
+
+impl Mode for Deferred {
+    const DEFERRED: bool = true;
+}
+impl Mode for Immediate {
+    const DEFERRED: bool = false;
+}
+
+/// A driver's StartIo routine.
+pub trait StartIo: Driver {
+    /// [`Deferred`] or [`Immediate`].
+    type Mode: Mode;
+
+    /// Starts `packet` on the device, at DISPATCH_LEVEL. Called for one packet at a time per
+    /// device.
+    fn start_io(&self, device: Device<Running>, packet: Packet<'_, Self::Mode>, level: &DispatchLevel);
+}
+
+/// The configuration of a device whose StartIo is running (what StartIo can do with it).
+pub struct Running;
+
+/// A driver's Cancel routine for IRPs queued in the device queue.
+pub trait CancelRoutine<D>: 'static {
+    /// Called when a queued IRP is cancelled, holding the cancel spin lock. The IRP is still
+    /// in the device queue (the framework handles the one StartIo is about to receive); the
+    /// routine takes it out with [`CancelledIrp::remove`] and must release the lock.
+    fn cancel<'c>(driver: &D, irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c>;
+}
+
+/// StartIo configuration: the driver `D`, its Cancel routine state `C`, attributes `A`.
+pub struct StartIoState<D, C, A>(PhantomData<(D, C, A)>);
+
+/// No Cancel routine registered.
+pub struct NoCancelRoutine;
+/// Cancel routine `C` registered.
+pub struct WithCancelRoutine<C>(PhantomData<C>);
+/// IoSetStartIoAttributes not called yet.
+pub struct Unset;
+/// IoSetStartIoAttributes called with cancelability `A`.
+pub struct Set<A>(PhantomData<A>);
+
+/// NonCancelable = TRUE: the I/O manager clears the Cancel routine when it hands a packet to
+/// StartIo. Allowed in every state.
+pub struct NonCancelable;
+/// NonCancelable = FALSE: a packet stays cancelable until StartIo takes it. Allowed only with a
+/// Cancel routine (SDV StartIoCancel).
+pub struct Cancelable;
+
+/// Whether a cancelability may be declared in Cancel-routine state `C`.
+#[diagnostic::on_unimplemented(
+    message = "StartIo cannot be declared cancelable (NonCancelable = FALSE) before a Cancel routine is registered (SDV rule StartIoCancel)",
+    label = "this device has no Cancel routine",
+    note = "register one first: `.cancel_routine::<MyCancel>()`, or pass `NonCancelable`"
+)]
+pub trait Cancelability<C>: 'static {
+    /// IoSetStartIoAttributes' NonCancelable.
+    const NON_CANCELABLE: bool;
+}
+impl<C> Cancelability<C> for NonCancelable {
+    const NON_CANCELABLE: bool = true;
+}
+impl<X> Cancelability<WithCancelRoutine<X>> for Cancelable {
+    const NON_CANCELABLE: bool = false;
+}
+
+/// The Cancel routine a configuration passes to IoStartPacket.
+pub trait CancelState<D>: 'static {
+    /// The routine, if any.
+    const ROUTINE: wdm_sys::PDRIVER_CANCEL;
+}
+impl<D> CancelState<D> for NoCancelRoutine {
+    const ROUTINE: wdm_sys::PDRIVER_CANCEL = None;
+}
+impl<D: StartIo, X: CancelRoutine<D>> CancelState<D> for WithCancelRoutine<X> {
+    const ROUTINE: wdm_sys::PDRIVER_CANCEL = Some(cancel_trampoline::<D, X>);
+}
+
+impl Device<Plain> {
+    /// Gives the device a StartIo routine: the driver's [`StartIo`] implementation.
+    pub fn start_io<D: StartIo>(self, driver: &mut DriverObject<D>) -> Device<StartIoState<D, NoCancelRoutine, Unset>> {
+        // SAFETY: during init the driver object is ours alone.
+        unsafe { (*driver.as_raw()).DriverStartIo = Some(start_io_trampoline::<D>) };
+        self.with_state()
+    }
+}
+
+impl<D: StartIo> Device<StartIoState<D, NoCancelRoutine, Unset>> {
+    /// Registers `C` as the Cancel routine of every packet this device starts.
+    pub fn cancel_routine<C: CancelRoutine<D>>(self) -> Device<StartIoState<D, WithCancelRoutine<C>, Unset>> {
+        // SAFETY: the header is initialized; configuration happens during init.
+        unsafe { (*self.header()).cancelable = true };
+        self.with_state()
+    }
+}
+
+impl<D: StartIo, C: CancelState<D>> Device<StartIoState<D, C, Unset>> {
+    /// IoSetStartIoAttributes: deferral from `D::Mode`, cancelability `attr`.
+    /// [`Cancelable`] compiles only with a Cancel routine registered (SDV StartIoCancel).
+    pub fn set_start_io_attributes<A: Cancelability<C>>(self, _attr: A) -> Device<StartIoState<D, C, Set<A>>> {
+        // SAFETY: a live device of this driver; any IRQL.
+        unsafe {
+            IoSetStartIoAttributes(
+                self.as_raw(),
+                BOOLEAN::from(D::Mode::DEFERRED),
+                BOOLEAN::from(A::NON_CANCELABLE),
+            );
+        }
+        self.with_state()
+    }
+}
+
+impl<D: StartIo, C: CancelState<D>, A: 'static> Device<StartIoState<D, C, Set<A>>> {
+    /// Queues a pended IRP for StartIo (IoStartPacket): StartIo gets it now if the device is
+    /// idle, later otherwise.
+    pub fn start_packet(&self, irp: PendingIrp) {
+        let raw = irp.into_raw();
+        // SAFETY: a live device with StartIo and an IRP marked pending, handed to the I/O
+        // manager's queue.
+        unsafe { IoStartPacket(self.as_raw(), raw.as_ptr(), core::ptr::null_mut(), C::ROUTINE) };
+    }
+}
+
+/// A packet StartIo received. Its Cancel routine has been taken back: it is no longer
+/// cancelable through IoCancelIrp (check [`is_cancelled`](Packet::is_cancelled) to stop long
+/// work early).
+pub struct Packet<'s, M> {
+    irp: NonNull<IRP>,
+    device: PDEVICE_OBJECT,
+    cancelable: bool,
+    _scope: PhantomData<(&'s (), M)>,
+}
+
+/// A packet held past StartIo (for a DPC or timer to finish). It is `Send`.
+pub struct HeldPacket {
+    irp: NonNull<IRP>,
+    device: PDEVICE_OBJECT,
+    cancelable: bool,
+}
+
+// SAFETY: the packet is owned; it is finished on whichever processor runs the DPC.
+unsafe impl Send for HeldPacket {}
+
+impl<M> Packet<'_, M> {
+    /// Whether IoCancelIrp was called for the IRP (Irp->Cancel).
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        // SAFETY: an owned IRP; this only computes the field's address.
+        let cancel = unsafe { &raw const (*self.irp.as_ptr()).Cancel };
+        // SAFETY: a byte another processor may set.
+        unsafe { core::ptr::read_volatile(cancel) != 0 }
+    }
+
+    /// Keeps the packet in progress past StartIo, to finish it later.
+    pub fn hold(self) -> HeldPacket {
+        HeldPacket {
+            irp: self.irp,
+            device: self.device,
+            cancelable: self.cancelable,
+        }
+    }
+}
+
+impl Packet<'_, Deferred> {
+    /// Completes the packet and starts the next one. Inside a deferred StartIo the next
+    /// StartIo runs after this one returns.
+    pub fn finish(self, status: Status, information: usize) {
+        // SAFETY: StartIo runs at DISPATCH_LEVEL, for the whole call this packet lives in.
+        let level = unsafe { DispatchLevel::assume() };
+        self.hold().finish(status, information, level);
+    }
+}
+
+impl HeldPacket {
+    /// Whether IoCancelIrp was called for the IRP (Irp->Cancel).
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        // SAFETY: an owned IRP; this only computes the field's address.
+        let cancel = unsafe { &raw const (*self.irp.as_ptr()).Cancel };
+        // SAFETY: a byte another processor may set.
+        unsafe { core::ptr::read_volatile(cancel) != 0 }
+    }
+
+    /// Completes the packet and starts the next (IoStartNextPacket needs DISPATCH_LEVEL:
+    /// SDV IrqlDispatch).
+    pub fn finish(self, status: Status, information: usize, _level: &DispatchLevel) {
+        // SAFETY: the device is live while it has packets, and the caller is at DISPATCH_LEVEL
+        // (the token proves it). Cancelable start-next when packets carry a Cancel routine.
+        unsafe { IoStartNextPacket(self.device, BOOLEAN::from(self.cancelable)) };
+        // SAFETY: the packet's IRP is ours, completed exactly once here.
+        let irp = unsafe { PendingIrp::from_raw(self.irp) };
+        irp.complete_with(status, information);
+    }
+}
+
+/// An IRP being cancelled while in the device queue.
+pub struct CancelledIrp<'c> {
+    irp: PIRP,
+    device: PDEVICE_OBJECT,
+    _brand: PhantomData<fn(&'c ()) -> &'c ()>,
+}
+
+impl CancelledIrp<'_> {
+    /// Takes the IRP out of the device queue (KeRemoveEntryDeviceQueue). `None` if it is not
+    /// queued any more (StartIo has it). Complete the IRP after releasing the lock.
+    pub fn remove(self, _lock: &CancelLock<'_>) -> Option<PendingIrp> {
+        // SAFETY: a live IRP whose queue entry lives inside it; only its address is computed.
+        let entry = unsafe { &raw mut (*self.irp).Tail.Overlay.__bindgen_anon_1.DeviceQueueEntry };
+        // SAFETY: a live device; only the queue's address is computed.
+        let queue = unsafe { &raw mut (*self.device).DeviceQueue };
+        // SAFETY: the device's queue and this IRP's entry; the cancel lock is held.
+        let removed = unsafe { KeRemoveEntryDeviceQueue(queue, entry) } != 0;
+        let irp = NonNull::new(self.irp).filter(|_| removed)?;
+        // SAFETY: removed from the queue, the IRP belongs to the cancel routine now.
+        Some(unsafe { PendingIrp::from_raw(irp) })
+    }
+}
+
+wdm_sys::callback! {
+    /// DriverStartIo for driver `D`.
+    unsafe fn start_io_trampoline<D: StartIo>(device: PDEVICE_OBJECT, irp: PIRP) {
+        // SAFETY: framework devices point to their header from creation to deletion.
+        let header = unsafe { crate::device::header_of(device) };
+        // SAFETY: as above; set during init.
+        let cancelable = unsafe { (*header).cancelable };
+        if cancelable {
+            // Take the IRP back from cancellation under the cancel lock. If IoCancelIrp got to
+            // it first (spec §4 window), our Cancel routine saw it was the current IRP and left
+            // it to StartIo: either way StartIo owns it now, with Irp->Cancel telling.
+            let lock = CancelLock::acquire();
+            // SAFETY: a live IRP handed to StartIo; the cancel lock is held.
+            let _ = unsafe { IoSetCancelRoutine(irp, None) };
+            drop(lock);
+        }
+        // SAFETY: framework devices point to the driver state from init to unload.
+        let state = unsafe { (*header).driver.cast::<D>() };
+        // SAFETY: as above: initialized, shared while IRPs flow.
+        let driver = unsafe { &*state };
+        // SAFETY: StartIo runs at DISPATCH_LEVEL.
+        let level = unsafe { DispatchLevel::assume() };
+        let (Some(device_ptr), Some(irp)) = (NonNull::new(device), NonNull::new(irp)) else {
+            return;
+        };
+        // SAFETY: a live framework device.
+        let running = unsafe { Device::<Running>::from_raw(device_ptr) };
+        let packet = Packet { irp, device, cancelable, _scope: PhantomData };
+        driver.start_io(running, packet, level);
+    }
+}
+
+wdm_sys::callback! {
+    /// The Cancel routine IoStartPacket arms for driver `D` with Cancel routine `X`.
+    unsafe fn cancel_trampoline<D: StartIo, X: CancelRoutine<D>>(device: PDEVICE_OBJECT, irp: PIRP) {
+        // SAFETY: IoCancelIrp passes a live IRP with CancelIrql set.
+        let cancel_irql = unsafe { (*irp).CancelIrql };
+        // SAFETY: called with the cancel spin lock held, acquired at `cancel_irql`.
+        let lock = unsafe { CancelLock::held(cancel_irql) };
+        // SAFETY: a live device; CurrentIrp changes only under the cancel lock (cancelable mode).
+        if unsafe { (*device).CurrentIrp } == irp {
+            // Handed to StartIo, not yet taken back: StartIo owns it and sees Irp->Cancel. The
+            // documentation's pattern; completing it here (beep.sys) races with StartIo.
+            let _released = lock.release();
+            return;
+        }
+        // SAFETY: framework devices point to the driver state from init to unload.
+        let header = unsafe { crate::device::header_of(device) };
+        // SAFETY: as above.
+        let state = unsafe { (*header).driver.cast::<D>() };
+        // SAFETY: as above: initialized, shared while IRPs flow.
+        let driver = unsafe { &*state };
+        let cancelled = CancelledIrp { irp, device, _brand: PhantomData };
+        let _released: CancelLockReleased<'_> = X::cancel(driver, cancelled, lock);
+    }
+}
+
+/// A Cancel routine that does what the documentation's StartIo pattern does: take the IRP out
+/// of the device queue and complete it as cancelled.
+pub struct RemoveAndComplete;
+
+impl<D> CancelRoutine<D> for RemoveAndComplete {
+    fn cancel<'c>(_driver: &D, irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
+        let removed = irp.remove(&lock);
+        let released = lock.release();
+        if let Some(irp) = removed {
+            irp.complete(Status::CANCELLED);
+        }
+        released
+    }
+}
