@@ -1,0 +1,22 @@
+// SDV StartIoRecursion: finishing a packet inside StartIo starts the next one from inside
+// StartIo; without DeferredStartIo that recurses, so it does not compile.
+use wdm::start_io::{Immediate, Packet, Running};
+use wdm::{Device, Dispatch, DispatchLevel, Driver, DriverObject, StartIo, Status};
+
+struct D;
+
+impl Driver for D {
+    const DISPATCH: Dispatch<Self> = Dispatch::new();
+    fn init(_driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+        Ok(D)
+    }
+}
+
+impl StartIo for D {
+    type Mode = Immediate;
+    fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel) {
+        packet.finish(Status::SUCCESS, 0);
+    }
+}
+
+fn main() {}

@@ -1,0 +1,18 @@
+// The twin: release once, complete after releasing, return the proof.
+use wdm::start_io::{CancelRoutine, CancelledIrp};
+use wdm::{CancelLock, CancelLockReleased, Status};
+
+struct Proper;
+
+impl<D> CancelRoutine<D> for Proper {
+    fn cancel<'c>(_driver: &D, irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
+        let removed = irp.remove(&lock);
+        let released = lock.release();
+        if let Some(irp) = removed {
+            irp.complete(Status::CANCELLED);
+        }
+        released
+    }
+}
+
+fn main() {}

@@ -1,0 +1,20 @@
+// The twins: complete once; mark pending and return the proof; forward.
+use wdm::{Irp, LowerDevice, Outcome, PendingIrp, Status};
+
+fn completes<'irp>(irp: Irp<'irp>) -> Outcome<'irp> {
+    irp.complete_with(Status::SUCCESS, 4).into()
+}
+
+fn pends<'irp>(irp: Irp<'irp>, queue: &mut Vec<PendingIrp>) -> Outcome<'irp> {
+    let (pending, pended) = irp.mark_pending();
+    queue.push(pending);
+    pended.into()
+}
+
+fn forwards<'irp>(irp: Irp<'irp>, lower: &LowerDevice) -> Outcome<'irp> {
+    irp.forward(lower).into()
+}
+
+fn main() {
+    let _ = (completes, pends, forwards);
+}

@@ -1,0 +1,28 @@
+// The twins: a deferred StartIo finishes inside StartIo; an immediate one holds the packet and
+// finishes it later at DISPATCH_LEVEL.
+use wdm::start_io::{Deferred, HeldPacket, Packet, Running};
+use wdm::{Device, Dispatch, DispatchLevel, Driver, DriverObject, StartIo, Status, at_dispatch};
+
+struct D;
+
+impl Driver for D {
+    const DISPATCH: Dispatch<Self> = Dispatch::new();
+    fn init(_driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+        Ok(D)
+    }
+}
+
+impl StartIo for D {
+    type Mode = Deferred;
+    fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel) {
+        packet.finish(Status::SUCCESS, 0);
+    }
+}
+
+fn later(held: HeldPacket) {
+    at_dispatch(|level| held.finish(Status::SUCCESS, 0, level));
+}
+
+fn main() {
+    let _ = later;
+}
