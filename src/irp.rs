@@ -135,6 +135,10 @@ impl<'irp> Irp<'irp> {
         }
     }
 
+    pub(crate) fn raw(&self) -> NonNull<IRP> {
+        self.raw
+    }
+
     /// The major function code of the current stack location (`IRP_MJ_*`).
     #[must_use]
     pub fn major_function(&self) -> u8 {

@@ -358,6 +358,16 @@ impl Driver<'_> {
                 format!("{}: symbolic link(s) not deleted: {}", self.name, names.join(", ")),
             );
         }
+        let mdls = k.mdls.held_by(driver);
+        if mdls > 0 {
+            k.report(
+                Rule::PoolLeak,
+                phase,
+                None,
+                [0x62, driver, mdls, 0],
+                format!("{}: {mdls} MDL(s) from IoAllocateMdl not freed", self.name),
+            );
+        }
         let held = lock(&k.pool).held_by(driver);
         if !held.is_empty() {
             let bytes: usize = held.iter().map(|a| a.size).sum();

@@ -43,6 +43,8 @@ pub(crate) struct State {
     /// Driver Verifier's I/O verification (the 0xC9 checks): on unless a test turns it off to
     /// see what Windows does without it.
     pub io_verification: std::sync::atomic::AtomicBool,
+    /// MDLs from IoAllocateMdl.
+    pub mdls: crate::mdl::Mdls,
 }
 
 thread_local! {
@@ -143,6 +145,7 @@ impl State {
             sched: Sched::default(),
             trace: Trace::default(),
             io_verification: std::sync::atomic::AtomicBool::new(true),
+            mdls: crate::mdl::Mdls::default(),
         }
     }
 

@@ -108,6 +108,7 @@ mod harness;
 mod irp;
 mod irql;
 mod kernel;
+mod mdl;
 mod misc;
 mod object;
 mod pool;

@@ -1,0 +1,237 @@
+//! What a request carries: its parameters and buffers, by buffering method, with lengths
+//! checked.
+//!
+//! | request | method | where the data is | accessor |
+//! |---|---|---|---|
+//! | read/write | `DO_BUFFERED_IO` | the system buffer | [`Irp::data`] |
+//! | read/write | `DO_DIRECT_IO` | an MDL, mapped to system space | [`Irp::data`] |
+//! | read/write | neither | the caller's user-mode address | [`Irp::user_buffer`] (unsafe) |
+//! | IOCTL | `METHOD_BUFFERED` | one system buffer for input, then output | [`Ioctl::buffered`] |
+//! | IOCTL | `METHOD_IN_DIRECT` / `METHOD_OUT_DIRECT` | input: system buffer; output: an MDL | [`Ioctl::direct`] |
+//! | IOCTL | `METHOD_NEITHER` | user-mode addresses | [`Ioctl::neither`] (unsafe) |
+//!
+//! Buffers come back as slices exactly as long as the request says, so a driver cannot read or
+//! write past them; a length that does not fit the driver's needs is its own check, answered
+//! with an NTSTATUS ([`Status::BUFFER_TOO_SMALL`], [`Status::INVALID_PARAMETER`]), never a
+//! panic. METHOD_NEITHER and neither-I/O hand over user-mode addresses: in C they are touched
+//! only inside `__try`/`__except` after ProbeForRead/ProbeForWrite, and Rust has no structured
+//! exception handling, so no safe access to them exists here.
+
+use core::ptr::NonNull;
+
+use wdm_sys::ntddk::{IoGetCurrentIrpStackLocation, MmGetSystemAddressForMdlSafe};
+use wdm_sys::{
+    DO_BUFFERED_IO, DO_DIRECT_IO, IO_STACK_LOCATION, IRP, IRP_MJ_DEVICE_CONTROL, IRP_MJ_INTERNAL_DEVICE_CONTROL,
+    IRP_MJ_READ, IRP_MJ_WRITE, METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_NEITHER, METHOD_OUT_DIRECT,
+};
+
+use crate::{Irp, Status};
+
+/// `NormalPagePriority | MdlMappingNoExecute`: the priority drivers map MDLs with.
+const MAPPING_PRIORITY: u32 = 16 | 0x4000_0000;
+
+fn location<'a>(irp: NonNull<IRP>) -> &'a IO_STACK_LOCATION {
+    // SAFETY: an owned, live IRP; its current location is valid while it is owned.
+    let location = unsafe { IoGetCurrentIrpStackLocation(irp.as_ptr()) };
+    // SAFETY: as above.
+    unsafe { &*location }
+}
+
+/// The system-space address of the IRP's MDL, if it has one and it can be mapped.
+fn mdl_address(irp: &IRP) -> Option<*mut u8> {
+    let mdl = irp.MdlAddress;
+    if mdl.is_null() {
+        return None;
+    }
+    // SAFETY: the I/O manager built and locked this MDL for the request.
+    let va = unsafe { MmGetSystemAddressForMdlSafe(mdl, MAPPING_PRIORITY) };
+    (!va.is_null()).then_some(va.cast())
+}
+
+/// # Safety
+/// `p` must be valid for `len` bytes for `'a` (or `len` must be 0).
+unsafe fn slice<'a>(p: *mut u8, len: usize) -> Result<&'a mut [u8], Status> {
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    if p.is_null() {
+        return Err(Status::INVALID_PARAMETER);
+    }
+    // SAFETY: the caller's contract.
+    Ok(unsafe { core::slice::from_raw_parts_mut(p, len) })
+}
+
+/// A device-control request (IRP_MJ_DEVICE_CONTROL / INTERNAL_DEVICE_CONTROL).
+pub struct Ioctl<'a> {
+    irp: &'a mut IRP,
+    /// The control code.
+    pub code: u32,
+    /// The input buffer's length.
+    pub input_len: usize,
+    /// The output buffer's length.
+    pub output_len: usize,
+}
+
+/// A METHOD_BUFFERED request's system buffer: the input is copied in first, the output is
+/// written over it and copied back (`Information` bytes of it).
+pub struct Buffered<'a> {
+    buffer: &'a mut [u8],
+    input_len: usize,
+    output_len: usize,
+}
+
+impl Buffered<'_> {
+    /// The input (read it before writing the output: they share the buffer).
+    pub fn input(&self) -> &[u8] {
+        &self.buffer[..self.input_len]
+    }
+
+    /// The output.
+    pub fn output(&mut self) -> &mut [u8] {
+        &mut self.buffer[..self.output_len]
+    }
+}
+
+/// A METHOD_IN_DIRECT / METHOD_OUT_DIRECT request's buffers: input in the system buffer,
+/// "output" (the second buffer) through its MDL. With IN_DIRECT the driver reads the second
+/// buffer; with OUT_DIRECT it writes it.
+pub struct Direct<'a> {
+    /// The input buffer.
+    pub input: &'a [u8],
+    /// The second buffer, mapped to system space.
+    pub output: &'a mut [u8],
+}
+
+impl<'a> Ioctl<'a> {
+    /// The buffering method (`METHOD_*`) of the control code.
+    pub fn method(&self) -> u32 {
+        self.code & 3
+    }
+
+    /// The buffers of a METHOD_BUFFERED request (STATUS_INVALID_PARAMETER for another method).
+    pub fn buffered(self) -> Result<Buffered<'a>, Status> {
+        if self.method() != METHOD_BUFFERED {
+            return Err(Status::INVALID_PARAMETER);
+        }
+        // SAFETY: `SystemBuffer` is the union member the I/O manager sets for buffered I/O.
+        let system = unsafe { self.irp.AssociatedIrp.SystemBuffer }.cast::<u8>();
+        let len = self.input_len.max(self.output_len);
+        // SAFETY: the I/O manager allocated max(input, output) bytes there for this request.
+        let buffer = unsafe { slice(system, len) }?;
+        Ok(Buffered {
+            buffer,
+            input_len: self.input_len,
+            output_len: self.output_len,
+        })
+    }
+
+    /// The buffers of a METHOD_IN_DIRECT / METHOD_OUT_DIRECT request (STATUS_INVALID_PARAMETER
+    /// for another method; STATUS_INSUFFICIENT_RESOURCES if the MDL cannot be mapped).
+    pub fn direct(self) -> Result<Direct<'a>, Status> {
+        if self.method() != METHOD_IN_DIRECT && self.method() != METHOD_OUT_DIRECT {
+            return Err(Status::INVALID_PARAMETER);
+        }
+        // SAFETY: `SystemBuffer` holds the buffered input for the direct methods.
+        let system = unsafe { self.irp.AssociatedIrp.SystemBuffer }.cast::<u8>();
+        // SAFETY: the I/O manager allocated `input_len` bytes there.
+        let input = unsafe { slice(system, self.input_len) }?;
+        let output = if self.output_len == 0 {
+            &mut [][..]
+        } else {
+            let va = mdl_address(self.irp).ok_or(Status::INSUFFICIENT_RESOURCES)?;
+            // SAFETY: the MDL describes `output_len` locked bytes, mapped at `va`.
+            unsafe { slice(va, self.output_len) }?
+        };
+        Ok(Direct { input, output })
+    }
+
+    /// The raw user-mode addresses of a METHOD_NEITHER request: (input, output).
+    ///
+    /// # Safety
+    /// They are user-mode addresses, valid (if at all) only in the requesting process's context,
+    /// and the process may unmap or change them at any time. C drivers touch them only inside
+    /// `__try`/`__except` after ProbeForRead/ProbeForWrite; Rust cannot catch the access
+    /// violation, so the caller takes full responsibility for every access.
+    pub unsafe fn neither(self) -> Result<(*const u8, *mut u8), Status> {
+        if self.method() != METHOD_NEITHER {
+            return Err(Status::INVALID_PARAMETER);
+        }
+        // SAFETY: reading the DeviceIoControl member of the current location's parameters.
+        let input = unsafe {
+            location(NonNull::from(&mut *self.irp))
+                .Parameters
+                .DeviceIoControl
+                .Type3InputBuffer
+        };
+        Ok((input.cast_const().cast(), self.irp.UserBuffer.cast()))
+    }
+}
+
+impl<'irp> Irp<'irp> {
+    /// The device-control parameters, or `None` for another request.
+    pub fn ioctl(&mut self) -> Option<Ioctl<'_>> {
+        let loc = location(self.raw());
+        let major = u32::from(loc.MajorFunction);
+        if major != IRP_MJ_DEVICE_CONTROL && major != IRP_MJ_INTERNAL_DEVICE_CONTROL {
+            return None;
+        }
+        // SAFETY: the DeviceIoControl member is the one the I/O manager set for these majors.
+        let p = unsafe { loc.Parameters.DeviceIoControl };
+        Some(Ioctl {
+            // SAFETY: we own the live IRP; the borrow of `self` keeps it exclusive.
+            irp: unsafe { &mut *self.raw().as_ptr() },
+            code: p.IoControlCode,
+            input_len: p.InputBufferLength as usize,
+            output_len: p.OutputBufferLength as usize,
+        })
+    }
+
+    /// The length of a read or write request (`None` for another request).
+    pub fn transfer_length(&self) -> Option<usize> {
+        let loc = location(self.raw());
+        match u32::from(loc.MajorFunction) {
+            IRP_MJ_READ | IRP_MJ_WRITE => {
+                // SAFETY: the Read and Write members share their layout; set for these majors.
+                let length = unsafe { loc.Parameters.Read.Length };
+                Some(length as usize)
+            }
+            _ => None,
+        }
+    }
+
+    /// The data of a read (to fill) or write (to consume) on a device with buffered or direct
+    /// I/O, exactly [`transfer_length`](Irp::transfer_length) bytes. STATUS_INVALID_DEVICE_REQUEST
+    /// for other requests or neither-I/O devices, STATUS_INSUFFICIENT_RESOURCES if an MDL cannot
+    /// be mapped.
+    pub fn data(&mut self) -> Result<&mut [u8], Status> {
+        let len = self.transfer_length().ok_or(Status::INVALID_DEVICE_REQUEST)?;
+        let loc = location(self.raw());
+        // SAFETY: a live device: the IRP's current location names the device it was sent to.
+        let flags = unsafe { (*loc.DeviceObject).Flags };
+        // SAFETY: we own the live IRP.
+        let irp = unsafe { &*self.raw().as_ptr() };
+        let p = if flags & DO_BUFFERED_IO != 0 {
+            // SAFETY: the system buffer of a buffered read or write.
+            unsafe { irp.AssociatedIrp.SystemBuffer }.cast()
+        } else if flags & DO_DIRECT_IO != 0 {
+            if len == 0 {
+                return Ok(&mut []);
+            }
+            mdl_address(irp).ok_or(Status::INSUFFICIENT_RESOURCES)?
+        } else {
+            return Err(Status::INVALID_DEVICE_REQUEST);
+        };
+        // SAFETY: the I/O manager provided `len` bytes there for this request, ours while we own
+        // the IRP (the borrow of `self`).
+        unsafe { slice(p, len) }
+    }
+
+    /// The user-mode buffer of a read or write on a neither-I/O device.
+    ///
+    /// # Safety
+    /// A user-mode address: see [`Ioctl::neither`].
+    pub unsafe fn user_buffer(&self) -> *mut u8 {
+        // SAFETY: we own the live IRP.
+        unsafe { (*self.raw().as_ptr()).UserBuffer.cast() }
+    }
+}
