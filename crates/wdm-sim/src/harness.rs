@@ -48,9 +48,15 @@ impl Default for Kernel {
 impl Kernel {
     /// A fresh machine: no drivers, no devices, empty pool.
     pub fn new() -> Self {
-        Self {
-            state: Arc::new(State::new()),
-        }
+        let state = Arc::new(State::new());
+        state.system.attach(Arc::downgrade(&state));
+        Self { state }
+    }
+
+    /// Waits until no DPC or work item is queued or running and no one-shot timer is set
+    /// (periodic timers do not count). False if that did not happen within `timeout`.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        self.state.system.wait_idle(timeout)
     }
 
     /// Runs `f` on this thread as code running on the simulated machine (at PASSIVE_LEVEL), so
@@ -356,6 +362,19 @@ impl Driver<'_> {
                 None,
                 [driver, links.len(), 0, 0],
                 format!("{}: symbolic link(s) not deleted: {}", self.name, names.join(", ")),
+            );
+        }
+        let (timers, dpcs, work) = k.system.pending_for(driver);
+        if timers + dpcs + work > 0 {
+            k.report(
+                Rule::PendingOperationsAtUnload,
+                phase,
+                None,
+                [driver, timers, dpcs, work],
+                format!(
+                    "{}: unloaded with {timers} timer(s) set, {dpcs} DPC(s) and {work} work item(s) queued",
+                    self.name
+                ),
             );
         }
         let mdls = k.mdls.held_by(driver);

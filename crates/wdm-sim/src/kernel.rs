@@ -45,6 +45,8 @@ pub(crate) struct State {
     pub io_verification: std::sync::atomic::AtomicBool,
     /// MDLs from IoAllocateMdl.
     pub mdls: crate::mdl::Mdls,
+    /// DPCs, timers, events, work items.
+    pub system: crate::ke::System,
 }
 
 thread_local! {
@@ -146,6 +148,7 @@ impl State {
             trace: Trace::default(),
             io_verification: std::sync::atomic::AtomicBool::new(true),
             mdls: crate::mdl::Mdls::default(),
+            system: crate::ke::System::default(),
         }
     }
 

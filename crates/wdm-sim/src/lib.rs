@@ -107,6 +107,7 @@ pub mod explore;
 mod harness;
 mod irp;
 mod irql;
+mod ke;
 mod kernel;
 mod mdl;
 mod misc;

@@ -153,6 +153,8 @@ rules! {
     StartIoCancel = Warning, StopCode::new(0), Some("StartIoCancel"), "IoSetStartIoAttributes(NonCancelable=FALSE) without a cancel routine";
     /// IoStartNextPacket(Cancelable=FALSE) handing over IRPs that carry cancel routines.
     StartNextNotCancelable = Warning, StopCode::new(0), None, "IoStartNextPacket(FALSE) with cancelable IRPs queued";
+    /// A wait (KeWaitForSingleObject, KeDelayExecutionThread) at DISPATCH_LEVEL or above.
+    WaitAtDispatch = Fatal, StopCode::sub(0xC4, 0x3B), None, "wait at DISPATCH_LEVEL or above";
     /// A cancelled IRP was not completed in time.
     CancelledNotCompleted = Warning, StopCode::sub(0xC4, 0x135), None, "cancelled IRP not completed in time";
     /// IoCallDriver ran out of stack locations.
