@@ -184,9 +184,12 @@ fn system_thread(weak: Weak<State>) {
                 )
             };
             if let Some(routine) = routine {
-                // SAFETY: calling the driver's DPC routine as the kernel does, at DISPATCH_LEVEL.
                 run_callback(&k, DISPATCH_LEVEL as KIRQL, || {
-                    as_driver(driver, || unsafe { routine(dpc, context, a1, a2) })
+                    as_driver(driver, || {
+                        // SAFETY: calling the driver's DPC routine as the kernel does, at
+                        // DISPATCH_LEVEL, with the arguments it was queued with.
+                        unsafe { routine(dpc, context, a1, a2) }
+                    })
                 });
             }
             let mut g = lock(&sys.inner);
@@ -212,10 +215,12 @@ fn worker_thread(weak: Weak<State>) {
             }
             g.running += 1;
             drop(g);
-            // SAFETY: calling the driver's work routine at PASSIVE_LEVEL with its device and
-            // context, as the kernel's worker threads do.
             run_callback(&k, PASSIVE_LEVEL as KIRQL, || {
-                as_driver(w.driver, || unsafe { (w.routine)(w.device, w.context) })
+                as_driver(w.driver, || {
+                    // SAFETY: calling the driver's work routine at PASSIVE_LEVEL with its device
+                    // and context, as the kernel's worker threads do.
+                    unsafe { (w.routine)(w.device, w.context) }
+                })
             });
             let mut g = lock(&sys.inner);
             g.running -= 1;
