@@ -22,6 +22,8 @@ struct Ext {
     cancel: bool,
     /// Leave the IRP in progress; an IOCTL finishes it (a stand-in for the hardware).
     hold: bool,
+    /// Mark each read cancelled before IoStartPacket (a cancel that came first).
+    precancel: bool,
     started: AtomicU32,
     depth: AtomicU32,
     max_depth: AtomicU32,
@@ -111,6 +113,9 @@ unsafe extern "C-unwind" fn dispatch_rw(device: PDEVICE_OBJECT, irp: PIRP) -> NT
     // SAFETY: the I/O manager hands us the IRP at PASSIVE_LEVEL.
     unsafe {
         let cancel: PDRIVER_CANCEL = if ext(device).cancel { Some(cancel_routine) } else { None };
+        if ext(device).precancel {
+            (*irp).Cancel = 1;
+        }
         IoMarkIrpPending(irp);
         IoStartPacket(device, irp, std::ptr::null_mut(), cancel);
     }
@@ -148,6 +153,7 @@ unsafe extern "C-unwind" fn entry(driver: PDRIVER_OBJECT, registry: PUNICODE_STR
             beep: path.contains("beep"),
             cancel: path.contains("cancel"),
             hold: path.contains("hold"),
+            precancel: path.contains("precancel"),
             ..Ext::default()
         });
         if path.contains("deferred") || path.contains("nocancel") {
@@ -223,17 +229,27 @@ fn busy_device_queues_packets_in_order_and_cancel_removes_a_queued_one() {
 }
 
 #[test]
-fn a_pre_cancelled_irp_reaches_start_io_when_the_device_is_idle() {
-    // Spec §3 step 4: on the idle path IoStartPacket does not look at Irp->Cancel.
+fn a_pre_cancelled_irp_reaches_start_io_when_idle_and_its_cancel_routine_when_busy() {
+    // Spec §3: idle, IoStartPacket does not look at Irp->Cancel: StartIo gets the cancelled
+    // IRP. Busy, the IRP is queued, and IoStartPacket calls its cancel routine at once, with the
+    // cancel lock held, and the routine removes and completes it.
     let kernel = Kernel::new();
-    let driver = kernel.load("startio-cancel-hold", entry).unwrap();
+    let driver = kernel.load("startio-cancel-hold-precancel", entry).unwrap();
     let file = kernel.open(r"\\.\StartIo").unwrap();
-    let first = file.start_read(1);
-    // Cancel while in progress, then finish: StartIo saw it un-cancelled.
-    first.cancel();
+    let idle = file.start_read(1);
+    let e = device_ext(&driver);
+    assert_eq!(e.saw_cancelled.load(SeqCst), 1, "StartIo received the cancelled IRP");
+    assert_eq!(e.cancel_routines.load(SeqCst), 0);
+    let busy = file.start_read(1);
+    assert_eq!(
+        e.cancel_routines.load(SeqCst),
+        1,
+        "the cancel routine ran inside IoStartPacket"
+    );
+    assert_eq!(busy.wait().status, STATUS_CANCELLED);
+    assert_eq!(e.started.load(SeqCst), 1, "the busy one never reached StartIo");
     file.ioctl(0x222000, &[], 0);
-    assert_eq!(first.wait().status, STATUS_CANCELLED);
-    assert_eq!(device_ext(&driver).saw_cancelled.load(SeqCst), 0);
+    assert_eq!(idle.wait().status, STATUS_CANCELLED);
     file.close();
     driver.unload();
     kernel.assert_clean();
