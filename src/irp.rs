@@ -139,6 +139,12 @@ impl<'irp> Irp<'irp> {
         self.raw
     }
 
+    /// The file object the request was made on (which handle it came through).
+    #[must_use]
+    pub fn file_object(&self) -> *const wdm_sys::FILE_OBJECT {
+        location(self.raw).FileObject
+    }
+
     /// The major function code of the current stack location (`IRP_MJ_*`).
     #[must_use]
     pub fn major_function(&self) -> u8 {

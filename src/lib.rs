@@ -52,6 +52,7 @@ mod irp;
 mod irql;
 #[doc(hidden)]
 pub mod print;
+mod queue;
 mod request;
 mod runtime;
 pub mod start_io;
@@ -69,6 +70,7 @@ pub use device::{Device, DeviceOptions, IoMethod, LowerDevice, Plain};
 pub use driver::{Dispatch, Driver, DriverObject, Handler, MAJOR_FUNCTIONS, entry};
 pub use irp::{Completed, Forwarded, Irp, Outcome, Pended, PendingIrp};
 pub use irql::{DispatchLevel, at_dispatch};
+pub use queue::{IrpQueue, QueuedIrp};
 pub use request::{Buffered, Direct, Ioctl};
 pub use runtime::{PANIC_BUGCHECK_CODE, POOL_TAG};
 pub use start_io::StartIo;
