@@ -139,6 +139,11 @@ impl<D: Driver> DriverObject<D> {
         self.raw.as_ptr()
     }
 
+    /// Where the driver's state will live (initialized when `init` returns).
+    pub(crate) fn state_slot(&self) -> *const D {
+        self.slot.cast_const().cast()
+    }
+
     /// Creates a device object (and its symbolic link, if the options name one).
     pub fn create_device(&mut self, options: &DeviceOptions) -> Result<Device, Status> {
         let mut name = options.name.map(|n| n.to_unicode_string());

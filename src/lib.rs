@@ -60,6 +60,7 @@ mod status;
 #[doc(hidden)]
 pub mod string;
 mod sync;
+mod timer;
 
 #[cfg(wdm_backend = "sim")]
 #[doc(hidden)]
@@ -77,6 +78,7 @@ pub use start_io::StartIo;
 pub use status::Status;
 pub use string::U16CStr;
 pub use sync::{SpinLock, SpinLockGuard};
+pub use timer::{Timer, TimerCallback};
 
 /// The raw bindings (`wdm-sys`), for what the safe API does not cover.
 pub use wdm_sys as sys;

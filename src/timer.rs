@@ -1,0 +1,122 @@
+//! Timers whose DPC calls back into the driver.
+//!
+//! A [`Timer`] pairs a KTIMER with its KDPC. When it expires, the DPC runs at DISPATCH_LEVEL
+//! and calls the driver's [`TimerCallback`] with the driver's state and the
+//! [`DispatchLevel`](crate::DispatchLevel) proof. The kernel objects live on the heap, so the
+//! `Timer` value can move; dropping it cancels it.
+
+use alloc::boxed::Box;
+use core::marker::PhantomData;
+use core::time::Duration;
+
+use wdm_sys::ntddk::{KeCancelTimer, KeInitializeDpc, KeInitializeTimer, KeRemoveQueueDpc, KeSetTimerEx};
+use wdm_sys::{KDPC, KTIMER, LARGE_INTEGER, PKDPC, PVOID};
+
+use crate::irql::DispatchLevel;
+use crate::{Driver, DriverObject};
+
+/// What runs when a timer expires.
+pub trait TimerCallback<D>: 'static {
+    /// Runs in the timer's DPC, at DISPATCH_LEVEL.
+    fn expired(driver: &D, level: &DispatchLevel);
+}
+
+struct Objects {
+    timer: KTIMER,
+    dpc: KDPC,
+}
+
+/// A kernel timer with a DPC.
+pub struct Timer {
+    objects: Box<Objects>,
+    _not_sync: PhantomData<*mut ()>,
+}
+
+// SAFETY: the kernel objects are on the heap and used only through kernel routines, which
+// synchronize internally; the DPC context is the driver state, which is `Sync`.
+unsafe impl Send for Timer {}
+// SAFETY: as above: `set` and `cancel` may be called from any processor concurrently.
+unsafe impl Sync for Timer {}
+
+impl Timer {
+    /// A timer whose expiry calls `C::expired` with the driver's state. Made during `init`.
+    pub fn new<D: Driver, C: TimerCallback<D>>(driver: &DriverObject<D>) -> Self {
+        let mut objects = Box::new(Objects {
+            timer: KTIMER::default(),
+            dpc: KDPC::default(),
+        });
+        // SAFETY: the heap objects outlive the timer's use (Drop cancels it); the DPC context is
+        // the driver state's slot, valid from the end of init to unload.
+        unsafe {
+            KeInitializeTimer(&raw mut objects.timer);
+        }
+        // SAFETY: as above.
+        unsafe {
+            KeInitializeDpc(
+                &raw mut objects.dpc,
+                Some(dpc_routine::<D, C>),
+                driver.state_slot().cast_mut().cast(),
+            );
+        }
+        Self {
+            objects,
+            _not_sync: PhantomData,
+        }
+    }
+
+    fn raw(&self) -> (*mut KTIMER, PKDPC) {
+        let o: *const Objects = &*self.objects;
+        let o = o.cast_mut();
+        // SAFETY: a field address in our heap block; the kernel owns its contents.
+        let timer = unsafe { &raw mut (*o).timer };
+        // SAFETY: as above.
+        let dpc = unsafe { &raw mut (*o).dpc };
+        (timer, dpc)
+    }
+
+    /// Sets the timer to expire once after `due` (KeSetTimer). Returns whether it was already
+    /// set (that setting is replaced).
+    pub fn set(&self, due: Duration) -> bool {
+        self.set_periodic(due, Duration::ZERO)
+    }
+
+    /// Sets the timer to expire after `due`, then every `period` (KeSetTimerEx; zero: once).
+    pub fn set_periodic(&self, due: Duration, period: Duration) -> bool {
+        let (timer, dpc) = self.raw();
+        let hundreds = i64::try_from(due.as_nanos() / 100).unwrap_or(i64::MAX);
+        let due = LARGE_INTEGER { QuadPart: -hundreds };
+        let period = i32::try_from(period.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: an initialized timer and DPC on the heap, alive until Drop cancels them.
+        unsafe { KeSetTimerEx(timer, due, period, dpc) != 0 }
+    }
+
+    /// Cancels the timer (KeCancelTimer). True if it was set; false if it had already expired
+    /// (its DPC may be queued or running).
+    pub fn cancel(&self) -> bool {
+        let (timer, _) = self.raw();
+        // SAFETY: an initialized timer.
+        unsafe { KeCancelTimer(timer) != 0 }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        let (timer, dpc) = self.raw();
+        // SAFETY: initialized objects; after this the DPC is neither set nor queued.
+        unsafe { KeCancelTimer(timer) };
+        // SAFETY: as above.
+        unsafe { KeRemoveQueueDpc(dpc) };
+    }
+}
+
+wdm_sys::callback! {
+    /// The timer's DPC: calls the driver's callback with its state.
+    unsafe fn dpc_routine<D: Driver, C: TimerCallback<D>>(_dpc: PKDPC, context: PVOID, _a: PVOID, _b: PVOID) {
+        // SAFETY: the context is the driver state's slot, initialized by the time a timer can
+        // be set (after init) and alive until unload, which cancels the timer first.
+        let driver = unsafe { &*context.cast::<D>() };
+        // SAFETY: DPCs run at DISPATCH_LEVEL.
+        let level = unsafe { DispatchLevel::assume() };
+        C::expired(driver, level);
+    }
+}
