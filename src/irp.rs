@@ -103,6 +103,14 @@ impl Outcome<'_> {
     }
 }
 
+/// `Irp->Cancel` of an IRP the caller owns (IoCancelIrp may set it from any processor).
+pub(crate) fn cancel_requested(irp: NonNull<IRP>) -> bool {
+    // SAFETY: an owned, live IRP; this only computes the field's address.
+    let cancel = unsafe { &raw const (*irp.as_ptr()).Cancel };
+    // SAFETY: `Cancel` is a byte the I/O manager sets while others may read it.
+    unsafe { core::ptr::read_volatile(cancel) != 0 }
+}
+
 /// Completes an IRP the caller owns.
 fn complete_raw(irp: NonNull<IRP>, status: Status, information: usize) {
     let irp = irp.as_ptr();
@@ -218,10 +226,7 @@ impl PendingIrp {
     /// Whether the IRP has been cancelled (`Irp->Cancel`).
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
-        // SAFETY: an owned, live IRP; this only computes the field's address.
-        let cancel = unsafe { &raw const (*self.raw.as_ptr()).Cancel };
-        // SAFETY: `Cancel` is a byte the I/O manager sets while others may read it.
-        unsafe { core::ptr::read_volatile(cancel) != 0 }
+        cancel_requested(self.raw)
     }
 
     /// # Safety

@@ -116,10 +116,8 @@ impl IrpQueue {
         unsafe { InsertTailList(&raw mut list.head, entry_of(raw)) };
         // SAFETY: arming the cancel routine on our queued IRP.
         unsafe { IoSetCancelRoutine(raw, Some(cancel_routine)) };
-        // SAFETY: only computes the field's address in our live IRP.
-        let cancel = unsafe { &raw const (*raw).Cancel };
-        // SAFETY: Irp->Cancel is set by IoCancelIrp (before it takes the routine) on any CPU.
-        let cancelled = unsafe { core::ptr::read_volatile(cancel) } != 0;
+        // Irp->Cancel is set by IoCancelIrp before it takes the routine.
+        let cancelled = NonNull::new(raw).is_some_and(crate::irp::cancel_requested);
         // SAFETY: as above: taking the routine back decides who owns the IRP.
         if cancelled && unsafe { IoSetCancelRoutine(raw, None) }.is_some() {
             // SAFETY: linked in this locked list.

@@ -198,10 +198,7 @@ impl<M> Packet<'_, M> {
     /// Whether IoCancelIrp was called for the IRP (Irp->Cancel).
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
-        // SAFETY: an owned IRP; this only computes the field's address.
-        let cancel = unsafe { &raw const (*self.irp.as_ptr()).Cancel };
-        // SAFETY: a byte another processor may set.
-        unsafe { core::ptr::read_volatile(cancel) != 0 }
+        crate::irp::cancel_requested(self.irp)
     }
 
     /// Keeps the packet in progress past StartIo, to finish it later.
@@ -228,10 +225,7 @@ impl HeldPacket {
     /// Whether IoCancelIrp was called for the IRP (Irp->Cancel).
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
-        // SAFETY: an owned IRP; this only computes the field's address.
-        let cancel = unsafe { &raw const (*self.irp.as_ptr()).Cancel };
-        // SAFETY: a byte another processor may set.
-        unsafe { core::ptr::read_volatile(cancel) != 0 }
+        crate::irp::cancel_requested(self.irp)
     }
 
     /// Completes the packet and starts the next (IoStartNextPacket needs DISPATCH_LEVEL:
