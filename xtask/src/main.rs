@@ -4,6 +4,7 @@ mod bindings;
 mod pe;
 mod sys;
 mod tools;
+mod zero_cost;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -18,13 +19,15 @@ cargo xtask <command>
   test       everything CI runs: installs what is missing (rustup targets and
              components, Debian packages), then rustfmt, clippy -D warnings, the
              whole test suite, and `sys`
+  zero-cost  compare a driver written with raw wdm-sys calls and with wdm:
+             instructions per IOCTL (callgrind) and .text size (needs valgrind)
   bindings   regenerate wdm-sys's bundled bindings and export lists (needs
              libclang-dev and mingw-w64-x86-64-dev)
 ";
 
 /// Debian packages the tests need: the DDK headers and libclang (the bindings freshness test)
 /// and llvm (nm, for the export lists).
-const TEST_PACKAGES: &[&str] = &["mingw-w64-x86-64-dev", "libclang-dev", "llvm"];
+const TEST_PACKAGES: &[&str] = &["mingw-w64-x86-64-dev", "libclang-dev", "llvm", "valgrind"];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -63,6 +66,7 @@ fn test(root: &Path) -> Result<(), String> {
     // The simulator's round-trip benchmark: prints the figure, and fails if anything is reported.
     cargo(root, &["bench", "-p", "wdm-sim", "--bench", "roundtrip"])?;
     sys::command(root)?;
+    zero_cost::command(root)?;
     println!("\nall checks passed in {:.0} s", start.elapsed().as_secs_f64());
     Ok(())
 }
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         Some("bindings") => bindings::command(&root),
         Some("sys") => sys::command(&root),
         Some("test") => test(&root),
+        Some("zero-cost") => zero_cost::command(&root),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())

@@ -57,7 +57,7 @@ pub fn out_dir(root: &Path) -> PathBuf {
     root.join("target/sys/drivers")
 }
 
-/// Builds the given samples and checks every image.
+/// Builds the given driver crates (samples, or the zero-cost pair) and checks every image.
 pub fn build(root: &Path, names: &[String]) -> Result<Vec<Built>, String> {
     crate::tools::ensure_rust_target(TARGET)?;
     let mut rustflags = vec!["-C".to_owned(), "target-feature=+crt-static".to_owned()];

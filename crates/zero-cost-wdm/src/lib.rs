@@ -1,0 +1,45 @@
+//! The zero-cost measurement's driver on `wdm`: the same buffered IOCTL as `zero-cost-raw`.
+
+#![no_std]
+
+use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Irp, Outcome, Status, utf16};
+
+/// The driver.
+pub struct Reverse;
+
+impl Driver for Reverse {
+    const DISPATCH: Dispatch<Self> = Dispatch::new()
+        .create(Self::ok)
+        .close(Self::ok)
+        .device_control(Self::reverse);
+
+    fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+        driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\ZcWdm")))?;
+        Ok(Reverse)
+    }
+}
+
+impl Reverse {
+    fn ok<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+        irp.complete(Status::SUCCESS).into()
+    }
+
+    fn reverse<'irp>(&self, mut irp: Irp<'irp>) -> Outcome<'irp> {
+        let result = irp
+            .ioctl()
+            .ok_or(Status::INVALID_DEVICE_REQUEST)
+            .and_then(|i| i.buffered())
+            .and_then(|mut b| {
+                let n = b.input().len();
+                if b.output().len() < n {
+                    return Err(Status::BUFFER_TOO_SMALL);
+                }
+                b.output()[..n].reverse();
+                Ok(n)
+            });
+        match result {
+            Ok(n) => irp.complete_with(Status::SUCCESS, n).into(),
+            Err(e) => irp.complete(e).into(),
+        }
+    }
+}
