@@ -254,16 +254,15 @@ impl<D: Driver> Glue<D> {
     wdm_sys::callback! {
         /// The MajorFunction entry for major function `MJ`.
         unsafe fn dispatch<const MJ: usize>(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
-            let (Some(device), Some(irp)) = (NonNull::new(device), NonNull::new(irp)) else {
-                return Status::INVALID_PARAMETER.raw();
-            };
             // SAFETY: the I/O manager only sends IRPs to devices this framework created.
-            let device = unsafe { Device::<Plain>::from_raw(device) };
+            let header = unsafe { crate::device::header_of(device) };
             // SAFETY: the header's driver pointer is the initialized state from the end of
             // init until unload, and no IRP arrives outside that window.
-            let state = unsafe { (*device.header()).driver.cast::<D>() };
+            let state = unsafe { (*header).driver.cast::<D>() };
             // SAFETY: as above: initialized, and only shared (`&D`) while IRPs flow.
             let driver = unsafe { &*state };
+            // SAFETY: the I/O manager never passes a NULL IRP.
+            let irp = unsafe { NonNull::new_unchecked(irp) };
             // SAFETY: the I/O manager hands the IRP over to this dispatch routine.
             let irp = unsafe { Irp::from_raw(irp) };
             match D::DISPATCH.handlers[MJ] {

@@ -13,6 +13,9 @@ const NAME: &[u16] = &[
     0x5C, 0x44, 0x65, 0x76, 0x69, 0x63, 0x65, 0x5C, 0x5A, 0x63, 0x52, 0x61, 0x77, 0,
 ]; // \Device\ZcRaw
 
+/// The one control code: METHOD_BUFFERED, function 0x800.
+pub const IOCTL_REVERSE: u32 = CTL_CODE(FILE_DEVICE_UNKNOWN, 0x800, METHOD_BUFFERED, FILE_ANY_ACCESS);
+
 fn name() -> UNICODE_STRING {
     UNICODE_STRING {
         Length: ((NAME.len() - 1) * 2) as u16,
@@ -42,7 +45,10 @@ wdm::sys::callback! {
         // SAFETY: we own the IRP.
         let i = unsafe { &mut *irp };
         let (input, output) = (p.InputBufferLength as usize, p.OutputBufferLength as usize);
-        let status = if output < input {
+        let status = if p.IoControlCode != IOCTL_REVERSE {
+            i.IoStatus.Information = 0;
+            STATUS_INVALID_DEVICE_REQUEST
+        } else if output < input {
             i.IoStatus.Information = 0;
             STATUS_BUFFER_TOO_SMALL
         } else {

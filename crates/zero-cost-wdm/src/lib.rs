@@ -4,6 +4,14 @@
 
 use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Irp, Outcome, Status, utf16};
 
+/// The one control code: METHOD_BUFFERED, function 0x800.
+pub const IOCTL_REVERSE: u32 = wdm::sys::ntddk::CTL_CODE(
+    wdm::sys::FILE_DEVICE_UNKNOWN,
+    0x800,
+    wdm::sys::METHOD_BUFFERED,
+    wdm::sys::FILE_ANY_ACCESS,
+);
+
 /// The driver.
 pub struct Reverse;
 
