@@ -167,6 +167,12 @@ impl<S> Device<S> {
         }
     }
 
+    /// Whether `irp` was sent to this device.
+    #[must_use]
+    pub fn is_target_of(&self, irp: &crate::Irp<'_>) -> bool {
+        core::ptr::eq(irp.device_object(), self.raw.as_ptr())
+    }
+
     /// The raw device object, for calls the framework does not wrap.
     #[must_use]
     pub fn as_raw(&self) -> *mut DEVICE_OBJECT {

@@ -147,6 +147,12 @@ impl<'irp> Irp<'irp> {
         self.raw
     }
 
+    /// The device object the IRP was sent to (to tell a driver's devices apart).
+    #[must_use]
+    pub fn device_object(&self) -> *const wdm_sys::DEVICE_OBJECT {
+        location(self.raw).DeviceObject
+    }
+
     /// The file object the request was made on (which handle it came through).
     #[must_use]
     pub fn file_object(&self) -> *const wdm_sys::FILE_OBJECT {

@@ -46,6 +46,7 @@
 extern crate alloc;
 
 mod cancel;
+mod completion;
 mod device;
 mod driver;
 mod irp;
@@ -67,6 +68,7 @@ mod timer;
 pub mod host;
 
 pub use cancel::{CancelLock, CancelLockReleased};
+pub use completion::{CompletionRoutine, LowerCompleted, Next};
 pub use device::{Device, DeviceOptions, IoMethod, LowerDevice, Plain};
 pub use driver::{Dispatch, Driver, DriverObject, Handler, MAJOR_FUNCTIONS, entry};
 pub use irp::{Completed, Forwarded, Irp, Outcome, Pended, PendingIrp};

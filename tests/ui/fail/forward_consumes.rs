@@ -1,0 +1,12 @@
+// Forwarding hands the IRP to the lower driver: it cannot be completed afterwards (SDV
+// PendedCompletedRequest3: don't complete an IRP that is pending in a lower driver).
+use wdm::{Irp, LowerDevice, Outcome, Status};
+
+fn handler<'irp>(irp: Irp<'irp>, lower: &LowerDevice) -> Outcome<'irp> {
+    let _forwarded = irp.forward(lower);
+    irp.complete(Status::SUCCESS).into()
+}
+
+fn main() {
+    let _ = handler;
+}
