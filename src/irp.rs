@@ -241,6 +241,11 @@ impl PendingIrp {
         Self { raw }
     }
 
+    /// The raw IRP, still owned by `self`.
+    pub(crate) fn raw(&self) -> NonNull<IRP> {
+        self.raw
+    }
+
     /// Gives up ownership without completing (the caller takes over the raw IRP).
     pub(crate) fn into_raw(self) -> NonNull<IRP> {
         let raw = self.raw;

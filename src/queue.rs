@@ -10,13 +10,14 @@
 //! - removal never returns an IRP whose cancel routine has started.
 
 use alloc::boxed::Box;
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use wdm_sys::ntddk::{
     InitializeListHead, InsertTailList, IoGetCurrentIrpStackLocation, IoReleaseCancelSpinLock, IoSetCancelRoutine,
     IsListEmpty, RemoveEntryList,
 };
-use wdm_sys::{FILE_OBJECT, IRP, LIST_ENTRY, PDEVICE_OBJECT, PIRP, PLIST_ENTRY};
+use wdm_sys::{FILE_OBJECT, IRP, LIST_ENTRY, PDEVICE_OBJECT, PIRP, PLIST_ENTRY, PVOID};
 
 use crate::irp::PendingIrp;
 use crate::{SpinLock, Status};
@@ -29,17 +30,50 @@ struct List {
 // SAFETY: the list links IRPs the queue owns; it is only touched under the queue's lock.
 unsafe impl Send for List {}
 
-/// A cancel-safe queue of pending IRPs.
-pub struct IrpQueue {
+/// A cancel-safe queue of pending IRPs, each with a small value of type `T` the driver attaches
+/// when it queues the IRP (a deadline, a sequence number; `()` by default).
+///
+/// The value lives in the IRP's `DriverContext[1..4]` (the queue uses `DriverContext[0]`), so
+/// `T` must be `Copy` and fit in three pointers; a larger `T` does not compile.
+///
+/// ```
+/// use wdm::{IrpQueue, PendingIrp, Status};
+///
+/// struct Reads {
+///     queue: IrpQueue<u32>,
+/// }
+///
+/// impl Reads {
+///     fn park(&self, read: PendingIrp, ticket: u32) {
+///         self.queue.insert_with(read, ticket);
+///     }
+///
+///     fn answer(&self, ticket: u32) {
+///         if let Some(read) = self.queue.remove_first(|q| q.context() == ticket) {
+///             read.complete(Status::SUCCESS);
+///         }
+///     }
+/// }
+/// ```
+pub struct IrpQueue<T: Copy + Send + 'static = ()> {
     list: Box<SpinLock<List>>,
+    _context: PhantomData<T>,
 }
 
 /// What a removal predicate can see of a queued IRP.
-pub struct QueuedIrp<'a> {
+pub struct QueuedIrp<'a, T = ()> {
     irp: &'a IRP,
+    _context: PhantomData<T>,
 }
 
-impl QueuedIrp<'_> {
+impl<T: Copy> QueuedIrp<'_, T> {
+    /// The value attached when the IRP was queued.
+    pub fn context(&self) -> T {
+        let irp = (self.irp as *const IRP).cast_mut();
+        // SAFETY: written by `insert_with` for every IRP in a queue of `T`, and unchanged since.
+        unsafe { context_slot::<T>(irp).read() }
+    }
+
     /// The file object the request was made on (to remove one handle's requests at cleanup).
     pub fn file_object(&self) -> *const FILE_OBJECT {
         let irp = (self.irp as *const IRP).cast_mut();
@@ -81,13 +115,41 @@ fn owner_slot(irp: PIRP) -> *mut *mut SpinLock<List> {
     unsafe { (&raw mut (*irp).Tail.Overlay.__bindgen_anon_1.__bindgen_anon_1.DriverContext).cast() }
 }
 
-impl Default for IrpQueue {
+/// `DriverContext[1..4]`: the value the driver attached to a queued IRP.
+fn context_slot<T>(irp: PIRP) -> *mut T {
+    const {
+        assert!(
+            size_of::<T>() <= 3 * size_of::<PVOID>() && align_of::<T>() <= align_of::<PVOID>(),
+            "an IrpQueue context must fit in three pointers"
+        );
+    }
+    owner_slot(irp).wrapping_add(1).cast()
+}
+
+impl<T: Copy + Send + 'static> Default for IrpQueue<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl IrpQueue {
+impl IrpQueue<()> {
+    /// Queues `irp`, cancelable. If it is already cancelled it is completed with
+    /// STATUS_CANCELLED instead (it never stays queued).
+    ///
+    /// ```
+    /// # use wdm::{Irp, IrpQueue, Outcome};
+    /// fn park<'irp>(queue: &IrpQueue, irp: Irp<'irp>) -> Outcome<'irp> {
+    ///     let (pending, pended) = irp.mark_pending();
+    ///     queue.insert(pending);
+    ///     pended.into()
+    /// }
+    /// ```
+    pub fn insert(&self, irp: PendingIrp) {
+        self.insert_with(irp, ());
+    }
+}
+
+impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// An empty queue.
     pub fn new() -> Self {
         let list = Box::new(SpinLock::new(List {
@@ -98,17 +160,22 @@ impl IrpQueue {
             // SAFETY: the head lives in the Box, which never moves.
             unsafe { InitializeListHead(&raw mut l.head) };
         }
-        Self { list }
+        Self {
+            list,
+            _context: PhantomData,
+        }
     }
 
     fn lock_ptr(&self) -> *mut SpinLock<List> {
         (&raw const *self.list).cast_mut()
     }
 
-    /// Queues `irp`, cancelable. If it is already cancelled it is completed with
+    /// Queues `irp` with `context`, cancelable. If it is already cancelled it is completed with
     /// STATUS_CANCELLED instead (it never stays queued).
-    pub fn insert(&self, irp: PendingIrp) {
+    pub fn insert_with(&self, irp: PendingIrp, context: T) {
         let raw = irp.into_raw().as_ptr();
+        // SAFETY: DriverContext is the driver's while it owns the IRP.
+        unsafe { context_slot::<T>(raw).write(context) };
         let mut list = self.list.lock();
         // SAFETY: the IRP is ours; DriverContext[0] is the driver's while it owns the IRP.
         unsafe { owner_slot(raw).write(self.lock_ptr()) };
@@ -134,7 +201,7 @@ impl IrpQueue {
 
     /// Removes the first queued IRP for which `keep` is true and whose cancel routine has not
     /// started; the caller owns it.
-    pub fn remove_first(&self, mut keep: impl FnMut(&QueuedIrp<'_>) -> bool) -> Option<PendingIrp> {
+    pub fn remove_first(&self, mut keep: impl FnMut(&QueuedIrp<'_, T>) -> bool) -> Option<PendingIrp> {
         let mut list = self.list.lock();
         let head: PLIST_ENTRY = &raw mut list.head;
         // SAFETY: the locked list.
@@ -144,7 +211,10 @@ impl IrpQueue {
             // SAFETY: linked entries stay valid while the list is locked.
             let next = unsafe { (*e).Flink };
             // SAFETY: a queued, live IRP.
-            let view = QueuedIrp { irp: unsafe { &*irp } };
+            let view = QueuedIrp {
+                irp: unsafe { &*irp },
+                _context: PhantomData,
+            };
             // SAFETY: taking the routine back; NULL means the cancel routine has it.
             if keep(&view) && unsafe { IoSetCancelRoutine(irp, None) }.is_some() {
                 // SAFETY: linked in this locked list.
@@ -164,6 +234,25 @@ impl IrpQueue {
         self.remove_first(|_| true)
     }
 
+    /// Calls `visit` for each queued IRP, in order, under the queue's lock (to find the earliest
+    /// deadline, count a caller's requests, ...). It must not block.
+    pub fn for_each(&self, mut visit: impl FnMut(&QueuedIrp<'_, T>)) {
+        let mut list = self.list.lock();
+        let head: PLIST_ENTRY = &raw mut list.head;
+        // SAFETY: the locked list.
+        let mut e = unsafe { (*head).Flink };
+        while e != head {
+            // SAFETY: a queued, live IRP (linked entries stay valid while the list is locked).
+            let irp = unsafe { &*irp_of(e) };
+            visit(&QueuedIrp {
+                irp,
+                _context: PhantomData,
+            });
+            // SAFETY: as above.
+            e = unsafe { (*e).Flink };
+        }
+    }
+
     /// Whether the queue is empty (of IRPs not yet taken by their cancel routine, or not).
     pub fn is_empty(&self) -> bool {
         let mut list = self.list.lock();
@@ -172,7 +261,7 @@ impl IrpQueue {
     }
 }
 
-impl Drop for IrpQueue {
+impl<T: Copy + Send + 'static> Drop for IrpQueue<T> {
     fn drop(&mut self) {
         // Nothing may stay queued in a queue that goes away: complete what is left.
         while let Some(irp) = self.remove_next() {

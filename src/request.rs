@@ -25,7 +25,7 @@ use wdm_sys::{
     IRP_MJ_READ, IRP_MJ_WRITE, METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_NEITHER, METHOD_OUT_DIRECT,
 };
 
-use crate::{Irp, Status};
+use crate::{Irp, PendingIrp, Status};
 
 /// `NormalPagePriority | MdlMappingNoExecute`: the priority drivers map MDLs with.
 const MAPPING_PRIORITY: u32 = 16 | 0x4000_0000;
@@ -167,63 +167,111 @@ impl<'a> Ioctl<'a> {
     }
 }
 
+/// The device-control parameters of `irp`, or `None` for another request.
+fn ioctl_of<'a>(irp: NonNull<IRP>) -> Option<Ioctl<'a>> {
+    let loc = location(irp);
+    let major = u32::from(loc.MajorFunction);
+    if major != IRP_MJ_DEVICE_CONTROL && major != IRP_MJ_INTERNAL_DEVICE_CONTROL {
+        return None;
+    }
+    // SAFETY: the DeviceIoControl member is the one the I/O manager set for these majors.
+    let p = unsafe { loc.Parameters.DeviceIoControl };
+    Some(Ioctl {
+        // SAFETY: the caller owns the live IRP and lends it exclusively for `'a`.
+        irp: unsafe { &mut *irp.as_ptr() },
+        code: p.IoControlCode,
+        input_len: p.InputBufferLength as usize,
+        output_len: p.OutputBufferLength as usize,
+    })
+}
+
+fn transfer_length_of(irp: NonNull<IRP>) -> Option<usize> {
+    let loc = location(irp);
+    match u32::from(loc.MajorFunction) {
+        IRP_MJ_READ | IRP_MJ_WRITE => {
+            // SAFETY: the Read and Write members share their layout; set for these majors.
+            let length = unsafe { loc.Parameters.Read.Length };
+            Some(length as usize)
+        }
+        _ => None,
+    }
+}
+
+fn data_of<'a>(irp: NonNull<IRP>) -> Result<&'a mut [u8], Status> {
+    let len = transfer_length_of(irp).ok_or(Status::INVALID_DEVICE_REQUEST)?;
+    let loc = location(irp);
+    // SAFETY: a live device: the IRP's current location names the device it was sent to.
+    let flags = unsafe { (*loc.DeviceObject).Flags };
+    // SAFETY: the caller owns the live IRP.
+    let raw = unsafe { &*irp.as_ptr() };
+    let p = if flags & DO_BUFFERED_IO != 0 {
+        // SAFETY: the system buffer of a buffered read or write.
+        unsafe { raw.AssociatedIrp.SystemBuffer }.cast()
+    } else if flags & DO_DIRECT_IO != 0 {
+        if len == 0 {
+            return Ok(&mut []);
+        }
+        mdl_address(raw).ok_or(Status::INSUFFICIENT_RESOURCES)?
+    } else {
+        return Err(Status::INVALID_DEVICE_REQUEST);
+    };
+    // SAFETY: the I/O manager provided `len` bytes there for this request, the owner's while it
+    // owns the IRP (the caller's exclusive borrow).
+    unsafe { slice(p, len) }
+}
+
 impl<'irp> Irp<'irp> {
     /// The device-control parameters, or `None` for another request.
+    ///
+    /// ```
+    /// # use wdm::{Irp, Outcome, Status};
+    /// fn device_control<'irp>(mut irp: Irp<'irp>) -> Outcome<'irp> {
+    ///     let Some(ioctl) = irp.ioctl() else {
+    ///         return irp.complete(Status::INVALID_DEVICE_REQUEST).into();
+    ///     };
+    ///     let status = match ioctl.buffered() {
+    ///         Ok(mut b) if !b.output().is_empty() => {
+    ///             b.output()[0] = 42;
+    ///             Ok(1)
+    ///         }
+    ///         Ok(_) => Err(Status::BUFFER_TOO_SMALL),
+    ///         Err(e) => Err(e),
+    ///     };
+    ///     match status {
+    ///         Ok(n) => irp.complete_with(Status::SUCCESS, n).into(),
+    ///         Err(e) => irp.complete(e).into(),
+    ///     }
+    /// }
+    /// ```
     pub fn ioctl(&mut self) -> Option<Ioctl<'_>> {
-        let loc = location(self.raw());
-        let major = u32::from(loc.MajorFunction);
-        if major != IRP_MJ_DEVICE_CONTROL && major != IRP_MJ_INTERNAL_DEVICE_CONTROL {
-            return None;
-        }
-        // SAFETY: the DeviceIoControl member is the one the I/O manager set for these majors.
-        let p = unsafe { loc.Parameters.DeviceIoControl };
-        Some(Ioctl {
-            // SAFETY: we own the live IRP; the borrow of `self` keeps it exclusive.
-            irp: unsafe { &mut *self.raw().as_ptr() },
-            code: p.IoControlCode,
-            input_len: p.InputBufferLength as usize,
-            output_len: p.OutputBufferLength as usize,
-        })
+        ioctl_of(self.raw())
     }
 
     /// The length of a read or write request (`None` for another request).
     pub fn transfer_length(&self) -> Option<usize> {
-        let loc = location(self.raw());
-        match u32::from(loc.MajorFunction) {
-            IRP_MJ_READ | IRP_MJ_WRITE => {
-                // SAFETY: the Read and Write members share their layout; set for these majors.
-                let length = unsafe { loc.Parameters.Read.Length };
-                Some(length as usize)
-            }
-            _ => None,
-        }
+        transfer_length_of(self.raw())
     }
 
     /// The data of a read (to fill) or write (to consume) on a device with buffered or direct
     /// I/O, exactly [`transfer_length`](Irp::transfer_length) bytes. STATUS_INVALID_DEVICE_REQUEST
     /// for other requests or neither-I/O devices, STATUS_INSUFFICIENT_RESOURCES if an MDL cannot
     /// be mapped.
+    ///
+    /// ```
+    /// # use wdm::{Irp, Outcome, Status};
+    /// fn read<'irp>(mut irp: Irp<'irp>) -> Outcome<'irp> {
+    ///     match irp.data() {
+    ///         Ok(data) => {
+    ///             data.fill(0xAB);
+    ///             let n = data.len();
+    ///             irp.complete_with(Status::SUCCESS, n).into()
+    ///         }
+    ///         Err(status) => irp.complete(status).into(),
+    ///     }
+    /// }
+    /// ```
     pub fn data(&mut self) -> Result<&mut [u8], Status> {
-        let len = self.transfer_length().ok_or(Status::INVALID_DEVICE_REQUEST)?;
-        let loc = location(self.raw());
-        // SAFETY: a live device: the IRP's current location names the device it was sent to.
-        let flags = unsafe { (*loc.DeviceObject).Flags };
-        // SAFETY: we own the live IRP.
-        let irp = unsafe { &*self.raw().as_ptr() };
-        let p = if flags & DO_BUFFERED_IO != 0 {
-            // SAFETY: the system buffer of a buffered read or write.
-            unsafe { irp.AssociatedIrp.SystemBuffer }.cast()
-        } else if flags & DO_DIRECT_IO != 0 {
-            if len == 0 {
-                return Ok(&mut []);
-            }
-            mdl_address(irp).ok_or(Status::INSUFFICIENT_RESOURCES)?
-        } else {
-            return Err(Status::INVALID_DEVICE_REQUEST);
-        };
-        // SAFETY: the I/O manager provided `len` bytes there for this request, ours while we own
-        // the IRP (the borrow of `self`).
-        unsafe { slice(p, len) }
+        data_of(self.raw())
     }
 
     /// The user-mode buffer of a read or write on a neither-I/O device.
@@ -234,4 +282,70 @@ impl<'irp> Irp<'irp> {
         // SAFETY: we own the live IRP.
         unsafe { (*self.raw().as_ptr()).UserBuffer.cast() }
     }
+}
+
+impl PendingIrp {
+    /// As [`Irp::ioctl`], for a request the driver has pended (for example to answer it later
+    /// from a queue or a DPC). Its buffers are system-space, valid in any context.
+    pub fn ioctl(&mut self) -> Option<Ioctl<'_>> {
+        ioctl_of(self.raw())
+    }
+
+    /// As [`Irp::transfer_length`].
+    pub fn transfer_length(&self) -> Option<usize> {
+        transfer_length_of(self.raw())
+    }
+
+    /// As [`Irp::data`]: a pended read's or write's buffer, valid in any context.
+    ///
+    /// ```
+    /// # use wdm::{PendingIrp, Status};
+    /// fn finish_read(mut read: PendingIrp) {
+    ///     match read.data() {
+    ///         Ok(data) => {
+    ///             data.fill(7);
+    ///             let n = data.len();
+    ///             read.complete_with(Status::SUCCESS, n);
+    ///         }
+    ///         Err(status) => read.complete(status),
+    ///     }
+    /// }
+    /// ```
+    pub fn data(&mut self) -> Result<&mut [u8], Status> {
+        data_of(self.raw())
+    }
+}
+
+/// The buffering method of a control code: how the I/O manager passes its buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Method {
+    /// `METHOD_BUFFERED`: both buffers copied through one system buffer ([`Ioctl::buffered`]).
+    Buffered = METHOD_BUFFERED,
+    /// `METHOD_IN_DIRECT`: input buffered, second buffer locked for reading ([`Ioctl::direct`]).
+    InDirect = METHOD_IN_DIRECT,
+    /// `METHOD_OUT_DIRECT`: input buffered, second buffer locked for writing ([`Ioctl::direct`]).
+    OutDirect = METHOD_OUT_DIRECT,
+    /// `METHOD_NEITHER`: the caller's user-mode addresses ([`Ioctl::neither`]).
+    Neither = METHOD_NEITHER,
+}
+
+/// `FILE_DEVICE_UNKNOWN`, the device type of devices made with [`DeviceOptions::new`](crate::DeviceOptions::new).
+pub const FILE_DEVICE_UNKNOWN: u32 = wdm_sys::FILE_DEVICE_UNKNOWN;
+/// `FILE_ANY_ACCESS`: any handle may send the control code.
+pub const FILE_ANY_ACCESS: u32 = wdm_sys::FILE_ANY_ACCESS;
+/// `FILE_READ_DATA`: only handles opened for reading may send the control code.
+pub const FILE_READ_ACCESS: u32 = wdm_sys::FILE_READ_DATA;
+/// `FILE_WRITE_DATA`: only handles opened for writing may send the control code.
+pub const FILE_WRITE_ACCESS: u32 = wdm_sys::FILE_WRITE_DATA;
+
+/// A control code, as the `CTL_CODE` macro builds it. Functions 0x800 and up are for vendors.
+///
+/// ```
+/// use wdm::{FILE_ANY_ACCESS, FILE_DEVICE_UNKNOWN, Method, ctl_code};
+/// const IOCTL_PING: u32 = ctl_code(FILE_DEVICE_UNKNOWN, 0x800, Method::Buffered, FILE_ANY_ACCESS);
+/// assert_eq!(IOCTL_PING, 0x0022_2000);
+/// ```
+pub const fn ctl_code(device_type: u32, function: u32, method: Method, access: u32) -> u32 {
+    wdm_sys::ntddk::CTL_CODE(device_type, function, method as u32, access)
 }

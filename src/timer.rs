@@ -9,7 +9,9 @@ use alloc::boxed::Box;
 use core::marker::PhantomData;
 use core::time::Duration;
 
-use wdm_sys::ntddk::{KeCancelTimer, KeInitializeDpc, KeInitializeTimer, KeRemoveQueueDpc, KeSetTimerEx};
+use wdm_sys::ntddk::{
+    KeCancelTimer, KeFlushQueuedDpcs, KeInitializeDpc, KeInitializeTimer, KeRemoveQueueDpc, KeSetTimerEx,
+};
 use wdm_sys::{KDPC, KTIMER, LARGE_INTEGER, PKDPC, PVOID};
 
 use crate::irql::DispatchLevel;
@@ -99,13 +101,19 @@ impl Timer {
     }
 }
 
+/// Dropping a timer cancels it, dequeues its DPC and waits for a DPC already running on another
+/// processor to return (KeFlushQueuedDpcs), so the driver state the callback uses may be freed
+/// right after. That wait needs PASSIVE_LEVEL: drop timers in `unload` (or with the driver
+/// state), never under a spin lock.
 impl Drop for Timer {
     fn drop(&mut self) {
         let (timer, dpc) = self.raw();
-        // SAFETY: initialized objects; after this the DPC is neither set nor queued.
+        // SAFETY: initialized objects; after this the timer is not set.
         unsafe { KeCancelTimer(timer) };
-        // SAFETY: as above.
+        // SAFETY: as above; after this the DPC is not queued.
         unsafe { KeRemoveQueueDpc(dpc) };
+        // SAFETY: no arguments; waits for a DPC that is running now.
+        unsafe { KeFlushQueuedDpcs() };
     }
 }
 

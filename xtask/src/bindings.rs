@@ -73,6 +73,7 @@ const NTOSKRNL_FUNCTIONS: &[&str] = &[
     "KeInitializeDpc",
     "KeInsertQueueDpc",
     "KeRemoveQueueDpc",
+    "KeFlushQueuedDpcs",
     "KeInitializeEvent",
     "KeSetEvent",
     "KeClearEvent",

@@ -56,6 +56,8 @@ struct Inner {
     items: HashMap<usize, WorkItem>,
     /// Callbacks running now (DPCs and work items).
     running: usize,
+    /// DPCs running now.
+    dpcs_running: usize,
 }
 
 /// The kernel's timing and deferred-work machinery.
@@ -170,6 +172,7 @@ fn system_thread(weak: Weak<State>) {
         }
         if let Some((dpc, driver)) = g.dpcs.pop_front() {
             g.running += 1;
+            g.dpcs_running += 1;
             drop(g);
             let dpc = dpc as PKDPC;
             // SAFETY: a queued DPC lives in driver memory until it runs (the driver's contract).
@@ -194,6 +197,7 @@ fn system_thread(weak: Weak<State>) {
             }
             let mut g = lock(&sys.inner);
             g.running -= 1;
+            g.dpcs_running -= 1;
             sys.cv.notify_all();
             continue;
         }
@@ -295,6 +299,30 @@ pub unsafe extern "C-unwind" fn KeRemoveQueueDpc(dpc: PKDPC) -> BOOLEAN {
         k.system.cv.notify_all();
     }
     BOOLEAN::from(removed)
+}
+
+/// `KeFlushQueuedDpcs`: returns once every DPC queued before the call has run (none is
+/// queued or running). PASSIVE_LEVEL only: it waits.
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn KeFlushQueuedDpcs() {
+    let k = current();
+    let now = crate::irql::get();
+    if now >= DISPATCH_LEVEL as KIRQL {
+        k.report(
+            Rule::WaitAtDispatch,
+            "KeFlushQueuedDpcs",
+            None,
+            [0x3B, usize::from(now), 0, 0],
+            format!("flushing DPCs at IRQL {now}"),
+        );
+        return;
+    }
+    let g = lock(&k.system.inner);
+    let _g = k
+        .system
+        .cv
+        .wait_while(g, |g| !g.dpcs.is_empty() || g.dpcs_running > 0)
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
 }
 
 /// `KeInitializeTimer`.

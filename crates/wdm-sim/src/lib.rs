@@ -118,6 +118,7 @@ mod request;
 mod sched;
 mod spinlock;
 mod startio;
+pub mod stress;
 mod trace;
 
 pub use debug::DebugLine;

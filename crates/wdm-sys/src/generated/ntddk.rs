@@ -92,6 +92,7 @@ unsafe extern "C" {
         DeviceQueue: PKDEVICE_QUEUE,
         SortKey: ULONG,
     ) -> PKDEVICE_QUEUE_ENTRY;
+    pub fn KeFlushQueuedDpcs();
     pub fn KeQueryActiveProcessorCount(ActiveProcessors: PKAFFINITY) -> ULONG;
     pub fn KeGetCurrentProcessorNumberEx(ProcNumber: PPROCESSOR_NUMBER) -> ULONG;
     pub fn MmBuildMdlForNonPagedPool(MemoryDescriptorList: PMDLX);

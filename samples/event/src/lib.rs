@@ -1,0 +1,144 @@
+//! The `general/event/wdm` pattern: a request that waits for a timer.
+//!
+//! `IOCTL_EVENT_WAIT` carries a due time in milliseconds (a little-endian `u32`). The driver pends
+//! the IRP in a cancel-safe queue, stamped with the tick at which it is due, and a periodic timer
+//! DPC completes every request whose tick has come. Meanwhile the request can be cancelled
+//! (CancelIoEx, thread exit), and closing the handle cancels the handle's waiting requests.
+//!
+//! The C sample keeps one KTIMER and KDPC per request; here one timer ticks every
+//! [`TICK`] while anything waits and stops when the queue is empty, so there is no per-request
+//! timer to cancel and no race between a request's cancel routine and its own DPC: the
+//! framework's queue decides who completes each request.
+
+#![no_std]
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use core::time::Duration;
+
+use wdm::{
+    DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, FILE_ANY_ACCESS, FILE_DEVICE_UNKNOWN, Irp, IrpQueue,
+    Method, Outcome, SpinLock, Status, Timer, TimerCallback, ctl_code, kprint, utf16,
+};
+
+/// Waits for the number of milliseconds in its input (a little-endian `u32`); completes with
+/// STATUS_SUCCESS when they have passed, STATUS_CANCELLED if cancelled first.
+pub const IOCTL_EVENT_WAIT: u32 = ctl_code(FILE_DEVICE_UNKNOWN, 0x800, Method::Buffered, FILE_ANY_ACCESS);
+
+/// The longest wait accepted (a longer one fails with STATUS_INVALID_PARAMETER).
+pub const MAX_WAIT_MS: u32 = 60_000;
+
+/// The timer's period: requests complete between their due time and one tick later.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// The device's options.
+pub const DEVICE: DeviceOptions = DeviceOptions::new()
+    .name(utf16!("\\Device\\Event"))
+    .symbolic_link(utf16!("\\DosDevices\\Event"));
+
+/// The driver's state.
+pub struct Event {
+    /// Declared first so it is dropped first: dropping it waits for a running DPC, which uses
+    /// the fields below.
+    timer: Timer,
+    /// Waiting requests, each with the tick at which it is due.
+    waiting: IrpQueue<u64>,
+    /// Ticks since load.
+    ticks: AtomicU64,
+    /// Whether the timer is running. Its lock orders arming (dispatch) against stopping (DPC).
+    running: SpinLock<bool>,
+}
+
+/// The timer's DPC.
+struct Tick;
+
+impl TimerCallback<Event> for Tick {
+    fn expired(driver: &Event, _level: &DispatchLevel) {
+        let now = driver.ticks.fetch_add(1, Ordering::Relaxed) + 1;
+        // Completed outside any spin lock (SDV SpinLockSafe; the simulator reports it).
+        while let Some(request) = driver.waiting.remove_first(|q| q.context() <= now) {
+            request.complete(Status::SUCCESS);
+        }
+        // A request queued before this check keeps the timer running; one queued after it
+        // finds `running` false (it takes this lock after its insertion) and restarts it.
+        let mut running = driver.running.lock();
+        if driver.waiting.is_empty() {
+            driver.timer.cancel();
+            *running = false;
+        }
+    }
+}
+
+impl Driver for Event {
+    const DISPATCH: Dispatch<Self> = Dispatch::new()
+        .create(Self::create_close)
+        .close(Self::create_close)
+        .cleanup(Self::cleanup)
+        .device_control(Self::device_control);
+
+    fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+        driver.create_device(&DEVICE)?;
+        kprint!("event: loaded\n");
+        Ok(Event {
+            timer: Timer::new::<Self, Tick>(driver),
+            waiting: IrpQueue::new(),
+            ticks: AtomicU64::new(0),
+            running: SpinLock::new(false),
+        })
+    }
+
+    fn unload(&mut self) {
+        kprint!("event: unloading\n");
+    }
+}
+
+/// The due time of a wait request, or the status that rejects it.
+pub fn parse_wait(input: &[u8]) -> Result<u32, Status> {
+    let ms = u32::from_le_bytes(input.try_into().map_err(|_| Status::INVALID_PARAMETER)?);
+    if ms > MAX_WAIT_MS {
+        return Err(Status::INVALID_PARAMETER);
+    }
+    Ok(ms)
+}
+
+/// How many ticks a wait of `ms` lasts: enough that at least `ms` pass before it completes,
+/// whatever the phase of the running timer.
+pub fn ticks_for(ms: u32) -> u64 {
+    let tick = TICK.as_millis() as u64;
+    u64::from(ms).div_ceil(tick) + 1
+}
+
+impl Event {
+    fn create_close<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+        irp.complete(Status::SUCCESS).into()
+    }
+
+    fn device_control<'irp>(&self, mut irp: Irp<'irp>) -> Outcome<'irp> {
+        let ms = match irp.ioctl() {
+            Some(ioctl) if ioctl.code == IOCTL_EVENT_WAIT => ioctl.buffered().and_then(|b| parse_wait(b.input())),
+            _ => Err(Status::INVALID_DEVICE_REQUEST),
+        };
+        let ms = match ms {
+            Ok(ms) => ms,
+            Err(status) => return irp.complete(status).into(),
+        };
+        let due = self.ticks.load(Ordering::Relaxed) + ticks_for(ms);
+        let (pending, pended) = irp.mark_pending();
+        self.waiting.insert_with(pending, due);
+        let mut running = self.running.lock();
+        if !*running {
+            self.timer.set_periodic(TICK, TICK);
+            *running = true;
+        }
+        pended.into()
+    }
+
+    /// The handle is closing: its waiting requests are cancelled (the I/O manager would cancel
+    /// them at thread exit anyway; the C sample does the same here).
+    fn cleanup<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+        let file = irp.file_object();
+        while let Some(request) = self.waiting.remove_first(|q| q.file_object() == file) {
+            request.complete(Status::CANCELLED);
+        }
+        irp.complete(Status::SUCCESS).into()
+    }
+}
