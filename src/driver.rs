@@ -9,6 +9,7 @@ use wdm_sys::ntddk::{IoAllocateDriverObjectExtension, IoCreateDevice, IoGetDrive
 use wdm_sys::{DRIVER_OBJECT, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PIRP, PUNICODE_STRING, PVOID};
 
 use crate::Status;
+use crate::deferred::Registry;
 use crate::device::{Device, DeviceHeader, DeviceOptions, Plain};
 use crate::irp::{Irp, Outcome};
 
@@ -125,10 +126,28 @@ pub trait Driver: Sized + Send + Sync + 'static {
     fn unload(&mut self) {}
 }
 
+/// What the framework keeps in the driver-object extension: the deferred-work registry, then
+/// the driver's state.
+#[repr(C)]
+struct Slot<D> {
+    registry: Registry,
+    state: MaybeUninit<D>,
+}
+
+/// The driver's slot in an extension block allocated with [`slot_size`] bytes.
+fn slot_in<D>(block: *mut u8) -> *mut Slot<D> {
+    block.wrapping_add(block.align_offset(align_of::<Slot<D>>())).cast()
+}
+
+const fn slot_size<D>() -> usize {
+    size_of::<Slot<D>>() + align_of::<Slot<D>>()
+}
+
 /// The driver object, during `Driver::init`.
 pub struct DriverObject<D> {
     raw: NonNull<DRIVER_OBJECT>,
     slot: *mut MaybeUninit<D>,
+    registry: *const Registry,
     created: Vec<Device>,
     _driver: PhantomData<D>,
 }
@@ -142,6 +161,11 @@ impl<D: Driver> DriverObject<D> {
     /// Where the driver's state will live (initialized when `init` returns).
     pub(crate) fn state_slot(&self) -> *const D {
         self.slot.cast_const().cast()
+    }
+
+    /// The driver's deferred-work registry, valid until after the state is dropped.
+    pub(crate) fn registry(&self) -> *const Registry {
+        self.registry
     }
 
     /// Creates a device object (and its symbolic link, if the options name one).
@@ -203,16 +227,21 @@ pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_
     let Some(raw) = NonNull::new(driver) else {
         return Status::INVALID_PARAMETER.raw();
     };
-    let mut slot: PVOID = core::ptr::null_mut();
-    let size = size_of::<MaybeUninit<D>>() + align_of::<D>();
-    // SAFETY: a valid driver object; `slot` receives a zeroed block of `size` bytes.
-    let status = unsafe { IoAllocateDriverObjectExtension(driver, slot_id(), size as u32, &raw mut slot) };
+    let mut block: PVOID = core::ptr::null_mut();
+    // SAFETY: a valid driver object; `block` receives a zeroed block of the size asked.
+    let status = unsafe { IoAllocateDriverObjectExtension(driver, slot_id(), slot_size::<D>() as u32, &raw mut block) };
     if let Err(e) = Status::from_raw(status).ok() {
         return e.raw();
     }
-    let slot = slot.cast::<u8>();
-    let slot = slot.wrapping_add(slot.align_offset(align_of::<D>())).cast::<MaybeUninit<D>>();
-    let mut object = DriverObject::<D> { raw, slot, created: Vec::new(), _driver: PhantomData };
+    let whole = slot_in::<D>(block.cast());
+    // SAFETY: the block is ours, big enough for an aligned Slot<D>; the registry is initialized
+    // here and dropped at unload (or below, if init fails).
+    unsafe { (&raw mut (*whole).registry).write(Registry::new()) };
+    // SAFETY: only computes the state field's address.
+    let slot = unsafe { &raw mut (*whole).state };
+    // SAFETY: as above.
+    let registry = unsafe { &raw const (*whole).registry };
+    let mut object = DriverObject::<D> { raw, slot, registry, created: Vec::new(), _driver: PhantomData };
     match D::init(&mut object) {
         Ok(state) => {
             // SAFETY: the slot is ours, aligned for D, and big enough.
@@ -232,6 +261,9 @@ pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_
                 // SAFETY: the driver failed to load; no IRP can reach its devices.
                 unsafe { device.delete() };
             }
+            // SAFETY: written above; the timers and work items made in init were dropped with
+            // it, so nothing refers to the registry any more.
+            unsafe { core::ptr::drop_in_place(whole.cast::<Registry>()) };
             e.raw()
         }
     }
@@ -277,16 +309,24 @@ impl<D: Driver> Glue<D> {
         /// DriverUnload: the driver's own unload, then its devices and links go.
         unsafe fn unload(driver: PDRIVER_OBJECT) {
             // SAFETY: the slot was allocated in `entry` under SLOT_ID.
-            let slot = unsafe { IoGetDriverObjectExtension(driver, slot_id()) }.cast::<u8>();
-            if slot.is_null() {
+            let block = unsafe { IoGetDriverObjectExtension(driver, slot_id()) }.cast::<u8>();
+            if block.is_null() {
                 return;
             }
-            let slot = slot.wrapping_add(slot.align_offset(align_of::<D>())).cast::<D>();
+            let whole = slot_in::<D>(block);
+            // SAFETY: only computes the state field's address.
+            let slot = unsafe { &raw mut (*whole).state }.cast::<D>();
             // SAFETY: the state was written at the end of a successful init; unload runs once,
             // after the last IRP.
             unsafe { (*slot).unload() };
+            // SAFETY: the registry was initialized in `entry` and lives until the end of unload.
+            let registry = unsafe { &*(&raw const (*whole).registry) };
+            // No timer DPC or work item may run once the state is gone.
+            registry.quiesce();
             // SAFETY: as above; the state is dropped exactly once, here.
             unsafe { core::ptr::drop_in_place(slot) };
+            // SAFETY: every timer and work item was dropped with the state.
+            unsafe { core::ptr::drop_in_place(whole.cast::<Registry>()) };
             // SAFETY: a valid driver object whose device list only we change now.
             let mut next = unsafe { (*driver).DeviceObject };
             while let Some(device) = NonNull::new(next) {

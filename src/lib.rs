@@ -47,6 +47,7 @@ extern crate alloc;
 
 mod cancel;
 mod completion;
+mod deferred;
 mod device;
 mod driver;
 mod irp;
@@ -62,6 +63,7 @@ mod status;
 pub mod string;
 mod sync;
 mod timer;
+mod work;
 
 #[cfg(wdm_backend = "sim")]
 #[doc(hidden)]
@@ -84,6 +86,7 @@ pub use status::Status;
 pub use string::U16CStr;
 pub use sync::{SpinLock, SpinLockGuard};
 pub use timer::{Timer, TimerCallback};
+pub use work::{WorkCallback, WorkItem};
 
 /// The raw bindings (`wdm-sys`), for what the safe API does not cover.
 pub use wdm_sys as sys;

@@ -201,7 +201,12 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
 
     /// Removes the first queued IRP for which `keep` is true and whose cancel routine has not
     /// started; the caller owns it.
-    pub fn remove_first(&self, mut keep: impl FnMut(&QueuedIrp<'_, T>) -> bool) -> Option<PendingIrp> {
+    pub fn remove_first(&self, keep: impl FnMut(&QueuedIrp<'_, T>) -> bool) -> Option<PendingIrp> {
+        self.remove_first_with(keep).map(|(irp, _)| irp)
+    }
+
+    /// As [`remove_first`](Self::remove_first), with the value attached to the IRP.
+    pub fn remove_first_with(&self, mut keep: impl FnMut(&QueuedIrp<'_, T>) -> bool) -> Option<(PendingIrp, T)> {
         let mut list = self.list.lock();
         let head: PLIST_ENTRY = &raw mut list.head;
         // SAFETY: the locked list.
@@ -220,9 +225,11 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
                 // SAFETY: linked in this locked list.
                 unsafe { RemoveEntryList(e) };
                 drop(list);
+                // SAFETY: written by `insert_with`; the IRP is ours again.
+                let context = unsafe { context_slot::<T>(irp).read() };
                 let irp = NonNull::new(irp)?;
                 // SAFETY: out of the queue, routine taken back: the caller's now.
-                return Some(unsafe { PendingIrp::from_raw(irp) });
+                return Some((unsafe { PendingIrp::from_raw(irp) }, context));
             }
             e = next;
         }
@@ -232,6 +239,11 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// Removes the first queued IRP whose cancel routine has not started.
     pub fn remove_next(&self) -> Option<PendingIrp> {
         self.remove_first(|_| true)
+    }
+
+    /// As [`remove_next`](Self::remove_next), with the value attached to the IRP.
+    pub fn remove_next_with(&self) -> Option<(PendingIrp, T)> {
+        self.remove_first_with(|_| true)
     }
 
     /// Calls `visit` for each queued IRP, in order, under the queue's lock (to find the earliest

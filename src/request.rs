@@ -226,20 +226,20 @@ impl<'irp> Irp<'irp> {
     /// ```
     /// # use wdm::{Irp, Outcome, Status};
     /// fn device_control<'irp>(mut irp: Irp<'irp>) -> Outcome<'irp> {
-    ///     let Some(ioctl) = irp.ioctl() else {
-    ///         return irp.complete(Status::INVALID_DEVICE_REQUEST).into();
+    ///     let answered = match irp.ioctl().map(|ioctl| ioctl.buffered()) {
+    ///         Some(Ok(mut buffer)) => match buffer.output().first_mut() {
+    ///             Some(byte) => {
+    ///                 *byte = 42;
+    ///                 Ok(1)
+    ///             }
+    ///             None => Err(Status::BUFFER_TOO_SMALL),
+    ///         },
+    ///         Some(Err(status)) => Err(status),
+    ///         None => Err(Status::INVALID_DEVICE_REQUEST),
     ///     };
-    ///     let status = match ioctl.buffered() {
-    ///         Ok(mut b) if !b.output().is_empty() => {
-    ///             b.output()[0] = 42;
-    ///             Ok(1)
-    ///         }
-    ///         Ok(_) => Err(Status::BUFFER_TOO_SMALL),
-    ///         Err(e) => Err(e),
-    ///     };
-    ///     match status {
+    ///     match answered {
     ///         Ok(n) => irp.complete_with(Status::SUCCESS, n).into(),
-    ///         Err(e) => irp.complete(e).into(),
+    ///         Err(status) => irp.complete(status).into(),
     ///     }
     /// }
     /// ```

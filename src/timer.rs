@@ -7,6 +7,7 @@
 
 use alloc::boxed::Box;
 use core::marker::PhantomData;
+use core::ptr::NonNull;
 use core::time::Duration;
 
 use wdm_sys::ntddk::{
@@ -14,6 +15,7 @@ use wdm_sys::ntddk::{
 };
 use wdm_sys::{KDPC, KTIMER, LARGE_INTEGER, PKDPC, PVOID};
 
+use crate::deferred::{Deferred, Registry};
 use crate::irql::DispatchLevel;
 use crate::{Driver, DriverObject};
 
@@ -28,9 +30,55 @@ struct Objects {
     dpc: KDPC,
 }
 
+impl Deferred for Objects {
+    fn stop(&self) {
+        let o: *const Objects = self;
+        let o = o.cast_mut();
+        // SAFETY: an initialized timer; the kernel synchronizes access to it.
+        unsafe { KeCancelTimer(&raw mut (*o).timer) };
+        // SAFETY: an initialized DPC, as above.
+        unsafe { KeRemoveQueueDpc(&raw mut (*o).dpc) };
+    }
+
+    fn wait_idle(&self) {
+        // The registry flushes DPCs once for all timers.
+    }
+}
+
 /// A kernel timer with a DPC.
+///
+/// ```
+/// use core::time::Duration;
+/// use wdm::{DispatchLevel, Driver, DriverObject, Dispatch, Status, Timer, TimerCallback};
+///
+/// struct Blinker {
+///     timer: Timer,
+/// }
+///
+/// struct Blink;
+///
+/// impl TimerCallback<Blinker> for Blink {
+///     fn expired(_driver: &Blinker, _level: &DispatchLevel) {
+///         // at DISPATCH_LEVEL, every 500 ms
+///     }
+/// }
+///
+/// impl Driver for Blinker {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new();
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         let timer = Timer::new::<Self, Blink>(driver);
+///         timer.set_periodic(Duration::from_millis(500), Duration::from_millis(500));
+///         Ok(Blinker { timer })
+///     }
+/// }
+/// ```
+///
+/// A timer may be set from its own callback. At unload the framework stops every timer and waits
+/// for running DPCs before it drops the driver's state, so a callback never sees a dropped state.
 pub struct Timer {
     objects: Box<Objects>,
+    registry: *const Registry,
     _not_sync: PhantomData<*mut ()>,
 }
 
@@ -60,8 +108,14 @@ impl Timer {
                 driver.state_slot().cast_mut().cast(),
             );
         }
+        let registry = driver.registry();
+        let member: NonNull<dyn Deferred> = NonNull::from(&*objects);
+        // SAFETY: the registry outlives the driver's state and so its timers; the member stays
+        // valid until Drop removes it.
+        unsafe { &*registry }.add(member);
         Self {
             objects,
+            registry,
             _not_sync: PhantomData,
         }
     }
@@ -83,13 +137,20 @@ impl Timer {
     }
 
     /// Sets the timer to expire after `due`, then every `period` (KeSetTimerEx; zero: once).
+    /// Returns whether it was already set. Once the driver is unloading it does nothing.
     pub fn set_periodic(&self, due: Duration, period: Duration) -> bool {
         let (timer, dpc) = self.raw();
         let hundreds = i64::try_from(due.as_nanos() / 100).unwrap_or(i64::MAX);
         let due = LARGE_INTEGER { QuadPart: -hundreds };
         let period = i32::try_from(period.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: an initialized timer and DPC on the heap, alive until Drop cancels them.
-        unsafe { KeSetTimerEx(timer, due, period, dpc) != 0 }
+        // SAFETY: the registry outlives the timer (see `new`).
+        let registry = unsafe { &*self.registry };
+        registry
+            .unless_unloading(|| {
+                // SAFETY: an initialized timer and DPC on the heap, alive until Drop cancels them.
+                unsafe { KeSetTimerEx(timer, due, period, dpc) != 0 }
+            })
+            .unwrap_or(false)
     }
 
     /// Cancels the timer (KeCancelTimer). True if it was set; false if it had already expired
@@ -107,6 +168,9 @@ impl Timer {
 /// state), never under a spin lock.
 impl Drop for Timer {
     fn drop(&mut self) {
+        let member: NonNull<dyn Deferred> = NonNull::from(&*self.objects);
+        // SAFETY: the registry outlives the timer (see `new`).
+        unsafe { &*self.registry }.remove(member);
         let (timer, dpc) = self.raw();
         // SAFETY: initialized objects; after this the timer is not set.
         unsafe { KeCancelTimer(timer) };

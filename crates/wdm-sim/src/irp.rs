@@ -8,7 +8,7 @@
 
 use std::alloc::Layout;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use wdm_sys::ntddk::{IoGetCurrentIrpStackLocation, IoMarkIrpPending};
@@ -128,6 +128,10 @@ pub(crate) struct IrpSim {
     marked_at_completion: AtomicU64,
     /// Bit `i`: the driver at location `i` passed the IRP down with IoCallDriver.
     forwarded: AtomicU64,
+    /// Dispatch calls under way: the dispatch-return check reads the IRP after the routine
+    /// returns, by which time another thread may have completed and freed it, so a pinned IRP
+    /// is never taken out of quarantine.
+    pins: AtomicU32,
 }
 
 const HEADER: usize = size_of::<IrpSim>().next_multiple_of(16);
@@ -199,6 +203,7 @@ pub(crate) fn allocate(k: &State, stack_size: CCHAR, origin: Origin) -> PIRP {
             completed_status: AtomicI32::new(0),
             marked_at_completion: AtomicU64::new(0),
             forwarded: AtomicU64::new(0),
+            pins: AtomicU32::new(0),
         });
     }
     let irp = mem.wrapping_add(HEADER).cast::<IRP>();
@@ -231,8 +236,14 @@ fn release(k: &State, table: &mut IrpTable, irp: PIRP) {
         if table.quarantine.len() > QUARANTINE
             && let Some((old, layout)) = table.quarantine.pop_front()
         {
-            // SAFETY: allocated by `allocate` with this layout; out of `live`, so unreachable.
-            unsafe { std::alloc::dealloc((old - HEADER) as *mut u8, layout) };
+            if sim(old as PIRP).is_some_and(|h| h.pins.load(Ordering::Acquire) > 0) {
+                // Its dispatch routine has not returned yet: keep it a while longer.
+                table.quarantine.push_back((old, layout));
+            } else {
+                // SAFETY: allocated by `allocate` with this layout; out of `live`, and no
+                // dispatch call is reading it.
+                unsafe { std::alloc::dealloc((old - HEADER) as *mut u8, layout) };
+            }
         }
     }
 }
@@ -385,6 +396,7 @@ pub unsafe extern "C-unwind" fn IofCallDriver(device: PDEVICE_OBJECT, irp: PIRP)
     let locks = spinlock::held_count();
     trace::irp(k, irp, trace::Event::Dispatched(major));
     // SAFETY: calling the driver's dispatch routine with a live device and IRP, as Windows does.
+    header.pins.fetch_add(1, Ordering::AcqRel);
     let returned = as_driver(driver as usize, || unsafe { routine(device, irp) });
     check_return_irql(k, "dispatch routine", entry_irql, Some(irp));
     if spinlock::held_count() > locks {
@@ -397,6 +409,7 @@ pub unsafe extern "C-unwind" fn IofCallDriver(device: PDEVICE_OBJECT, irp: PIRP)
         );
     }
     check_dispatch_return(k, header, irp, location, returned);
+    header.pins.fetch_sub(1, Ordering::Release);
     returned
 }
 
@@ -409,20 +422,20 @@ fn check_dispatch_return(k: &State, header: &IrpSim, irp: PIRP, location: u32, r
     let bit = 1u64 << location;
     let completed = header.state.load(Ordering::Acquire) == COMPLETED;
     let forwarded = header.forwarded.load(Ordering::Relaxed) & bit != 0;
-    // Completion clears each location it passes, so a mark it saw is recorded in the header.
-    let marked_when_completed = header.marked_at_completion.load(Ordering::Relaxed) & bit != 0;
-    let marked = marked_when_completed
-        || (!completed && {
-            // The location is still in the IRP's stack and owned by this driver.
-            let stack = irp
-                .cast::<u8>()
-                .wrapping_add(size_of::<IRP>())
-                .cast::<IO_STACK_LOCATION>()
-                .wrapping_add(location as usize - 1);
-            // SAFETY: a live IRP; location `location` is within its stack.
-            let control = unsafe { (*stack).Control };
-            control & SL_PENDING_RETURNED as u8 != 0
-        });
+    // The location's own mark first: completion on another thread may be passing it right now,
+    // and records a mark it sees in the header *before* it clears the location, so a mark
+    // cleared by then is visible in the header below.
+    let stack = irp
+        .cast::<u8>()
+        .wrapping_add(size_of::<IRP>())
+        .cast::<IO_STACK_LOCATION>()
+        .wrapping_add(location as usize - 1);
+    // SAFETY: the IRP is pinned (live or quarantined, still mapped); location `location` is
+    // within its stack. Volatile: another thread's completion may be clearing it.
+    let control = unsafe { std::ptr::read_volatile(&raw const (*stack).Control) };
+    std::sync::atomic::fence(Ordering::SeqCst);
+    let marked =
+        control & SL_PENDING_RETURNED as u8 != 0 || header.marked_at_completion.load(Ordering::SeqCst) & bit != 0;
     let fail = |rule: Rule, code: usize, message: String| {
         k.report(
             rule,
@@ -568,7 +581,9 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
         let s = unsafe { &mut *stack };
         i.PendingReturned = s.Control & SL_PENDING_RETURNED as u8;
         if i.PendingReturned != 0 && location < 64 {
-            header.marked_at_completion.fetch_or(1 << location, Ordering::Relaxed);
+            header.marked_at_completion.fetch_or(1 << location, Ordering::SeqCst);
+            // Recorded before the location is cleared below (see check_dispatch_return).
+            std::sync::atomic::fence(Ordering::SeqCst);
         }
         // Move up one location.
         i.CurrentLocation += 1;
