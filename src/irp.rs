@@ -259,3 +259,8 @@ impl Drop for PendingIrp {
         complete_raw(self.raw, Status::CANCELLED, 0);
     }
 }
+
+/// The major function code of an owned IRP.
+pub(crate) fn major_of(irp: NonNull<IRP>) -> u8 {
+    location(irp).MajorFunction
+}

@@ -185,7 +185,7 @@ fn ioctl_of<'a>(irp: NonNull<IRP>) -> Option<Ioctl<'a>> {
     })
 }
 
-fn transfer_length_of(irp: NonNull<IRP>) -> Option<usize> {
+pub(crate) fn transfer_length_of(irp: NonNull<IRP>) -> Option<usize> {
     let loc = location(irp);
     match u32::from(loc.MajorFunction) {
         IRP_MJ_READ | IRP_MJ_WRITE => {
@@ -197,7 +197,7 @@ fn transfer_length_of(irp: NonNull<IRP>) -> Option<usize> {
     }
 }
 
-fn data_of<'a>(irp: NonNull<IRP>) -> Result<&'a mut [u8], Status> {
+pub(crate) fn data_of<'a>(irp: NonNull<IRP>) -> Result<&'a mut [u8], Status> {
     let len = transfer_length_of(irp).ok_or(Status::INVALID_DEVICE_REQUEST)?;
     let loc = location(irp);
     // SAFETY: a live device: the IRP's current location names the device it was sent to.

@@ -201,6 +201,23 @@ impl<M> Packet<'_, M> {
         crate::irp::cancel_requested(self.irp)
     }
 
+    /// The major function code (`IRP_MJ_READ`, `IRP_MJ_WRITE`, ...).
+    #[must_use]
+    pub fn major_function(&self) -> u8 {
+        crate::irp::major_of(self.irp)
+    }
+
+    /// As [`Irp::transfer_length`](crate::Irp::transfer_length).
+    #[must_use]
+    pub fn transfer_length(&self) -> Option<usize> {
+        crate::request::transfer_length_of(self.irp)
+    }
+
+    /// As [`Irp::data`](crate::Irp::data): a read's buffer to fill or a write's data.
+    pub fn data(&mut self) -> Result<&mut [u8], Status> {
+        crate::request::data_of(self.irp)
+    }
+
     /// Keeps the packet in progress past StartIo, to finish it later.
     pub fn hold(self) -> HeldPacket {
         HeldPacket {
@@ -226,6 +243,23 @@ impl HeldPacket {
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
         crate::irp::cancel_requested(self.irp)
+    }
+
+    /// The major function code (`IRP_MJ_READ`, `IRP_MJ_WRITE`, ...).
+    #[must_use]
+    pub fn major_function(&self) -> u8 {
+        crate::irp::major_of(self.irp)
+    }
+
+    /// As [`Irp::transfer_length`](crate::Irp::transfer_length).
+    #[must_use]
+    pub fn transfer_length(&self) -> Option<usize> {
+        crate::request::transfer_length_of(self.irp)
+    }
+
+    /// As [`Irp::data`](crate::Irp::data): a read's buffer to fill or a write's data.
+    pub fn data(&mut self) -> Result<&mut [u8], Status> {
+        crate::request::data_of(self.irp)
     }
 
     /// Completes the packet and starts the next (IoStartNextPacket needs DISPATCH_LEVEL:

@@ -37,6 +37,14 @@ impl Status {
     pub const NO_SUCH_DEVICE: Self = Self(wdm_sys::STATUS_NO_SUCH_DEVICE);
     /// `STATUS_DEVICE_BUSY`.
     pub const DEVICE_BUSY: Self = Self(wdm_sys::STATUS_DEVICE_BUSY);
+    /// STATUS_INVALID_BUFFER_SIZE: a buffer's size is not one the request accepts.
+    pub const INVALID_BUFFER_SIZE: Self = Self(wdm_sys::STATUS_INVALID_BUFFER_SIZE);
+    /// STATUS_BUFFER_OVERFLOW: the data did not fit; part of it was returned (a warning).
+    pub const BUFFER_OVERFLOW: Self = Self(wdm_sys::STATUS_BUFFER_OVERFLOW);
+    /// STATUS_ACCESS_VIOLATION: a caller's address could not be read or written.
+    pub const ACCESS_VIOLATION: Self = Self(wdm_sys::STATUS_ACCESS_VIOLATION);
+    /// STATUS_INVALID_USER_BUFFER: a caller's buffer is not a valid user-mode range.
+    pub const INVALID_USER_BUFFER: Self = Self(wdm_sys::STATUS_INVALID_USER_BUFFER);
 
     /// Wraps a raw NTSTATUS.
     pub const fn from_raw(status: NTSTATUS) -> Self {
