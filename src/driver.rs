@@ -234,13 +234,14 @@ pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_
         return e.raw();
     }
     let whole = slot_in::<D>(block.cast());
-    // SAFETY: the block is ours, big enough for an aligned Slot<D>; the registry is initialized
-    // here and dropped at unload (or below, if init fails).
-    unsafe { (&raw mut (*whole).registry).write(Registry::new()) };
     // SAFETY: only computes the state field's address.
     let slot = unsafe { &raw mut (*whole).state };
     // SAFETY: as above.
-    let registry = unsafe { &raw const (*whole).registry };
+    let registry = unsafe { &raw mut (*whole).registry };
+    // SAFETY: the block is ours, big enough for an aligned Slot<D>; the registry is initialized
+    // here and dropped at unload (or below, if init fails).
+    unsafe { registry.write(Registry::new()) };
+    let registry = registry.cast_const();
     let mut object = DriverObject::<D> { raw, slot, registry, created: Vec::new(), _driver: PhantomData };
     match D::init(&mut object) {
         Ok(state) => {
@@ -319,8 +320,10 @@ impl<D: Driver> Glue<D> {
             // SAFETY: the state was written at the end of a successful init; unload runs once,
             // after the last IRP.
             unsafe { (*slot).unload() };
+            // SAFETY: only computes the registry field's address.
+            let registry = unsafe { &raw const (*whole).registry };
             // SAFETY: the registry was initialized in `entry` and lives until the end of unload.
-            let registry = unsafe { &*(&raw const (*whole).registry) };
+            let registry = unsafe { &*registry };
             // No timer DPC or work item may run once the state is gone.
             registry.quiesce();
             // SAFETY: as above; the state is dropped exactly once, here.

@@ -216,8 +216,9 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
             // SAFETY: linked entries stay valid while the list is locked.
             let next = unsafe { (*e).Flink };
             // SAFETY: a queued, live IRP.
+            let irp_ref = unsafe { &*irp };
             let view = QueuedIrp {
-                irp: unsafe { &*irp },
+                irp: irp_ref,
                 _context: PhantomData,
             };
             // SAFETY: taking the routine back; NULL means the cancel routine has it.

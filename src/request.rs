@@ -8,7 +8,7 @@
 //! | read/write | neither | the caller's user-mode address | [`Irp::user_buffer`] (unsafe) |
 //! | IOCTL | `METHOD_BUFFERED` | one system buffer for input, then output | [`Ioctl::buffered`] |
 //! | IOCTL | `METHOD_IN_DIRECT` / `METHOD_OUT_DIRECT` | input: system buffer; output: an MDL | [`Ioctl::direct`] |
-//! | IOCTL | `METHOD_NEITHER` | user-mode addresses | [`Ioctl::neither`] (unsafe) |
+//! | IOCTL | `METHOD_NEITHER` | user-mode addresses | [`Ioctl::user_buffers`] (copies, checked and fault-tolerant), [`Ioctl::neither`] (raw, unsafe) |
 //!
 //! Buffers come back as slices exactly as long as the request says, so a driver cannot read or
 //! write past them; a length that does not fit the driver's needs is its own check, answered
@@ -64,6 +64,8 @@ unsafe fn slice<'a>(p: *mut u8, len: usize) -> Result<&'a mut [u8], Status> {
 /// A device-control request (IRP_MJ_DEVICE_CONTROL / INTERNAL_DEVICE_CONTROL).
 pub struct Ioctl<'a> {
     irp: &'a mut IRP,
+    /// In the dispatch routine (the requesting thread's context), not from a pended IRP.
+    in_caller_context: bool,
     /// The control code.
     pub code: u32,
     /// The input buffer's length.
@@ -100,6 +102,65 @@ pub struct Direct<'a> {
     pub input: &'a [u8],
     /// The second buffer, mapped to system space.
     pub output: &'a mut [u8],
+}
+
+/// A METHOD_NEITHER request's buffers: addresses in the requesting process, possibly invalid,
+/// possibly changing under the driver. They are never lent out as slices; data is copied in and
+/// out, and each copy is checked and guarded as C drivers do with ProbeForRead/ProbeForWrite
+/// inside `__try`/`__except`:
+/// - a user-mode caller's range must lie in user space (STATUS_INVALID_USER_BUFFER otherwise), so
+///   a caller cannot make the driver read or write kernel memory;
+/// - the copy itself runs in a routine with an SEH handler (`wdm_sys::user`), so an unmapped or
+///   protected address yields STATUS_ACCESS_VIOLATION instead of a bug check.
+pub struct UserBuffers<'a> {
+    input: usize,
+    input_len: usize,
+    output: usize,
+    output_len: usize,
+    from_user_mode: bool,
+    _irp: core::marker::PhantomData<&'a mut IRP>,
+}
+
+impl UserBuffers<'_> {
+    /// The input buffer's length.
+    pub fn input_len(&self) -> usize {
+        self.input_len
+    }
+
+    /// The output buffer's length.
+    pub fn output_len(&self) -> usize {
+        self.output_len
+    }
+
+    fn check(&self, address: usize, len: usize) -> Result<(), Status> {
+        if len > 0 && address == 0 {
+            return Err(Status::INVALID_USER_BUFFER);
+        }
+        if self.from_user_mode && !wdm_sys::user::user_range_ok(address, len) {
+            return Err(Status::INVALID_USER_BUFFER);
+        }
+        Ok(())
+    }
+
+    /// Copies the start of the input into `to` (as much as both have); returns the bytes copied.
+    pub fn read_input(&self, to: &mut [u8]) -> Result<usize, Status> {
+        let n = to.len().min(self.input_len);
+        self.check(self.input, self.input_len)?;
+        // SAFETY: `to` is ours for `n` bytes; the source is a checked range, and a fault on it
+        // is caught by the routine.
+        let status = unsafe { wdm_sys::user::wdm_user_copy(to.as_mut_ptr(), self.input as *const u8, n) };
+        Status::from_raw(status).ok().map(|()| n)
+    }
+
+    /// Copies `from` to the start of the output (as much as fits); returns the bytes copied.
+    pub fn write_output(&mut self, from: &[u8]) -> Result<usize, Status> {
+        let n = from.len().min(self.output_len);
+        self.check(self.output, self.output_len)?;
+        // SAFETY: `from` is ours for `n` bytes; the destination is a checked range, and a fault
+        // on it is caught by the routine.
+        let status = unsafe { wdm_sys::user::wdm_user_copy(self.output as *mut u8, from.as_ptr(), n) };
+        Status::from_raw(status).ok().map(|()| n)
+    }
 }
 
 impl<'a> Ioctl<'a> {
@@ -145,6 +206,53 @@ impl<'a> Ioctl<'a> {
         Ok(Direct { input, output })
     }
 
+    /// The buffers of a METHOD_NEITHER request, reached only by copying: see [`UserBuffers`].
+    ///
+    /// STATUS_INVALID_PARAMETER for another method; STATUS_INVALID_DEVICE_REQUEST from a pended
+    /// IRP ([`PendingIrp::ioctl`]): the addresses belong to the requesting process, and only the
+    /// dispatch routine runs in its context.
+    ///
+    /// ```
+    /// # use wdm::{Irp, Outcome, Status};
+    /// fn echo<'irp>(mut irp: Irp<'irp>) -> Outcome<'irp> {
+    ///     let result = match irp.ioctl().map(|ioctl| ioctl.user_buffers()) {
+    ///         Some(Ok(mut user)) => {
+    ///             let mut data = [0u8; 64];
+    ///             user.read_input(&mut data).and_then(|n| user.write_output(&data[..n]))
+    ///         }
+    ///         Some(Err(status)) => Err(status),
+    ///         None => Err(Status::INVALID_DEVICE_REQUEST),
+    ///     };
+    ///     match result {
+    ///         Ok(n) => irp.complete_with(Status::SUCCESS, n).into(),
+    ///         Err(status) => irp.complete(status).into(),
+    ///     }
+    /// }
+    /// ```
+    pub fn user_buffers(self) -> Result<UserBuffers<'a>, Status> {
+        if self.method() != METHOD_NEITHER {
+            return Err(Status::INVALID_PARAMETER);
+        }
+        if !self.in_caller_context {
+            return Err(Status::INVALID_DEVICE_REQUEST);
+        }
+        // SAFETY: reading the DeviceIoControl member of the current location's parameters.
+        let input = unsafe {
+            location(NonNull::from(&mut *self.irp))
+                .Parameters
+                .DeviceIoControl
+                .Type3InputBuffer
+        };
+        Ok(UserBuffers {
+            input: input as usize,
+            input_len: self.input_len,
+            output: self.irp.UserBuffer as usize,
+            output_len: self.output_len,
+            from_user_mode: self.irp.RequestorMode != wdm_sys::_MODE::KernelMode as i8,
+            _irp: core::marker::PhantomData,
+        })
+    }
+
     /// The raw user-mode addresses of a METHOD_NEITHER request: (input, output).
     ///
     /// # Safety
@@ -168,7 +276,7 @@ impl<'a> Ioctl<'a> {
 }
 
 /// The device-control parameters of `irp`, or `None` for another request.
-fn ioctl_of<'a>(irp: NonNull<IRP>) -> Option<Ioctl<'a>> {
+fn ioctl_of<'a>(irp: NonNull<IRP>, in_caller_context: bool) -> Option<Ioctl<'a>> {
     let loc = location(irp);
     let major = u32::from(loc.MajorFunction);
     if major != IRP_MJ_DEVICE_CONTROL && major != IRP_MJ_INTERNAL_DEVICE_CONTROL {
@@ -179,6 +287,7 @@ fn ioctl_of<'a>(irp: NonNull<IRP>) -> Option<Ioctl<'a>> {
     Some(Ioctl {
         // SAFETY: the caller owns the live IRP and lends it exclusively for `'a`.
         irp: unsafe { &mut *irp.as_ptr() },
+        in_caller_context,
         code: p.IoControlCode,
         input_len: p.InputBufferLength as usize,
         output_len: p.OutputBufferLength as usize,
@@ -244,7 +353,7 @@ impl<'irp> Irp<'irp> {
     /// }
     /// ```
     pub fn ioctl(&mut self) -> Option<Ioctl<'_>> {
-        ioctl_of(self.raw())
+        ioctl_of(self.raw(), true)
     }
 
     /// The length of a read or write request (`None` for another request).
@@ -288,7 +397,7 @@ impl PendingIrp {
     /// As [`Irp::ioctl`], for a request the driver has pended (for example to answer it later
     /// from a queue or a DPC). Its buffers are system-space, valid in any context.
     pub fn ioctl(&mut self) -> Option<Ioctl<'_>> {
-        ioctl_of(self.raw())
+        ioctl_of(self.raw(), false)
     }
 
     /// As [`Irp::transfer_length`].

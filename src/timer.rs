@@ -34,10 +34,14 @@ impl Deferred for Objects {
     fn stop(&self) {
         let o: *const Objects = self;
         let o = o.cast_mut();
+        // SAFETY: only computes a field address in this heap block.
+        let timer = unsafe { &raw mut (*o).timer };
+        // SAFETY: as above.
+        let dpc = unsafe { &raw mut (*o).dpc };
         // SAFETY: an initialized timer; the kernel synchronizes access to it.
-        unsafe { KeCancelTimer(&raw mut (*o).timer) };
+        unsafe { KeCancelTimer(timer) };
         // SAFETY: an initialized DPC, as above.
-        unsafe { KeRemoveQueueDpc(&raw mut (*o).dpc) };
+        unsafe { KeRemoveQueueDpc(dpc) };
     }
 
     fn wait_idle(&self) {

@@ -512,6 +512,28 @@ impl<'k> File<'k> {
 
     /// Sends a request and returns without waiting for it to complete.
     pub fn start(&self, major: u32, ioctl: u32, buffers: Buffers) -> Pending<'k> {
+        self.start_patched(major, ioctl, buffers, |_| {})
+    }
+
+    /// A METHOD_NEITHER DeviceIoControl whose buffer addresses are whatever the caller claims
+    /// (a malicious or buggy caller): `input` and `output` are (address, length) pairs that
+    /// need not name memory at all. The driver must not fault or bug-check on them.
+    pub fn start_ioctl_at(&self, code: u32, input: (usize, usize), output: (usize, usize)) -> Pending<'k> {
+        self.start_patched(IRP_MJ_DEVICE_CONTROL, code, Buffers::default(), |irp| {
+            // SAFETY: a fresh IRP with its next location set up; only addresses and lengths
+            // change.
+            let next = unsafe { crate::irp::next_location(irp) };
+            // SAFETY: writing the DeviceIoControl member of the parameter union.
+            let p = unsafe { &mut next.Parameters.DeviceIoControl };
+            p.Type3InputBuffer = input.0 as *mut _;
+            p.InputBufferLength = input.1 as u32;
+            p.OutputBufferLength = output.1 as u32;
+            // SAFETY: as above.
+            unsafe { (*irp).UserBuffer = output.0 as *mut _ };
+        })
+    }
+
+    fn start_patched(&self, major: u32, ioctl: u32, buffers: Buffers, patch: impl FnOnce(PIRP)) -> Pending<'k> {
         let kernel = self.kernel;
         let file = (&raw const *self.object).cast_mut();
         let device = self.device;
@@ -519,6 +541,7 @@ impl<'k> File<'k> {
             // SAFETY: the device is live while a file is open on it, and the file object is ours.
             let (irp, top, waiter, output) =
                 unsafe { crate::request::build(&kernel.state, device, file, major, ioctl, buffers) };
+            patch(irp);
             // SAFETY: a fresh IRP with its next location set up for `top`.
             let returned = unsafe { IofCallDriver(top, irp) };
             if returned == STATUS_PENDING {

@@ -395,8 +395,8 @@ pub unsafe extern "C-unwind" fn IofCallDriver(device: PDEVICE_OBJECT, irp: PIRP)
     }
     let locks = spinlock::held_count();
     trace::irp(k, irp, trace::Event::Dispatched(major));
-    // SAFETY: calling the driver's dispatch routine with a live device and IRP, as Windows does.
     header.pins.fetch_add(1, Ordering::AcqRel);
+    // SAFETY: calling the driver's dispatch routine with a live device and IRP, as Windows does.
     let returned = as_driver(driver as usize, || unsafe { routine(device, irp) });
     check_return_irql(k, "dispatch routine", entry_irql, Some(irp));
     if spinlock::held_count() > locks {
@@ -430,9 +430,11 @@ fn check_dispatch_return(k: &State, header: &IrpSim, irp: PIRP, location: u32, r
         .wrapping_add(size_of::<IRP>())
         .cast::<IO_STACK_LOCATION>()
         .wrapping_add(location as usize - 1);
+    // SAFETY: only computes a field address within the IRP's stack.
+    let control = unsafe { &raw const (*stack).Control };
     // SAFETY: the IRP is pinned (live or quarantined, still mapped); location `location` is
     // within its stack. Volatile: another thread's completion may be clearing it.
-    let control = unsafe { std::ptr::read_volatile(&raw const (*stack).Control) };
+    let control = unsafe { std::ptr::read_volatile(control) };
     std::sync::atomic::fence(Ordering::SeqCst);
     let marked =
         control & SL_PENDING_RETURNED as u8 != 0 || header.marked_at_completion.load(Ordering::SeqCst) & bit != 0;

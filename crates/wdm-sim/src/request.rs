@@ -68,6 +68,53 @@ impl IoResult {
     }
 }
 
+/// The user-mode ranges callers have passed to drivers and that are still in flight
+/// (METHOD_NEITHER and neither-I/O buffers): the simulator's model of what a user address may
+/// name. Process-wide, keyed by address: buffers of different kernels never overlap.
+static USER_RANGES: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+
+fn register_user(address: *mut u8, len: usize) -> Option<(usize, usize)> {
+    (len > 0 && !address.is_null()).then(|| {
+        let range = (address as usize, len);
+        lock(&USER_RANGES).push(range);
+        range
+    })
+}
+
+fn unregister_user(range: (usize, usize)) {
+    let mut ranges = lock(&USER_RANGES);
+    if let Some(i) = ranges.iter().position(|r| *r == range) {
+        ranges.swap_remove(i);
+    }
+}
+
+fn is_user(address: usize, len: usize) -> bool {
+    let end = address.saturating_add(len);
+    lock(&USER_RANGES).iter().any(|&(a, l)| address >= a && end <= a + l)
+}
+
+/// `wdm_user_copy`: the kernel backend's fault-tolerant copy (an SEH-guarded `rep movsb`). Here a
+/// user address is readable and writable exactly when it lies in a buffer a simulated caller
+/// passed with a request still in flight; anything else is an access violation, as an unmapped
+/// or foreign address would be on Windows.
+///
+/// # Safety
+/// The kernel side of the copy must be memory the driver owns.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn wdm_user_copy(dst: *mut u8, src: *const u8, len: usize) -> wdm_sys::NTSTATUS {
+    if len == 0 {
+        return wdm_sys::STATUS_SUCCESS;
+    }
+    if !is_user(src as usize, len) && !is_user(dst as usize, len) {
+        return wdm_sys::STATUS_ACCESS_VIOLATION;
+    }
+    // SAFETY: the user side is a live caller buffer (checked above); the kernel side is the
+    // driver's (the caller's contract). They may alias only if the driver passes the same user
+    // buffer twice, which `copy` allows.
+    unsafe { std::ptr::copy(src, dst, len) };
+    wdm_sys::STATUS_SUCCESS
+}
+
 /// The shared end of a request: the finisher stores the output here.
 pub(crate) type Output = Arc<Mutex<Option<Vec<u8>>>>;
 
@@ -179,8 +226,15 @@ pub(crate) unsafe fn build(
         .as_deref_mut()
         .map_or(std::ptr::null_mut(), |m| m as *mut MDL);
 
+    let user_ranges = [
+        register_user(user_buffer, if major == IRP_MJ_WRITE { in_len } else { out_len }),
+        register_user(type3_input, in_len),
+    ];
     let out = Arc::clone(&output);
     let finisher: Finisher = Box::new(move |_irp, done: Completion| {
+        for range in user_ranges.into_iter().flatten() {
+            unregister_user(range);
+        }
         let mut flight = flight;
         if flight.copy_back {
             let n = done.information.min(flight.user.output.len()).min(flight.system.len());

@@ -28,6 +28,7 @@
 pub mod ctypes;
 pub mod inline;
 mod layout;
+pub mod user;
 
 #[cfg(not(wdm_backend = "wdk"))]
 #[allow(
