@@ -5,8 +5,8 @@ use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 
 use alloc::vec::Vec;
-use wdm_sys::ntddk::{IoAllocateDriverObjectExtension, IoCreateDevice, IoGetDriverObjectExtension};
-use wdm_sys::{DRIVER_OBJECT, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PIRP, PUNICODE_STRING, PVOID};
+use wdm_sys::ntddk::IoCreateDevice;
+use wdm_sys::{DRIVER_OBJECT, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PIRP, PUNICODE_STRING};
 
 use crate::Status;
 use crate::deferred::Registry;
@@ -119,28 +119,31 @@ pub trait Driver: Sized + Send + Sync + 'static {
     const DISPATCH: Dispatch<Self>;
 
     /// DriverEntry: create devices, return the driver's state. On error the framework
-    /// deletes what was created and the driver is not loaded.
+    /// deletes what was created and the driver is not loaded. A driver must create at least one
+    /// device (otherwise loading fails with STATUS_INVALID_DEVICE_STATE): the devices are how the
+    /// framework finds the state again at unload.
     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status>;
 
     /// DriverUnload, before the framework deletes the driver's devices and symbolic links.
     fn unload(&mut self) {}
 }
 
-/// What the framework keeps in the driver-object extension: the deferred-work registry, then
-/// the driver's state.
+/// What the framework allocates for a driver (from non-paged pool): the deferred-work registry,
+/// then the driver's state.
+///
+/// Every device's header points at `state`, and that is how unload finds the block again: a
+/// driver must create at least one device. (The driver-object extension would be the textbook
+/// place, but Wine's IoAllocateDriverObjectExtension is a stub that fails, and a static would be
+/// shared by every driver the simulator loads into one process.)
 #[repr(C)]
 struct Slot<D> {
     registry: Registry,
     state: MaybeUninit<D>,
 }
 
-/// The driver's slot in an extension block allocated with [`slot_size`] bytes.
-fn slot_in<D>(block: *mut u8) -> *mut Slot<D> {
-    block.wrapping_add(block.align_offset(align_of::<Slot<D>>())).cast()
-}
-
-const fn slot_size<D>() -> usize {
-    size_of::<Slot<D>>() + align_of::<Slot<D>>()
+/// The block whose `state` field is at `state`.
+fn slot_of<D>(state: *mut D) -> *mut Slot<D> {
+    state.cast::<u8>().wrapping_sub(core::mem::offset_of!(Slot<D>, state)).cast()
 }
 
 /// The driver object, during `Driver::init`.
@@ -210,12 +213,6 @@ impl<D: Driver> DriverObject<D> {
     }
 }
 
-/// The address that identifies this framework's driver-object extension.
-static SLOT_ID: u8 = 0;
-
-fn slot_id() -> PVOID {
-    (&raw const SLOT_ID).cast_mut().cast()
-}
 
 wdm_sys::callback! {
 /// DriverEntry for driver `D`; [`driver_entry!`](crate::driver_entry) exports it under that
@@ -227,13 +224,12 @@ pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_
     let Some(raw) = NonNull::new(driver) else {
         return Status::INVALID_PARAMETER.raw();
     };
-    let mut block: PVOID = core::ptr::null_mut();
-    // SAFETY: a valid driver object; `block` receives a zeroed block of the size asked.
-    let status = unsafe { IoAllocateDriverObjectExtension(driver, slot_id(), slot_size::<D>() as u32, &raw mut block) };
-    if let Err(e) = Status::from_raw(status).ok() {
-        return e.raw();
+    let layout = core::alloc::Layout::new::<Slot<D>>();
+    // SAFETY: a non-zero size (the registry is not empty).
+    let whole = unsafe { alloc::alloc::alloc(layout) }.cast::<Slot<D>>();
+    if whole.is_null() {
+        return Status::INSUFFICIENT_RESOURCES.raw();
     }
-    let whole = slot_in::<D>(block.cast());
     // SAFETY: only computes the state field's address.
     let slot = unsafe { &raw mut (*whole).state };
     // SAFETY: as above.
@@ -243,7 +239,11 @@ pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_
     unsafe { registry.write(Registry::new()) };
     let registry = registry.cast_const();
     let mut object = DriverObject::<D> { raw, slot, registry, created: Vec::new(), _driver: PhantomData };
-    match D::init(&mut object) {
+    let result = match D::init(&mut object) {
+        Ok(_) if object.created.is_empty() => Err(Status::INVALID_DEVICE_STATE),
+        other => other,
+    };
+    match result {
         Ok(state) => {
             // SAFETY: the slot is ours, aligned for D, and big enough.
             unsafe { (*slot).write(state) };
@@ -265,6 +265,8 @@ pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_
             // SAFETY: written above; the timers and work items made in init were dropped with
             // it, so nothing refers to the registry any more.
             unsafe { core::ptr::drop_in_place(whole.cast::<Registry>()) };
+            // SAFETY: allocated above with this layout; nothing refers to it any more.
+            unsafe { alloc::alloc::dealloc(whole.cast(), layout) };
             e.raw()
         }
     }
@@ -309,14 +311,15 @@ impl<D: Driver> Glue<D> {
     wdm_sys::callback! {
         /// DriverUnload: the driver's own unload, then its devices and links go.
         unsafe fn unload(driver: PDRIVER_OBJECT) {
-            // SAFETY: the slot was allocated in `entry` under SLOT_ID.
-            let block = unsafe { IoGetDriverObjectExtension(driver, slot_id()) }.cast::<u8>();
-            if block.is_null() {
+            // SAFETY: a valid driver object; a loaded framework driver has at least one device.
+            let Some(first) = NonNull::new(unsafe { (*driver).DeviceObject }) else {
                 return;
-            }
-            let whole = slot_in::<D>(block);
-            // SAFETY: only computes the state field's address.
-            let slot = unsafe { &raw mut (*whole).state }.cast::<D>();
+            };
+            // SAFETY: every device of a framework driver has the framework's header.
+            let header = unsafe { crate::device::header_of(first.as_ptr()) };
+            // SAFETY: the header points to the state in the block `entry` allocated.
+            let slot = unsafe { (*header).driver }.cast::<D>().cast_mut();
+            let whole = slot_of(slot);
             // SAFETY: the state was written at the end of a successful init; unload runs once,
             // after the last IRP.
             unsafe { (*slot).unload() };
@@ -341,6 +344,9 @@ impl<D: Driver> Glue<D> {
                 // SAFETY: as above.
                 unsafe { device.delete() };
             }
+            // SAFETY: allocated in `entry` with this layout; the devices that pointed into it
+            // are gone.
+            unsafe { alloc::alloc::dealloc(whole.cast(), core::alloc::Layout::new::<Slot<D>>()) };
         }
     }
 }

@@ -37,6 +37,8 @@ impl Status {
     pub const NO_SUCH_DEVICE: Self = Self(wdm_sys::STATUS_NO_SUCH_DEVICE);
     /// `STATUS_DEVICE_BUSY`.
     pub const DEVICE_BUSY: Self = Self(wdm_sys::STATUS_DEVICE_BUSY);
+    /// STATUS_INVALID_DEVICE_STATE: the device (or driver) is not in a state for the request.
+    pub const INVALID_DEVICE_STATE: Self = Self(wdm_sys::STATUS_INVALID_DEVICE_STATE);
     /// STATUS_INVALID_BUFFER_SIZE: a buffer's size is not one the request accepts.
     pub const INVALID_BUFFER_SIZE: Self = Self(wdm_sys::STATUS_INVALID_BUFFER_SIZE);
     /// STATUS_BUFFER_OVERFLOW: the data did not fit; part of it was returned (a warning).
