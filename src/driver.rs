@@ -143,7 +143,10 @@ struct Slot<D> {
 
 /// The block whose `state` field is at `state`.
 fn slot_of<D>(state: *mut D) -> *mut Slot<D> {
-    state.cast::<u8>().wrapping_sub(core::mem::offset_of!(Slot<D>, state)).cast()
+    state
+        .cast::<u8>()
+        .wrapping_sub(core::mem::offset_of!(Slot<D>, state))
+        .cast()
 }
 
 /// The driver object, during `Driver::init`.
@@ -212,7 +215,6 @@ impl<D: Driver> DriverObject<D> {
         Ok(device)
     }
 }
-
 
 wdm_sys::callback! {
 /// DriverEntry for driver `D`; [`driver_entry!`](crate::driver_entry) exports it under that

@@ -1,12 +1,14 @@
 //! The `general/event/wdm` pattern: a request that waits for a timer.
 //!
 //! `IOCTL_EVENT_WAIT` carries a due time in milliseconds (a little-endian `u32`). The driver pends
-//! the IRP in a cancel-safe queue, stamped with the tick at which it is due, and a periodic timer
-//! DPC completes every request whose tick has come. Meanwhile the request can be cancelled
+//! the IRP in a cancel-safe queue, stamped with the tick at which it is due, and a timer DPC
+//! completes every request whose tick has come. Meanwhile the request can be cancelled
 //! (CancelIoEx, thread exit), and closing the handle cancels the handle's waiting requests.
 //!
 //! The C sample keeps one KTIMER and KDPC per request; here one timer ticks every
-//! [`TICK`] while anything waits and stops when the queue is empty, so there is no per-request
+//! [`TICK`] while anything waits and stops when the queue is empty (a one-shot timer, re-armed
+//! after each tick by a work item: Wine deadlocks when a timer is set or cancelled from its own
+//! DPC), so there is no per-request
 //! timer to cancel and no race between a request's cancel routine and its own DPC: the
 //! framework's queue decides who completes each request.
 
@@ -17,7 +19,7 @@ use core::time::Duration;
 
 use wdm::{
     DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, FILE_ANY_ACCESS, FILE_DEVICE_UNKNOWN, Irp, IrpQueue,
-    Method, Outcome, SpinLock, Status, Timer, TimerCallback, ctl_code, kprint, utf16,
+    Method, Outcome, SpinLock, Status, Timer, TimerCallback, WorkCallback, WorkItem, ctl_code, kprint, utf16,
 };
 
 /// Waits for the number of milliseconds in its input (a little-endian `u32`); completes with
@@ -37,14 +39,16 @@ pub const DEVICE: DeviceOptions = DeviceOptions::new()
 
 /// The driver's state.
 pub struct Event {
-    /// Declared first so it is dropped first: dropping it waits for a running DPC, which uses
-    /// the fields below.
+    /// The tick.
     timer: Timer,
     /// Waiting requests, each with the tick at which it is due.
     waiting: IrpQueue<u64>,
     /// Ticks since load.
     ticks: AtomicU64,
-    /// Whether the timer is running. Its lock orders arming (dispatch) against stopping (DPC).
+    /// Re-arms the timer after each tick.
+    rearm: WorkItem,
+    /// Whether the timer is ticking. Its lock orders arming (dispatch) against stopping (work
+    /// item).
     running: SpinLock<bool>,
 }
 
@@ -58,12 +62,24 @@ impl TimerCallback<Event> for Tick {
         while let Some(request) = driver.waiting.remove_first(|q| q.context() <= now) {
             request.complete(Status::SUCCESS);
         }
-        // A request queued before this check keeps the timer running; one queued after it
-        // finds `running` false (it takes this lock after its insertion) and restarts it.
+        // The next tick is armed from a work item, never from here: Wine's KeSetTimer and
+        // KeCancelTimer wait for the timer's running callbacks, so they deadlock inside one.
+        driver.rearm.queue();
+    }
+}
+
+/// Arms the next tick while requests wait, or stops ticking.
+struct Rearm;
+
+impl WorkCallback<Event> for Rearm {
+    fn run(driver: &Event) {
         let mut running = driver.running.lock();
         if driver.waiting.is_empty() {
-            driver.timer.cancel();
+            // A request queued after this check finds `running` false (it takes this lock after
+            // its insertion) and arms the timer itself.
             *running = false;
+        } else {
+            driver.timer.set(TICK);
         }
     }
 }
@@ -76,10 +92,12 @@ impl Driver for Event {
         .device_control(Self::device_control);
 
     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-        driver.create_device(&DEVICE)?;
+        let device = driver.create_device(&DEVICE)?;
+        let rearm = WorkItem::new::<Self, Rearm>(driver, &device)?;
         kprint!("event: loaded\n");
         Ok(Event {
             timer: Timer::new::<Self, Tick>(driver),
+            rearm,
             waiting: IrpQueue::new(),
             ticks: AtomicU64::new(0),
             running: SpinLock::new(false),
@@ -126,7 +144,7 @@ impl Event {
         self.waiting.insert_with(pending, due);
         let mut running = self.running.lock();
         if !*running {
-            self.timer.set_periodic(TICK, TICK);
+            self.timer.set(TICK);
             *running = true;
         }
         pended.into()
