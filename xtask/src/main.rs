@@ -1,6 +1,7 @@
 //! Developer commands for the wdm workspace. Run `cargo xtask help`.
 
 mod bindings;
+mod e2e;
 mod pe;
 mod sys;
 mod tools;
@@ -16,6 +17,9 @@ cargo xtask <command>
   sys        build every sample as a .sys (no WDK needed) and check each image:
              PE32+ AMD64, NATIVE subsystem, WDM-driver flag, checksum, imports only
              from ntoskrnl.exe/HAL.dll and only names those export
+  e2e        run every sample .sys under Wine (installs wine64 and the mingw linker
+             with apt if missing) and drive it from a user-mode client; samples
+             importing routines Wine 8 only stubs are reported as not run
   test       everything CI runs: installs what is missing (rustup targets and
              components, Debian packages), then rustfmt, clippy -D warnings, the
              whole test suite, and `sys`
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("bindings") => bindings::command(&root),
         Some("sys") => sys::command(&root),
+        Some("e2e") => e2e::command(&root),
         Some("test") => test(&root),
         Some("zero-cost") => zero_cost::command(&root),
         Some("help" | "--help" | "-h") | None => {

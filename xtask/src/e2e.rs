@@ -1,0 +1,360 @@
+//! `cargo xtask e2e`: every sample `.sys` loaded by a real PE loader — Wine's ntoskrnl — and
+//! driven from a user-mode client, end to end.
+//!
+//! Steps: install `wine64` and the mingw linker if missing; build the client
+//! (`e2e/client`, `x86_64-pc-windows-gnu`) and the `bcryptprimitives.dll` shim its standard
+//! library needs under Wine 8; make a fresh prefix with a persistent wineserver; then for each
+//! sample install the `.sys` as a kernel service, start it, run the client under a timeout, and
+//! stop it. A sample whose image imports a routine Wine 8 only stubs is not run, and the table
+//! says which routines.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::sys::Built;
+
+/// Routines Debian's Wine 8.0 exports only as stubs (they abort, or fail with
+/// STATUS_NOT_IMPLEMENTED), from ../shared/spec/wine-loader.md and, for
+/// IoAllocateDriverObjectExtension, from running minimal.sys here.
+pub const WINE_STUBS: &[&str] = &[
+    "IoStartPacket",
+    "IoStartNextPacketByKey",
+    "IoSetStartIoAttributes",
+    "KeRemoveEntryDeviceQueue",
+    "KeInsertByKeyDeviceQueue",
+    "KeRemoveByKeyDeviceQueue",
+    "IoCsqInsertIrp",
+    "IoCsqInsertIrpEx",
+    "IoCsqRemoveIrp",
+    "IoCsqRemoveNextIrp",
+    "ExAllocatePool2",
+    "KeGetCurrentIrql",
+    "IoAllocateDriverObjectExtension",
+];
+
+const WINE: &str = "/usr/lib/wine/wine64";
+const WINESERVER: &str = "/usr/lib/wine/wineserver";
+const CLIENT_TARGET: &str = "x86_64-pc-windows-gnu";
+const MINGW_GCC: &str = "x86_64-w64-mingw32-gcc";
+
+/// How a sample fared.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// Every check passed; the summary line of the client.
+    Passed(String),
+    /// Something failed: why.
+    Failed(String),
+    /// Not run: why.
+    NotRun(String),
+}
+
+impl Outcome {
+    pub fn cell(&self) -> String {
+        match self {
+            Outcome::Passed(s) => format!("passed ({s})"),
+            Outcome::Failed(s) => format!("FAILED: {s}"),
+            Outcome::NotRun(s) => format!("not run: {s}"),
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        matches!(self, Outcome::Failed(_))
+    }
+}
+
+/// The Wine stubs an image imports.
+pub fn stubs_imported(built: &Built) -> Vec<String> {
+    built
+        .verdict
+        .imports
+        .iter()
+        .filter(|(_, name)| WINE_STUBS.contains(&name.as_str()))
+        .map(|(_, name)| name.clone())
+        .collect()
+}
+
+/// A Wine prefix with a persistent server, removed on drop.
+struct Prefix {
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+impl Prefix {
+    fn wine(&self, timeout: Duration, args: &[&str]) -> Result<Output, String> {
+        Command::new("timeout")
+            .arg(timeout.as_secs().to_string())
+            .arg(WINE)
+            .args(args)
+            .env("WINEPREFIX", &self.dir)
+            .env("WINEARCH", "win64")
+            .env("WINEDEBUG", "-all")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("wine64: {e}"))
+    }
+
+    fn create(root: &Path) -> Result<Self, String> {
+        let dir = root.join(format!("target/e2e/prefix-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let prefix = Prefix {
+            log: root.join("target/e2e/wine.log"),
+            dir,
+        };
+        // 1. Create the prefix, and let that first session end completely.
+        let init = Command::new("timeout")
+            .args(["300", WINE, "wineboot", "-i"])
+            .env("WINEPREFIX", &prefix.dir)
+            .env("WINEARCH", "win64")
+            .env("WINEDEBUG", "-all")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("wineboot: {e}"))?;
+        if !init.success() {
+            return Err(format!("wineboot -i failed ({init})"));
+        }
+        let _ = Command::new("timeout")
+            .args(["120", WINESERVER, "-w"])
+            .env("WINEPREFIX", &prefix.dir)
+            .status();
+        // 2. A persistent server: without it the session ends between commands and the
+        // drivers are unloaded.
+        let server = Command::new(WINESERVER)
+            .arg("-p")
+            .env("WINEPREFIX", &prefix.dir)
+            .status()
+            .map_err(|e| format!("wineserver: {e}"))?;
+        if !server.success() {
+            return Err("wineserver -p failed".into());
+        }
+        // 3. The first process of the new session starts the services; its stderr is where
+        // they (and the drivers' DbgPrint output) write, so it goes to the log.
+        let log = std::fs::File::create(&prefix.log).map_err(|e| e.to_string())?;
+        let boot = Command::new("timeout")
+            .args(["300", WINE, "wineboot"])
+            .env("WINEPREFIX", &prefix.dir)
+            .env("WINEARCH", "win64")
+            .env("WINEDEBUG", "err+all,warn+debugstr,fixme+ntoskrnl")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .status()
+            .map_err(|e| format!("wineboot: {e}"))?;
+        if !boot.success() {
+            return Err(format!("wineboot failed ({boot}); see {}", prefix.log.display()));
+        }
+        // A faulting driver must not start the interactive crash debugger.
+        let aedebug = r"HKLM\Software\Microsoft\Windows NT\CurrentVersion\AeDebug";
+        prefix.wine(
+            Duration::from_secs(60),
+            &["reg", "add", aedebug, "/v", "Auto", "/d", "1", "/f"],
+        )?;
+        prefix.wine(
+            Duration::from_secs(60),
+            &["reg", "delete", aedebug, "/v", "Debugger", "/f"],
+        )?;
+        Ok(prefix)
+    }
+
+    fn drive_c(&self) -> PathBuf {
+        self.dir.join("drive_c")
+    }
+
+    /// `sc create` then `sc start`, with retries: services.exe may still be settling after boot.
+    fn start_service(&self, name: &str) -> Result<(), String> {
+        let bin = format!(r"C:\windows\system32\drivers\{name}.sys");
+        let mut last = String::new();
+        for attempt in 0..5 {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            let query = self.wine(Duration::from_secs(60), &["sc", "query", name])?;
+            if !String::from_utf8_lossy(&query.stdout).contains("SERVICE_NAME") {
+                self.wine(
+                    Duration::from_secs(60),
+                    &[
+                        "sc", "create", name, "type=", "kernel", "start=", "demand", "binPath=", &bin,
+                    ],
+                )?;
+                continue;
+            }
+            let start = self.wine(Duration::from_secs(60), &["sc", "start", name])?;
+            let out = String::from_utf8_lossy(&start.stdout);
+            if out.contains("RUNNING") {
+                return Ok(());
+            }
+            last = out
+                .lines()
+                .find(|l| l.contains("STATE") || l.contains("EXIT"))
+                .unwrap_or("")
+                .trim()
+                .to_owned();
+            if let Some(exit) =
+                String::from_utf8_lossy(&self.wine(Duration::from_secs(60), &["sc", "query", name])?.stdout)
+                    .lines()
+                    .find(|l| l.contains("WIN32_EXIT_CODE"))
+            {
+                last = format!("{last} {}", exit.trim());
+            }
+        }
+        Err(format!(
+            "the service did not start ({last}); see {}",
+            self.log.display()
+        ))
+    }
+}
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        let _ = Command::new(WINESERVER).arg("-k").env("WINEPREFIX", &self.dir).status();
+        // The server may take a moment to let go of the prefix.
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn build_client(root: &Path) -> Result<PathBuf, String> {
+    crate::tools::ensure_rust_target(CLIENT_TARGET)?;
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args(["build", "--release", "-p", "wdm-e2e-client", "--target", CLIENT_TARGET])
+        .args(["--target-dir", "target/e2e/build"])
+        .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", MINGW_GCC)
+        .env_remove("RUSTFLAGS")
+        .status()
+        .map_err(|e| format!("cargo: {e}"))?;
+    if !status.success() {
+        return Err("building the client failed".into());
+    }
+    Ok(root.join(format!("target/e2e/build/{CLIENT_TARGET}/release/wdm-e2e-client.exe")))
+}
+
+fn build_shim(root: &Path, out: &Path) -> Result<(), String> {
+    let status = Command::new(MINGW_GCC)
+        .args(["-shared", "-O2", "-o"])
+        .arg(out)
+        .arg(root.join("e2e/shim/bcryptprimitives.c"))
+        .arg("-ladvapi32")
+        .status()
+        .map_err(|e| format!("{MINGW_GCC}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("building bcryptprimitives.dll failed".into())
+    }
+}
+
+/// Runs every sample under Wine. Returns one outcome per sample, in order.
+pub fn run(root: &Path, built: &[Built]) -> Vec<(String, Outcome)> {
+    let all_not_run = |why: String| {
+        built
+            .iter()
+            .map(|b| (b.name.clone(), Outcome::NotRun(why.clone())))
+            .collect()
+    };
+    println!("\n== end to end under Wine");
+    if let Err(e) = crate::tools::ensure_packages(&["wine64", "gcc-mingw-w64-x86-64"]) {
+        return all_not_run(format!("Wine could not be installed ({e})"));
+    }
+    if !Path::new(WINE).exists() {
+        return all_not_run(format!("{WINE} is missing"));
+    }
+    let started = Instant::now();
+    let client = match build_client(root) {
+        Ok(c) => c,
+        Err(e) => {
+            return built
+                .iter()
+                .map(|b| (b.name.clone(), Outcome::Failed(e.clone())))
+                .collect();
+        }
+    };
+    println!("e2e: making a fresh Wine prefix (about 20 s)");
+    let prefix = match Prefix::create(root) {
+        Ok(p) => p,
+        Err(e) => {
+            return built
+                .iter()
+                .map(|b| (b.name.clone(), Outcome::Failed(e.clone())))
+                .collect();
+        }
+    };
+    let bin = prefix.drive_c().join("e2e");
+    let setup = std::fs::create_dir_all(&bin)
+        .map_err(|e| e.to_string())
+        .and_then(|()| std::fs::copy(&client, bin.join("wdm-e2e-client.exe")).map_err(|e| e.to_string()))
+        .and_then(|_| build_shim(root, &bin.join("bcryptprimitives.dll")));
+    if let Err(e) = setup {
+        return built
+            .iter()
+            .map(|b| (b.name.clone(), Outcome::Failed(e.clone())))
+            .collect();
+    }
+    let mut results = Vec::new();
+    for b in built {
+        let stubs = stubs_imported(b);
+        if !stubs.is_empty() {
+            println!("e2e: {}: not run (imports Wine 8 stubs: {})", b.name, stubs.join(", "));
+            results.push((
+                b.name.clone(),
+                Outcome::NotRun(format!("Wine 8 only stubs {}", stubs.join(", "))),
+            ));
+            continue;
+        }
+        println!("e2e: {}: installing and starting the service", b.name);
+        let outcome = run_one(&prefix, b);
+        println!("e2e: {}: {}", b.name, outcome.cell());
+        results.push((b.name.clone(), outcome));
+    }
+    println!("e2e: done in {:.0} s", started.elapsed().as_secs_f64());
+    results
+}
+
+fn run_one(prefix: &Prefix, b: &Built) -> Outcome {
+    let drivers = prefix.drive_c().join("windows/system32/drivers");
+    if let Err(e) = std::fs::copy(&b.path, drivers.join(format!("{}.sys", b.name))) {
+        return Outcome::Failed(format!("copying the image: {e}"));
+    }
+    if let Err(e) = prefix.start_service(&b.name) {
+        return Outcome::Failed(e);
+    }
+    let run = prefix.wine(Duration::from_secs(90), &[r"C:\e2e\wdm-e2e-client.exe", &b.name]);
+    let _ = prefix.wine(Duration::from_secs(60), &["sc", "stop", &b.name]);
+    let out = match run {
+        Ok(o) => o,
+        Err(e) => return Outcome::Failed(e),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines() {
+        println!("    {line}");
+    }
+    let summary = stdout.lines().last().unwrap_or("").trim().to_owned();
+    match out.status.code() {
+        Some(0) => Outcome::Passed(summary),
+        Some(124) => Outcome::Failed(format!("the client timed out after 90 s; see {}", prefix.log.display())),
+        _ => Outcome::Failed(if summary.is_empty() {
+            format!("the client exited with {}", out.status)
+        } else {
+            summary
+        }),
+    }
+}
+
+/// `cargo xtask e2e`.
+pub fn command(root: &Path) -> Result<(), String> {
+    let names = crate::sys::samples(root)?;
+    let built = crate::sys::build(root, &names)?;
+    let results = run(root, &built);
+    println!("\n{:<10} result", "sample");
+    for (name, outcome) in &results {
+        println!("{name:<10} {}", outcome.cell());
+    }
+    if results.iter().any(|(_, o)| o.failed()) {
+        Err("an end-to-end test failed".into())
+    } else {
+        Ok(())
+    }
+}
