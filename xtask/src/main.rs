@@ -3,6 +3,7 @@
 mod bindings;
 mod e2e;
 mod pe;
+mod samples;
 mod sys;
 mod tools;
 mod zero_cost;
@@ -14,6 +15,9 @@ use std::time::Instant;
 const HELP: &str = "\
 cargo xtask <command>
 
+  samples    the main command: every sample built and checked as a .sys, its
+             scenario on the simulator with a timeline, its simulator tests and
+             stress run, and its end-to-end run under Wine; ends with a table
   sys        build every sample as a .sys (no WDK needed) and check each image:
              PE32+ AMD64, NATIVE subsystem, WDM-driver flag, checksum, imports only
              from ntoskrnl.exe/HAL.dll and only names those export
@@ -22,7 +26,8 @@ cargo xtask <command>
              importing routines Wine 8 only stubs are reported as not run
   test       everything CI runs: installs what is missing (rustup targets and
              components, Debian packages), then rustfmt, clippy -D warnings, the
-             whole test suite, and `sys`
+             whole test suite, `samples` (with the Wine end-to-end runs) and
+             `zero-cost`
   zero-cost  compare a driver written with raw wdm-sys calls and with wdm:
              instructions per IOCTL (callgrind) and .text size (needs valgrind)
   bindings   regenerate wdm-sys's bundled bindings and export lists (needs
@@ -69,7 +74,24 @@ fn test(root: &Path) -> Result<(), String> {
     cargo(root, &["test", "--workspace"])?;
     // The simulator's round-trip benchmark: prints the figure, and fails if anything is reported.
     cargo(root, &["bench", "-p", "wdm-sim", "--bench", "roundtrip"])?;
-    sys::command(root)?;
+    // The Windows-only client is linted for its target too.
+    cargo(
+        root,
+        &[
+            "clippy",
+            "-p",
+            "wdm-e2e-client",
+            "--target",
+            "x86_64-pc-windows-gnu",
+            "--target-dir",
+            "target/e2e/build",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    // Every sample as a .sys, on the simulator, and end to end under Wine.
+    samples::command(root)?;
     zero_cost::command(root)?;
     println!("\nall checks passed in {:.0} s", start.elapsed().as_secs_f64());
     Ok(())
@@ -82,6 +104,7 @@ fn main() -> ExitCode {
         Some("bindings") => bindings::command(&root),
         Some("sys") => sys::command(&root),
         Some("e2e") => e2e::command(&root),
+        Some("samples") => samples::command(&root),
         Some("test") => test(&root),
         Some("zero-cost") => zero_cost::command(&root),
         Some("help" | "--help" | "-h") | None => {

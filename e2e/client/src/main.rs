@@ -105,11 +105,12 @@ mod win {
             };
             let ov: *mut OVERLAPPED = &mut *op.overlapped;
             let mut n = 0u32;
-            // SAFETY: the buffers and OVERLAPPED are heap blocks owned by `op`, which waits for
-            // the request to finish before it frees them (Drop).
-            let ok = unsafe {
-                match kind {
-                    Kind::Ioctl(code) => DeviceIoControl(
+            // The buffers and OVERLAPPED are heap blocks owned by `op`, which waits for the
+            // request to finish before it frees them (Drop).
+            let ok = match kind {
+                // SAFETY: as above; lengths match the buffers.
+                Kind::Ioctl(code) => unsafe {
+                    DeviceIoControl(
                         self.0,
                         code,
                         op.input.as_ptr().cast::<c_void>(),
@@ -118,10 +119,12 @@ mod win {
                         op.output.len() as u32,
                         &mut n,
                         ov,
-                    ),
-                    Kind::Read => ReadFile(self.0, op.output.as_mut_ptr(), op.output.len() as u32, &mut n, ov),
-                    Kind::Write => WriteFile(self.0, op.input.as_ptr(), op.input.len() as u32, &mut n, ov),
-                }
+                    )
+                },
+                // SAFETY: as above.
+                Kind::Read => unsafe { ReadFile(self.0, op.output.as_mut_ptr(), op.output.len() as u32, &mut n, ov) },
+                // SAFETY: as above.
+                Kind::Write => unsafe { WriteFile(self.0, op.input.as_ptr(), op.input.len() as u32, &mut n, ov) },
             };
             if ok == 0 {
                 // SAFETY: no preconditions.

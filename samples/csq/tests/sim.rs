@@ -155,3 +155,24 @@ fn stress_reads_with_random_cancellation_over_four_threads() {
     driver.unload();
     kernel.assert_clean();
 }
+
+/// The scenario `cargo xtask samples` shows: reads answered by the worker, one cancelled.
+#[test]
+fn scenario_timeline() {
+    let kernel = Kernel::new();
+    kernel.trace();
+    let driver = load(&kernel);
+    let file = kernel.open(NAME).unwrap();
+    let reads: Vec<_> = (0..2).map(|_| file.start_read(4)).collect();
+    for r in reads {
+        assert_eq!(r.wait().status, Status::SUCCESS.raw());
+    }
+    let r = file.start_read(4);
+    r.cancel();
+    let status = r.wait().status;
+    assert!([Status::SUCCESS.raw(), Status::CANCELLED.raw()].contains(&status));
+    file.close();
+    driver.unload();
+    kernel.assert_clean();
+    println!("{}", kernel.timeline());
+}

@@ -164,3 +164,20 @@ fn stress_waits_with_random_cancellation_over_four_threads() {
     driver.unload();
     kernel.assert_clean();
 }
+
+/// The scenario `cargo xtask samples` shows: a wait that completes, one that is cancelled.
+#[test]
+fn scenario_timeline() {
+    let kernel = Kernel::new();
+    kernel.trace();
+    let driver = load(&kernel);
+    let file = kernel.open(r"\\.\Event").unwrap();
+    assert_eq!(file.ioctl(IOCTL_EVENT_WAIT, &wait(20), 0).status, Status::SUCCESS.raw());
+    let p = file.start_ioctl(IOCTL_EVENT_WAIT, &wait(MAX_WAIT_MS), 0);
+    assert!(p.cancel());
+    assert_eq!(p.wait().status, Status::CANCELLED.raw());
+    file.close();
+    driver.unload();
+    kernel.assert_clean();
+    println!("{}", kernel.timeline());
+}

@@ -189,3 +189,21 @@ fn stress_all_methods_and_bad_inputs_over_four_threads() {
     driver.unload();
     kernel.assert_clean();
 }
+
+/// The scenario `cargo xtask samples` shows: one IOCTL per method, and a rejected one.
+#[test]
+fn scenario_timeline() {
+    let kernel = Kernel::new();
+    kernel.trace();
+    let driver = load(&kernel);
+    let file = kernel.open(NAME).unwrap();
+    for code in ALL {
+        assert_eq!(file.ioctl(code, b"hello\0", 64).status, Status::SUCCESS.raw());
+    }
+    assert_eq!(file.ioctl(IOCTL_SIOCTL_METHOD_BUFFERED, &[], 64).status, Status::INVALID_PARAMETER.raw());
+    file.close();
+    driver.unload();
+    kernel.assert_clean();
+    println!("{}", kernel.timeline());
+    print!("{}", debug_text(&kernel));
+}

@@ -70,3 +70,17 @@ fn unknown_names_do_not_open() {
     driver.unload();
     kernel.assert_clean();
 }
+
+/// The scenario `cargo xtask samples` shows: open, an unhandled request, close.
+#[test]
+fn scenario_timeline() {
+    let kernel = Kernel::new();
+    kernel.trace();
+    let driver = load(&kernel);
+    let file = kernel.open(r"\\.\Minimal").unwrap();
+    assert_eq!(file.send(IRP_MJ_READ).status, STATUS_INVALID_DEVICE_REQUEST);
+    file.close();
+    driver.unload();
+    kernel.assert_clean();
+    println!("{}", kernel.timeline());
+}

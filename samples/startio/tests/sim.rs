@@ -128,3 +128,24 @@ fn stress_transfers_with_random_cancellation_over_four_threads() {
     driver.unload();
     kernel.assert_clean();
 }
+
+/// The scenario `cargo xtask samples` shows: a write and a read through StartIo, then a queued
+/// read cancelled while a long write is in progress.
+#[test]
+fn scenario_timeline() {
+    let kernel = Kernel::new();
+    kernel.trace();
+    let driver = load(&kernel);
+    let file = kernel.open(NAME).unwrap();
+    assert_eq!(file.write(b"abc").status, Status::SUCCESS.raw());
+    assert_eq!(file.read(3).data(), b"abc");
+    let big = file.start_write(&vec![1; CAPACITY]);
+    let queued = file.start_read(3);
+    assert!(queued.cancel());
+    assert_eq!(queued.wait().status, Status::CANCELLED.raw());
+    assert_eq!(big.wait().status, Status::SUCCESS.raw());
+    file.close();
+    driver.unload();
+    kernel.assert_clean();
+    println!("{}", kernel.timeline());
+}
