@@ -24,11 +24,25 @@ fn cargo() -> Command {
 fn scenario(root: &Path, name: &str) -> Result<(), String> {
     let status = cargo()
         .current_dir(root)
-        .args(["test", "-q", "-p", name, "--test", "sim", "scenario_timeline", "--", "--nocapture"])
+        .args([
+            "test",
+            "-q",
+            "-p",
+            name,
+            "--test",
+            "sim",
+            "scenario_timeline",
+            "--",
+            "--nocapture",
+        ])
         .stderr(Stdio::null())
         .status()
         .map_err(|e| format!("cargo: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{name}: the scenario failed")) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{name}: the scenario failed"))
+    }
 }
 
 /// Runs the sample's simulator tests and reads their counts and the stress line.
@@ -50,7 +64,15 @@ fn simulator_tests(root: &Path, name: &str) -> Result<SimResult, String> {
         if let Some(rest) = line.strip_prefix("test result: ") {
             let count = |word: &str| {
                 rest.split(';')
-                    .find_map(|part| part.trim().strip_suffix(word)?.trim().rsplit(' ').next()?.parse::<usize>().ok())
+                    .find_map(|part| {
+                        part.trim()
+                            .strip_suffix(word)?
+                            .trim()
+                            .rsplit(' ')
+                            .next()?
+                            .parse::<usize>()
+                            .ok()
+                    })
                     .unwrap_or(0)
             };
             result.passed += count("passed");
@@ -86,7 +108,10 @@ fn stress_cell(stress: &Option<String>) -> String {
 pub fn command(root: &Path) -> Result<(), String> {
     let started = Instant::now();
     let names = crate::sys::samples(root)?;
-    println!("[1/3] building {} samples as .sys (x86_64-pc-windows-msvc, rust-lld, no WDK)", names.len());
+    println!(
+        "[1/3] building {} samples as .sys (x86_64-pc-windows-msvc, rust-lld, no WDK)",
+        names.len()
+    );
     let built = crate::sys::build(root, &names)?;
     for b in &built {
         println!(
@@ -94,7 +119,11 @@ pub fn command(root: &Path) -> Result<(), String> {
             b.name,
             b.size,
             b.verdict.imports.len(),
-            if b.verdict.ok() { "image checks passed".to_owned() } else { b.verdict.problems.join("; ") }
+            if b.verdict.ok() {
+                "image checks passed".to_owned()
+            } else {
+                b.verdict.problems.join("; ")
+            }
         );
     }
     println!("\n[2/3] the samples on the simulator");
@@ -115,11 +144,18 @@ pub fn command(root: &Path) -> Result<(), String> {
     println!("\n[3/3] end to end");
     let wine = e2e::run(root, &built);
 
-    println!("\n{:<8} {:>7} {:<7} {:<10} {:<42} wine", "sample", ".sys", "image", "simulator", "stress");
+    println!(
+        "\n{:<8} {:>7} {:<7} {:<10} {:<42} wine",
+        "sample", ".sys", "image", "simulator", "stress"
+    );
     let mut failed = false;
     for ((b, sim), (_, outcome)) in built.iter().zip(&sims).zip(&wine) {
         let image = if b.verdict.ok() { "ok" } else { "FAILED" };
-        let tests = if sim.ok { format!("{} passed", sim.passed) } else { format!("{} FAILED", sim.failed) };
+        let tests = if sim.ok {
+            format!("{} passed", sim.passed)
+        } else {
+            format!("{} FAILED", sim.failed)
+        };
         println!(
             "{:<8} {:>7} {:<7} {:<10} {:<42} {}",
             b.name,

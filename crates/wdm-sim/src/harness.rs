@@ -203,6 +203,14 @@ impl Kernel {
         self
     }
 
+    /// Also reports what Windows allows but Wine 8 does not, so a driver meant to run end to end
+    /// under Wine can be checked here first: setting or cancelling a timer from its own DPC
+    /// ([`Rule::WineTimerSelfWait`]).
+    pub fn wine_checks(&self) -> &Self {
+        self.state.wine_checks.store(true, std::sync::atomic::Ordering::Relaxed);
+        self
+    }
+
     /// Turns the IRP lifecycle log on (it is off by default: it costs time on every IRP).
     pub fn trace(&self) -> &Self {
         self.state.trace.enable();

@@ -187,6 +187,7 @@ fn system_thread(weak: Weak<State>) {
                 )
             };
             if let Some(routine) = routine {
+                RUNNING_DPC.with(|c| c.set(dpc as usize));
                 run_callback(&k, DISPATCH_LEVEL as KIRQL, || {
                     as_driver(driver, || {
                         // SAFETY: calling the driver's DPC routine as the kernel does, at
@@ -194,6 +195,7 @@ fn system_thread(weak: Weak<State>) {
                         unsafe { routine(dpc, context, a1, a2) }
                     })
                 });
+                RUNNING_DPC.with(|c| c.set(0));
             }
             let mut g = lock(&sys.inner);
             g.running -= 1;
@@ -246,6 +248,33 @@ fn queue_dpc(g: &mut Inner, dpc: PKDPC, a1: PVOID, a2: PVOID, driver: usize) -> 
     d.SystemArgument2 = a2;
     g.dpcs.push_back((dpc as usize, driver));
     true
+}
+
+thread_local! {
+    /// The DPC this thread is running, if any.
+    static RUNNING_DPC: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// With Wine checks on: reports a timer routine called from the timer's own DPC.
+fn check_wine_self_wait(k: &State, routine: &'static str, timer: PKTIMER, dpc: PKDPC) {
+    let running = RUNNING_DPC.with(std::cell::Cell::get);
+    if running == 0 || !k.wine_checks.load(Ordering::Relaxed) {
+        return;
+    }
+    let own = dpc as usize == running
+        || lock(&k.system.inner)
+            .timers
+            .get(&(timer as usize))
+            .is_some_and(|t| t.dpc as usize == running);
+    if own {
+        k.report(
+            Rule::WineTimerSelfWait,
+            routine,
+            None,
+            [timer as usize, running, 0, 0],
+            format!("{routine} on timer {timer:p} inside its own DPC: Wine 8 waits for that DPC, forever"),
+        );
+    }
 }
 
 fn this_driver() -> usize {
@@ -380,6 +409,7 @@ pub unsafe extern "C-unwind" fn KeSetTimer(timer: PKTIMER, due: LARGE_INTEGER, d
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn KeSetTimerEx(timer: PKTIMER, due: LARGE_INTEGER, period: LONG, dpc: PKDPC) -> BOOLEAN {
     let k = current();
+    check_wine_self_wait(&k, "KeSetTimerEx", timer, dpc);
     let mut g = lock(&k.system.inner);
     let t = g.timers.entry(timer as usize).or_insert(Timer {
         due: None,
@@ -407,6 +437,7 @@ pub unsafe extern "C-unwind" fn KeSetTimerEx(timer: PKTIMER, due: LARGE_INTEGER,
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn KeCancelTimer(timer: PKTIMER) -> BOOLEAN {
     let k = current();
+    check_wine_self_wait(&k, "KeCancelTimer", timer, std::ptr::null_mut());
     let mut g = lock(&k.system.inner);
     let was_set = g.timers.get_mut(&(timer as usize)).and_then(|t| t.due.take()).is_some();
     k.system.cv.notify_all();

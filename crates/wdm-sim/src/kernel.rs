@@ -43,6 +43,8 @@ pub(crate) struct State {
     /// Driver Verifier's I/O verification (the 0xC9 checks): on unless a test turns it off to
     /// see what Windows does without it.
     pub io_verification: std::sync::atomic::AtomicBool,
+    /// Report what works on Windows but not under Wine 8 (off by default).
+    pub wine_checks: std::sync::atomic::AtomicBool,
     /// MDLs from IoAllocateMdl.
     pub mdls: crate::mdl::Mdls,
     /// DPCs, timers, events, work items.
@@ -147,6 +149,7 @@ impl State {
             sched: Sched::default(),
             trace: Trace::default(),
             io_verification: std::sync::atomic::AtomicBool::new(true),
+            wine_checks: std::sync::atomic::AtomicBool::new(false),
             mdls: crate::mdl::Mdls::default(),
             system: crate::ke::System::default(),
         }

@@ -171,6 +171,10 @@ rules! {
     DeviceLeak = Warning, StopCode::new(0), None, "driver unloaded without deleting its device objects";
     /// Symbolic links still present when the driver unloads.
     SymbolicLinkLeak = Warning, StopCode::new(0), None, "driver unloaded without deleting its symbolic links";
+    /// KeSetTimer(Ex) or KeCancelTimer called for a timer from inside that timer's own DPC, with
+    /// Wine checks on ([`Kernel::wine_checks`](crate::Kernel::wine_checks)). Windows allows it;
+    /// Wine 8's versions wait for the timer's running callbacks, so the call never returns there.
+    WineTimerSelfWait = Warning, StopCode::new(0), None, "timer set or cancelled from its own DPC (deadlocks under Wine 8)";
     /// Timers or DPCs still queued when the driver unloads.
     PendingOperationsAtUnload = Fatal, StopCode::new(0xCE), None, "driver unloaded without cancelling pending operations (timers, DPCs)";
     /// A kernel routine received an argument it cannot accept.

@@ -200,7 +200,10 @@ fn scenario_timeline() {
     for code in ALL {
         assert_eq!(file.ioctl(code, b"hello\0", 64).status, Status::SUCCESS.raw());
     }
-    assert_eq!(file.ioctl(IOCTL_SIOCTL_METHOD_BUFFERED, &[], 64).status, Status::INVALID_PARAMETER.raw());
+    assert_eq!(
+        file.ioctl(IOCTL_SIOCTL_METHOD_BUFFERED, &[], 64).status,
+        Status::INVALID_PARAMETER.raw()
+    );
     file.close();
     driver.unload();
     kernel.assert_clean();
