@@ -78,7 +78,7 @@ pub use irql::{DispatchLevel, at_dispatch};
 pub use queue::{IrpQueue, QueuedIrp};
 pub use request::{
     Buffered, Direct, FILE_ANY_ACCESS, FILE_DEVICE_UNKNOWN, FILE_READ_ACCESS, FILE_WRITE_ACCESS, Ioctl, Method,
-    ctl_code,
+    UserBuffers, ctl_code,
 };
 pub use runtime::{PANIC_BUGCHECK_CODE, POOL_TAG};
 pub use start_io::StartIo;

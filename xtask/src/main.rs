@@ -72,6 +72,17 @@ fn test(root: &Path) -> Result<(), String> {
         &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
     )?;
     cargo(root, &["test", "--workspace"])?;
+    // The API documentation builds without a warning (broken links, private items).
+    println!("\n$ RUSTDOCFLAGS=-D warnings cargo doc --no-deps -p wdm -p wdm-sim -p wdm-sys");
+    let doc = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args(["doc", "--no-deps", "-p", "wdm", "-p", "wdm-sim", "-p", "wdm-sys"])
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .status()
+        .map_err(|e| format!("cargo doc: {e}"))?;
+    if !doc.success() {
+        return Err("cargo doc failed".into());
+    }
     // The simulator's round-trip benchmark: prints the figure, and fails if anything is reported.
     cargo(root, &["bench", "-p", "wdm-sim", "--bench", "roundtrip"])?;
     // The Windows-only client is linted for its target too.

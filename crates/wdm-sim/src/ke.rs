@@ -409,7 +409,7 @@ pub unsafe extern "C-unwind" fn KeSetTimer(timer: PKTIMER, due: LARGE_INTEGER, d
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn KeSetTimerEx(timer: PKTIMER, due: LARGE_INTEGER, period: LONG, dpc: PKDPC) -> BOOLEAN {
     let k = current();
-    check_wine_self_wait(&k, "KeSetTimerEx", timer, dpc);
+    check_wine_self_wait(k, "KeSetTimerEx", timer, dpc);
     let mut g = lock(&k.system.inner);
     let t = g.timers.entry(timer as usize).or_insert(Timer {
         due: None,
@@ -437,7 +437,7 @@ pub unsafe extern "C-unwind" fn KeSetTimerEx(timer: PKTIMER, due: LARGE_INTEGER,
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn KeCancelTimer(timer: PKTIMER) -> BOOLEAN {
     let k = current();
-    check_wine_self_wait(&k, "KeCancelTimer", timer, std::ptr::null_mut());
+    check_wine_self_wait(k, "KeCancelTimer", timer, std::ptr::null_mut());
     let mut g = lock(&k.system.inner);
     let was_set = g.timers.get_mut(&(timer as usize)).and_then(|t| t.due.take()).is_some();
     k.system.cv.notify_all();
