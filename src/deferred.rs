@@ -8,12 +8,15 @@
 //! 2. cancels every timer and dequeues its DPC;
 //! 3. waits for DPCs already running (KeFlushQueuedDpcs) and for every work item to be idle.
 
-use alloc::vec::Vec;
+use core::cell::Cell;
 use core::ptr::NonNull;
 
 use wdm_sys::ntddk::KeFlushQueuedDpcs;
 
 use crate::SpinLock;
+
+/// A member of the registry's list.
+pub(crate) type Member = NonNull<dyn Deferred>;
 
 /// Something deferred that the registry stops and waits for.
 pub(crate) trait Deferred {
@@ -21,11 +24,15 @@ pub(crate) trait Deferred {
     fn stop(&self);
     /// Waits until its callback is not running (at PASSIVE_LEVEL).
     fn wait_idle(&self);
+    /// Whether it runs as a DPC (the registry then flushes DPCs at unload).
+    fn is_dpc(&self) -> bool;
+    /// The next member: the list is intrusive, so registering allocates nothing.
+    fn next(&self) -> &Cell<Option<Member>>;
 }
 
 struct Inner {
     unloading: bool,
-    members: Vec<NonNull<dyn Deferred>>,
+    head: Option<Member>,
 }
 
 /// A driver's deferred objects.
@@ -33,31 +40,66 @@ pub(crate) struct Registry {
     inner: SpinLock<Inner>,
 }
 
-// SAFETY: the members are heap objects of `Send + Sync` timers and work items, only touched under
-// the lock.
+// SAFETY: the members are heap objects of `Send + Sync` timers and work items, only linked and
+// unlinked under the lock.
 unsafe impl Send for Inner {}
+
+/// Calls `f` for every member from `first` on.
+///
+/// # Safety
+/// Every member must stay valid for the walk (the lock is held, or members are not removed).
+unsafe fn walk(first: Option<Member>, mut f: impl FnMut(&dyn Deferred)) {
+    let mut at = first;
+    while let Some(m) = at {
+        // SAFETY: the caller's contract.
+        let member = unsafe { m.as_ref() };
+        at = member.next().get();
+        f(member);
+    }
+}
 
 impl Registry {
     pub(crate) const fn new() -> Self {
         Self {
             inner: SpinLock::new(Inner {
                 unloading: false,
-                members: Vec::new(),
+                head: None,
             }),
         }
     }
 
     /// Adds `member`, which stays valid until [`remove`](Self::remove).
-    pub(crate) fn add(&self, member: NonNull<dyn Deferred>) {
-        self.inner.lock().members.push(member);
+    pub(crate) fn add(&self, member: Member) {
+        let mut inner = self.inner.lock();
+        // SAFETY: the member is valid (caller) and not yet linked.
+        unsafe { member.as_ref() }.next().set(inner.head);
+        inner.head = Some(member);
     }
 
     /// Removes `member`.
-    pub(crate) fn remove(&self, member: NonNull<dyn Deferred>) {
-        self.inner
-            .lock()
-            .members
-            .retain(|m| !core::ptr::addr_eq(m.as_ptr(), member.as_ptr()));
+    pub(crate) fn remove(&self, member: Member) {
+        let mut inner = self.inner.lock();
+        // SAFETY: the member is valid until it is removed (caller).
+        let after = unsafe { member.as_ref() }.next().get();
+        if inner
+            .head
+            .is_some_and(|h| core::ptr::addr_eq(h.as_ptr(), member.as_ptr()))
+        {
+            inner.head = after;
+            return;
+        }
+        let mut at = inner.head;
+        while let Some(m) = at {
+            // SAFETY: linked members are valid while the lock is held.
+            let link = unsafe { m.as_ref() }.next();
+            match link.get() {
+                Some(n) if core::ptr::addr_eq(n.as_ptr(), member.as_ptr()) => {
+                    link.set(after);
+                    return;
+                }
+                next => at = next,
+            }
+        }
     }
 
     /// Runs `arm` unless the driver is unloading (then returns `None`), excluding the unload
@@ -69,21 +111,25 @@ impl Registry {
 
     /// Stops every member and waits for it to be idle. At PASSIVE_LEVEL, during unload.
     pub(crate) fn quiesce(&self) {
-        {
+        let mut dpcs = false;
+        let head = {
             let mut inner = self.inner.lock();
             inner.unloading = true;
-            for m in &inner.members {
-                // SAFETY: members stay valid until they remove themselves, which needs this lock.
-                unsafe { m.as_ref() }.stop();
+            // SAFETY: members stay valid while linked, and unlinking needs this lock.
+            unsafe {
+                walk(inner.head, |m| {
+                    m.stop();
+                    dpcs |= m.is_dpc();
+                });
             }
+            inner.head
+        };
+        if dpcs {
+            // SAFETY: no arguments; at PASSIVE_LEVEL (unload).
+            unsafe { KeFlushQueuedDpcs() };
         }
-        // SAFETY: no arguments; at PASSIVE_LEVEL (unload).
-        unsafe { KeFlushQueuedDpcs() };
-        let members: Vec<NonNull<dyn Deferred>> = self.inner.lock().members.clone();
-        for m in members {
-            // SAFETY: members are owned by the driver state, which is not dropped before this
-            // returns, so none has removed itself yet.
-            unsafe { m.as_ref() }.wait_idle();
-        }
+        // SAFETY: members are owned by the driver state, which is not dropped before this
+        // returns, and nothing can register new ones after init.
+        unsafe { walk(head, |m| m.wait_idle()) };
     }
 }

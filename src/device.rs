@@ -1,6 +1,5 @@
 //! Device objects and their symbolic links.
 
-use alloc::vec::Vec;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
@@ -105,13 +104,17 @@ pub(crate) struct DeviceHeader {
     pub driver: *const (),
     /// The name the device was created with.
     pub name: Option<U16CStr>,
-    /// Symbolic links to delete before the device.
-    pub links: Vec<U16CStr>,
+    /// Symbolic links to delete before the device (a fixed array: no allocation code for the
+    /// common case of one link).
+    pub links: [Option<U16CStr>; MAX_LINKS],
     /// The device this one is attached to (detached at unload), or NULL.
     pub lower: *mut DEVICE_OBJECT,
     /// Its StartIo packets carry a Cancel routine.
     pub cancelable: bool,
 }
+
+/// The most symbolic links one device can have.
+pub const MAX_LINKS: usize = 4;
 
 /// The framework's header of a device it created.
 ///
@@ -185,16 +188,22 @@ impl<S> Device<S> {
         unsafe { (*self.raw.as_ptr()).DeviceExtension.cast() }
     }
 
-    /// Creates a symbolic link to this device; it is deleted before the device at unload.
+    /// Creates a symbolic link to this device; it is deleted before the device at unload. A device
+    /// has at most [`MAX_LINKS`] (STATUS_INSUFFICIENT_RESOURCES beyond).
     pub fn create_symbolic_link(&self, link: U16CStr) -> Result<(), Status> {
         let name = self.name().ok_or(Status::INVALID_DEVICE_REQUEST)?;
+        // SAFETY: the header is initialized for every framework device, and links are only
+        // added during init, before the device receives IRPs.
+        let links = unsafe { &mut (*self.header()).links };
+        let slot = links
+            .iter_mut()
+            .find(|l| l.is_none())
+            .ok_or(Status::INSUFFICIENT_RESOURCES)?;
         let mut link_string = link.to_unicode_string();
         let mut target = name.to_unicode_string();
         // SAFETY: both strings point to 'static UTF-16 data; the kernel copies them.
         Status::from_raw(unsafe { IoCreateSymbolicLink(&raw mut link_string, &raw mut target) }).ok()?;
-        // SAFETY: the header is initialized for every framework device, and links are only
-        // added during init, before the device receives IRPs.
-        unsafe { (*self.header()).links.push(link) };
+        *slot = Some(link);
         Ok(())
     }
 
@@ -224,7 +233,7 @@ impl<S> Device<S> {
         let header = self.header();
         // SAFETY: the header is initialized and nobody else uses it any more (caller).
         let header = unsafe { header.read() };
-        for link in &header.links {
+        for link in header.links.iter().flatten() {
             let mut s = link.to_unicode_string();
             // A link that is already gone needs no deleting; nothing else can fail here.
             // SAFETY: a 'static UTF-16 string.

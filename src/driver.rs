@@ -4,7 +4,6 @@ use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 
-use alloc::vec::Vec;
 use wdm_sys::ntddk::IoCreateDevice;
 use wdm_sys::{DRIVER_OBJECT, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PIRP, PUNICODE_STRING};
 
@@ -154,7 +153,6 @@ pub struct DriverObject<D> {
     raw: NonNull<DRIVER_OBJECT>,
     slot: *mut MaybeUninit<D>,
     registry: *const Registry,
-    created: Vec<Device>,
     _driver: PhantomData<D>,
 }
 
@@ -200,14 +198,13 @@ impl<D: Driver> DriverObject<D> {
             header.write(DeviceHeader {
                 driver: self.slot.cast_const().cast(),
                 name: options.name,
-                links: Vec::new(),
+                links: [None; crate::device::MAX_LINKS],
                 lower: core::ptr::null_mut(),
                 cancelable: false,
             });
         }
         // SAFETY: created above by this framework.
         let device = unsafe { Device::from_raw(raw) };
-        self.created.push(device);
         device.set_io_method(options.io_method);
         if let Some(link) = options.link {
             device.create_symbolic_link(link)?;
@@ -240,9 +237,10 @@ pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_
     // here and dropped at unload (or below, if init fails).
     unsafe { registry.write(Registry::new()) };
     let registry = registry.cast_const();
-    let mut object = DriverObject::<D> { raw, slot, registry, created: Vec::new(), _driver: PhantomData };
+    let mut object = DriverObject::<D> { raw, slot, registry, _driver: PhantomData };
     let result = match D::init(&mut object) {
-        Ok(_) if object.created.is_empty() => Err(Status::INVALID_DEVICE_STATE),
+        // SAFETY: a valid driver object; its device list names the devices init created.
+        Ok(_) if unsafe { (*driver).DeviceObject }.is_null() => Err(Status::INVALID_DEVICE_STATE),
         other => other,
     };
     match result {
@@ -260,10 +258,8 @@ pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_
             Status::SUCCESS.raw()
         }
         Err(e) => {
-            for device in object.created {
-                // SAFETY: the driver failed to load; no IRP can reach its devices.
-                unsafe { device.delete() };
-            }
+            // SAFETY: the driver failed to load; no IRP can reach its devices.
+            unsafe { delete_devices(driver) };
             // SAFETY: written above; the timers and work items made in init were dropped with
             // it, so nothing refers to the registry any more.
             unsafe { core::ptr::drop_in_place(whole.cast::<Registry>()) };
@@ -273,6 +269,24 @@ pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_
         }
     }
 }
+}
+
+/// Deletes every device of `driver` (with its links), walking the driver object's list.
+///
+/// # Safety
+/// A framework driver's object whose devices receive no more IRPs.
+#[inline(never)] // two callers (failed init, unload): one copy
+unsafe fn delete_devices(driver: PDRIVER_OBJECT) {
+    // SAFETY: a valid driver object whose device list only we change now.
+    let mut next = unsafe { (*driver).DeviceObject };
+    while let Some(device) = NonNull::new(next) {
+        // SAFETY: a live device in the driver's list.
+        next = unsafe { (*device.as_ptr()).NextDevice };
+        // SAFETY: every device of a framework driver was created by the framework.
+        let device = unsafe { Device::<Plain>::from_raw(device) };
+        // SAFETY: no IRPs (caller).
+        unsafe { device.delete() };
+    }
 }
 
 struct Glue<D>(PhantomData<D>);
@@ -335,17 +349,8 @@ impl<D: Driver> Glue<D> {
             unsafe { core::ptr::drop_in_place(slot) };
             // SAFETY: every timer and work item was dropped with the state.
             unsafe { core::ptr::drop_in_place(whole.cast::<Registry>()) };
-            // SAFETY: a valid driver object whose device list only we change now.
-            let mut next = unsafe { (*driver).DeviceObject };
-            while let Some(device) = NonNull::new(next) {
-                // SAFETY: a live device in the driver's list.
-                next = unsafe { (*device.as_ptr()).NextDevice };
-                // SAFETY: every device of a framework driver was created by the framework, and
-                // none receives IRPs during unload.
-                let device = unsafe { Device::<Plain>::from_raw(device) };
-                // SAFETY: as above.
-                unsafe { device.delete() };
-            }
+            // SAFETY: none of the driver's devices receives IRPs during unload.
+            unsafe { delete_devices(driver) };
             // SAFETY: allocated in `entry` with this layout; the devices that pointed into it
             // are gone.
             unsafe { alloc::alloc::dealloc(whole.cast(), core::alloc::Layout::new::<Slot<D>>()) };

@@ -6,6 +6,7 @@
 //! `Timer` value can move; dropping it cancels it.
 
 use alloc::boxed::Box;
+use core::cell::Cell;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use core::time::Duration;
@@ -15,7 +16,7 @@ use wdm_sys::ntddk::{
 };
 use wdm_sys::{KDPC, KTIMER, LARGE_INTEGER, PKDPC, PVOID};
 
-use crate::deferred::{Deferred, Registry};
+use crate::deferred::{Deferred, Member, Registry};
 use crate::irql::DispatchLevel;
 use crate::{Driver, DriverObject};
 
@@ -28,6 +29,7 @@ pub trait TimerCallback<D>: 'static {
 struct Objects {
     timer: KTIMER,
     dpc: KDPC,
+    next: Cell<Option<Member>>,
 }
 
 impl Deferred for Objects {
@@ -46,6 +48,14 @@ impl Deferred for Objects {
 
     fn wait_idle(&self) {
         // The registry flushes DPCs once for all timers.
+    }
+
+    fn is_dpc(&self) -> bool {
+        true
+    }
+
+    fn next(&self) -> &Cell<Option<Member>> {
+        &self.next
     }
 }
 
@@ -98,6 +108,7 @@ impl Timer {
         let mut objects = Box::new(Objects {
             timer: KTIMER::default(),
             dpc: KDPC::default(),
+            next: Cell::new(None),
         });
         // SAFETY: the heap objects outlive the timer's use (Drop cancels it); the DPC context is
         // the driver state's slot, valid from the end of init to unload.

@@ -7,6 +7,7 @@
 //! unloading the driver, waits until its callback has returned.
 
 use alloc::boxed::Box;
+use core::cell::Cell;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
@@ -20,7 +21,7 @@ use wdm_sys::ntddk::{
 };
 use wdm_sys::{KEVENT, PDEVICE_OBJECT, PIO_WORKITEM, PIO_WORKITEM_ROUTINE, PVOID};
 
-use crate::deferred::{Deferred, Registry};
+use crate::deferred::{Deferred, Member, Registry};
 use crate::{Device, Driver, DriverObject, SpinLock, Status};
 
 /// What a work item runs.
@@ -43,6 +44,7 @@ struct Objects {
     idle: KEVENT,
     registry: *const Registry,
     driver: PVOID,
+    next: Cell<Option<Member>>,
 }
 
 impl Objects {
@@ -54,6 +56,14 @@ impl Objects {
 impl Deferred for Objects {
     fn stop(&self) {
         // Queuing is refused from now on (the registry's unloading flag).
+    }
+
+    fn is_dpc(&self) -> bool {
+        false
+    }
+
+    fn next(&self) -> &Cell<Option<Member>> {
+        &self.next
     }
 
     /// Returns once no run is queued or running. The event is set and cleared under the state
@@ -129,6 +139,7 @@ impl WorkItem {
             idle: KEVENT::default(),
             registry: driver.registry(),
             driver: driver.state_slot().cast_mut().cast(),
+            next: Cell::new(None),
         });
         // SAFETY: the event lives in the heap block until Drop; initialized once, here.
         unsafe { KeInitializeEvent(objects.idle_event(), NotificationEvent, 1) };
