@@ -243,7 +243,6 @@ impl<S> Device<S> {
             // SAFETY: the device we attached to is live until we detach.
             unsafe { wdm_sys::ntddk::IoDetachDevice(header.lower) };
         }
-        drop(header);
         // SAFETY: a device this framework created, with no IRPs left (caller).
         unsafe { IoDeleteDevice(self.raw.as_ptr()) };
     }
