@@ -29,6 +29,22 @@ type Brand<'irp> = PhantomData<fn(&'irp ()) -> &'irp ()>;
 
 /// The IRP a dispatch routine received. It is not `Clone`, and every way to finish with it
 /// consumes it, so it is completed at most once and never touched afterwards.
+///
+/// A handler returns the [`Outcome`] of what it did, which only doing it produces:
+///
+/// ```
+/// use wdm::{Irp, IrpQueue, Outcome, Status};
+///
+/// fn handle<'irp>(queue: &IrpQueue, irp: Irp<'irp>, later: bool) -> Outcome<'irp> {
+///     if later {
+///         let (pending, pended) = irp.mark_pending(); // the only way to return STATUS_PENDING
+///         queue.insert(pending);
+///         pended.into()
+///     } else {
+///         irp.complete(Status::SUCCESS).into() // consumes the IRP
+///     }
+/// }
+/// ```
 pub struct Irp<'irp> {
     raw: NonNull<IRP>,
     _brand: Brand<'irp>,
@@ -209,6 +225,24 @@ impl<'irp> Irp<'irp> {
 /// An IRP marked pending: the driver owns it until it completes it, from any thread.
 ///
 /// Dropping one completes it with STATUS_CANCELLED, so a pended IRP can never be lost.
+///
+/// ```
+/// use wdm::{Irp, Outcome, PendingIrp, SpinLock, Status};
+///
+/// struct Parked {
+///     slot: SpinLock<Option<PendingIrp>>,
+/// }
+///
+/// impl Parked {
+///     fn park<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+///         let (pending, pended) = irp.mark_pending();
+///         if let Some(old) = self.slot.lock().replace(pending) {
+///             old.complete(Status::CANCELLED); // (a real driver would not complete under the lock)
+///         }
+///         pended.into()
+///     }
+/// }
+/// ```
 pub struct PendingIrp {
     raw: NonNull<IRP>,
 }

@@ -61,6 +61,48 @@ impl Mode for Immediate {
 }
 
 /// A driver's StartIo routine.
+///
+/// The device's type records its StartIo configuration. Registering the Cancel routine comes
+/// first; only then does `set_start_io_attributes(Cancelable)` compile (SDV StartIoCancel):
+///
+/// ```
+/// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
+/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status};
+///
+/// struct Serial {
+///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
+/// }
+///
+/// impl Driver for Serial {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new().read(Self::read);
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         let device = driver
+///             .create_device(&DeviceOptions::new())?
+///             .start_io(driver)
+///             .cancel_routine::<RemoveAndComplete>()
+///             .set_start_io_attributes(Cancelable);
+///         Ok(Serial { device })
+///     }
+/// }
+///
+/// impl StartIo for Serial {
+///     type Mode = Deferred;
+///
+///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel) {
+///         // Deferred StartIo may finish the packet right here (SDV StartIoRecursion).
+///         packet.finish(Status::SUCCESS, 0);
+///     }
+/// }
+///
+/// impl Serial {
+///     fn read<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+///         let (pending, pended) = irp.mark_pending();
+///         self.device.start_packet(pending);
+///         pended.into()
+///     }
+/// }
+/// ```
 pub trait StartIo: Driver {
     /// [`Deferred`] or [`Immediate`].
     type Mode: Mode;
@@ -74,6 +116,26 @@ pub trait StartIo: Driver {
 pub struct Running;
 
 /// A driver's Cancel routine for IRPs queued in the device queue.
+///
+/// It gets the cancel spin lock as a guard and must return the proof that it released it:
+///
+/// ```
+/// use wdm::start_io::{CancelRoutine, CancelledIrp};
+/// use wdm::{CancelLock, CancelLockReleased, Status};
+///
+/// struct Cancel;
+///
+/// impl<D> CancelRoutine<D> for Cancel {
+///     fn cancel<'c>(_driver: &D, irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
+///         let removed = irp.remove(&lock);
+///         let released = lock.release(); // with Irp->CancelIrql
+///         if let Some(irp) = removed {
+///             irp.complete(Status::CANCELLED); // after releasing the lock
+///         }
+///         released
+///     }
+/// }
+/// ```
 pub trait CancelRoutine<D>: 'static {
     /// Called when a queued IRP is cancelled, holding the cancel spin lock. The IRP is still
     /// in the device queue (the framework handles the one StartIo is about to receive); the

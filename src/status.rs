@@ -9,6 +9,15 @@ use wdm_sys::NTSTATUS;
 /// A newtype rather than a bare `i32`, so a status cannot be confused with a length or a count.
 /// The constants are the codes a driver returns most; any other code converts with
 /// [`Status::from_raw`].
+///
+/// ```
+/// use wdm::Status;
+///
+/// assert!(Status::SUCCESS.is_success());
+/// assert_eq!(Status::CANCELLED.raw() as u32, 0xC000_0120);
+/// assert_eq!(Status::from_raw(0xC000_0023_u32 as i32), Status::BUFFER_TOO_SMALL);
+/// assert!(Status::INVALID_PARAMETER.ok().is_err());
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(transparent)]
 #[must_use]

@@ -18,6 +18,20 @@ use crate::irql::DispatchLevel;
 ///
 /// Taking the same lock twice on one processor deadlocks on Windows; the type system does not
 /// prevent it (the simulator reports it as 0xF).
+///
+/// ```
+/// use wdm::SpinLock;
+///
+/// struct Stats {
+///     completed: SpinLock<u64>,
+/// }
+///
+/// fn count(stats: &Stats) -> u64 {
+///     let mut n = stats.completed.lock(); // at DISPATCH_LEVEL from here
+///     *n += 1;
+///     *n
+/// } // released, previous IRQL restored
+/// ```
 pub struct SpinLock<T> {
     lock: UnsafeCell<KSPIN_LOCK>,
     value: UnsafeCell<T>,

@@ -172,3 +172,81 @@ fn ioctl_buffers_by_method_with_lengths_checked() {
     driver.unload();
     kernel.assert_clean();
 }
+
+/// METHOD_NEITHER buffers are handed out only in the dispatch routine: from a pended IRP (a
+/// DPC, a worker, another process's context) `user_buffers` refuses.
+mod neither_outside_dispatch {
+    use wdm::{
+        DeviceOptions, Dispatch, Driver, DriverObject, FILE_ANY_ACCESS, FILE_DEVICE_UNKNOWN, Irp, Method, Outcome,
+        Status, ctl_code, utf16,
+    };
+    use wdm_sim::Kernel;
+
+    const NEITHER: u32 = ctl_code(FILE_DEVICE_UNKNOWN, 0x801, Method::Neither, FILE_ANY_ACCESS);
+
+    struct Late;
+
+    impl Driver for Late {
+        const DISPATCH: Dispatch<Self> = Dispatch::new()
+            .create(Self::ok)
+            .close(Self::ok)
+            .device_control(Self::late);
+
+        fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+            driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\Late")))?;
+            Ok(Late)
+        }
+    }
+
+    impl Late {
+        fn ok<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+            irp.complete(Status::SUCCESS).into()
+        }
+
+        fn late<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+            let (mut pending, pended) = irp.mark_pending();
+            let status = match pending.ioctl().map(|i| i.user_buffers().map(|_| ())) {
+                Some(Err(status)) => status,
+                _ => Status::UNSUCCESSFUL,
+            };
+            pending.complete(status);
+            pended.into()
+        }
+    }
+
+    #[test]
+    fn a_pended_irp_gets_no_user_buffers() {
+        let kernel = Kernel::new();
+        let driver = kernel.load("late", wdm::entry::<Late>).unwrap();
+        let file = kernel.open(r"\Device\Late").unwrap();
+        let r = file.ioctl(NEITHER, b"in", 8);
+        assert_eq!(r.status, Status::INVALID_DEVICE_REQUEST.raw());
+        file.close();
+        driver.unload();
+        kernel.assert_clean();
+    }
+}
+
+/// A driver must create a device: the framework finds its state through the devices at unload.
+mod deviceless {
+    use wdm::{Dispatch, Driver, DriverObject, Status};
+    use wdm_sim::Kernel;
+
+    struct Nothing;
+
+    impl Driver for Nothing {
+        const DISPATCH: Dispatch<Self> = Dispatch::new();
+
+        fn init(_driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+            Ok(Nothing)
+        }
+    }
+
+    #[test]
+    fn loading_fails_with_invalid_device_state_and_leaves_nothing() {
+        let kernel = Kernel::new();
+        let loaded = kernel.load("nothing", wdm::entry::<Nothing>);
+        assert_eq!(loaded.err(), Some(Status::INVALID_DEVICE_STATE.raw()));
+        kernel.assert_clean();
+    }
+}
