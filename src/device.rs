@@ -189,7 +189,7 @@ impl<S> Device<S> {
     }
 
     /// Creates a symbolic link to this device; it is deleted before the device at unload. A device
-    /// has at most [`MAX_LINKS`] (STATUS_INSUFFICIENT_RESOURCES beyond).
+    /// has at most four (STATUS_INSUFFICIENT_RESOURCES beyond).
     pub fn create_symbolic_link(&self, link: U16CStr) -> Result<(), Status> {
         let name = self.name().ok_or(Status::INVALID_DEVICE_REQUEST)?;
         // SAFETY: the header is initialized for every framework device, and links are only
