@@ -216,3 +216,112 @@ fn every_schedule_of_the_hand_off_window_is_safe() {
     assert!(report.failure.is_none(), "{:?}", report.failure);
     assert!(report.schedules > 20, "{} schedules", report.schedules);
 }
+
+/// A DPC on another processor can finish StartIo's packet and start the next one before that
+/// StartIo has returned (Windows allows it). The simulator once reported that overlap and dropped
+/// the second packet; found by the startio sample's stress run. Both packets must be delivered.
+mod overlap_with_a_returning_start_io {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::time::{Duration, Instant};
+
+    use wdm::start_io::{HeldPacket, Immediate, NoCancelRoutine, NonCancelable, Packet, Running, Set, StartIoState};
+    use wdm::{
+        DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, SpinLock, StartIo, Status,
+        at_dispatch, utf16,
+    };
+    use wdm_sim::Kernel;
+
+    struct Slow {
+        device: wdm::Device<StartIoState<Slow, NoCancelRoutine, Set<NonCancelable>>>,
+        held: SpinLock<Option<HeldPacket>>,
+    }
+
+    /// StartIo entries so far, and the gate the first one waits at (one driver per test run).
+    static STARTED: AtomicU32 = AtomicU32::new(0);
+    static GATE: AtomicBool = AtomicBool::new(false);
+
+    impl Driver for Slow {
+        const DISPATCH: Dispatch<Self> = Dispatch::new()
+            .create(Self::ok)
+            .close(Self::ok)
+            .read(Self::read)
+            .device_control(Self::finish);
+
+        fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+            let device = driver
+                .create_device(&DeviceOptions::new().name(utf16!("\\Device\\Slow")))?
+                .start_io(driver)
+                .set_start_io_attributes(NonCancelable);
+            Ok(Slow {
+                device,
+                held: SpinLock::new(None),
+            })
+        }
+    }
+
+    impl StartIo for Slow {
+        type Mode = Immediate;
+
+        fn start_io(&self, _device: wdm::Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel) {
+            *self.held.lock() = Some(packet.hold());
+            if STARTED.fetch_add(1, Ordering::SeqCst) == 0 {
+                // The first StartIo lingers after handing its packet to the "hardware".
+                let until = Instant::now() + Duration::from_secs(5);
+                while !GATE.load(Ordering::SeqCst) && Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    }
+
+    impl Slow {
+        fn ok<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+            irp.complete(Status::SUCCESS).into()
+        }
+
+        fn read<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+            let (pending, pended) = irp.mark_pending();
+            self.device.start_packet(pending);
+            pended.into()
+        }
+
+        /// The "hardware interrupt": finishes the packet in progress (which starts the next).
+        fn finish<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+            let held = self.held.lock().take();
+            if let Some(packet) = held {
+                at_dispatch(|level| packet.finish(Status::SUCCESS, 0, level));
+            }
+            irp.complete(Status::SUCCESS).into()
+        }
+    }
+
+    #[test]
+    fn the_next_packet_is_delivered_while_the_previous_start_io_returns() {
+        let kernel = Kernel::new();
+        let driver = kernel.load("slow", wdm::entry::<Slow>).unwrap();
+        let file = kernel.open(r"\Device\Slow").unwrap();
+        std::thread::scope(|s| {
+            // CPU A: the first read enters StartIo and lingers there.
+            let first = kernel.spawn(s, || file.start_read(1).wait());
+            while STARTED.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            // CPU B: a second read queues; the interrupt finishes the first and starts the second
+            // while CPU A is still inside the first StartIo.
+            let second = file.start_read(1);
+            file.ioctl(0x22_2000, &[], 0);
+            let started_both = STARTED.load(Ordering::SeqCst) >= 2;
+            GATE.store(true, Ordering::SeqCst);
+            file.ioctl(0x22_2000, &[], 0);
+            assert!(
+                started_both,
+                "the second packet reached StartIo while the first was returning"
+            );
+            assert_eq!(second.wait().status, Status::SUCCESS.raw());
+            assert_eq!(first.join().unwrap().status, Status::SUCCESS.raw());
+        });
+        file.close();
+        driver.unload();
+        kernel.assert_clean();
+    }
+}

@@ -44,8 +44,11 @@ pub(crate) struct StartIo {
     count: u32,
     /// A start-next request recorded while deferred: (key, cancelable).
     recorded: Option<(Option<ULONG>, bool)>,
-    /// Processors currently inside this device's StartIo.
-    active: Vec<u32>,
+    /// StartIo invocations in progress on this device: (processor, hand-offs at entry).
+    active: Vec<(u32, u64)>,
+    /// IoStartNextPacket calls so far: an invocation entered before the latest one has handed
+    /// its packet on and may still be returning on its processor.
+    hand_offs: u64,
 }
 
 pub(crate) type StartIoState = Mutex<StartIo>;
@@ -81,8 +84,18 @@ fn call_start_io(k: &State, device: PDEVICE_OBJECT, irp: PIRP) {
     let me = processor();
     {
         let mut s = lock(&sim.start_io);
-        if s.active.iter().any(|&p| p != me) {
-            let others = s.active.clone();
+        // Another processor still inside StartIo is fine once its packet was handed on
+        // (IoStartNextPacket since it entered): it is returning, as happens on Windows when a DPC
+        // on another processor finishes the packet first. Without a hand-off, two StartIos run
+        // for one device at once. Either way StartIo is called: the simulator never drops a packet.
+        let generation = s.hand_offs;
+        let others: Vec<u32> = s
+            .active
+            .iter()
+            .filter(|&&(p, g)| p != me && g == generation)
+            .map(|&(p, _)| p)
+            .collect();
+        if !others.is_empty() {
             drop(s);
             k.report(
                 Rule::ConcurrentStartIo,
@@ -91,9 +104,9 @@ fn call_start_io(k: &State, device: PDEVICE_OBJECT, irp: PIRP) {
                 [device as usize, irp as usize, 0, 0],
                 format!("StartIo entered on CPU {me} while it runs on CPU {others:?} for the same device"),
             );
-            return;
+            s = lock(&sim.start_io);
         }
-        if s.active.contains(&me) {
+        if s.active.iter().any(|&(p, _)| p == me) {
             let depth = s.active.len() + 1;
             drop(s);
             k.report(
@@ -105,7 +118,8 @@ fn call_start_io(k: &State, device: PDEVICE_OBJECT, irp: PIRP) {
             );
             s = lock(&sim.start_io);
         }
-        s.active.push(me);
+        let generation = s.hand_offs;
+        s.active.push((me, generation));
     }
     trace::irp(k, irp, trace::Event::Started);
     let old = irql::get();
@@ -115,7 +129,7 @@ fn call_start_io(k: &State, device: PDEVICE_OBJECT, irp: PIRP) {
     crate::irp::check_return_irql(k, "StartIo", DISPATCH_LEVEL as KIRQL, Some(irp));
     irql::set(old);
     let mut s = lock(&sim.start_io);
-    if let Some(at) = s.active.iter().rposition(|&p| p == me) {
+    if let Some(at) = s.active.iter().rposition(|&(p, _)| p == me) {
         s.active.remove(at);
     }
 }
@@ -246,6 +260,7 @@ fn start_next(k: &State, device: PDEVICE_OBJECT, cancelable: bool, key: Option<U
                 return;
             }
             s.count += u32::from(s.deferred);
+            s.hand_offs += 1;
         }
         let (key, cancelable) = request;
         let mut cancel_irql = 0;

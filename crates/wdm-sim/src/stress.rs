@@ -158,6 +158,12 @@ impl Stress {
         self
     }
 
+    /// How long any one request may take before the run counts it as never completed.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
     /// The random seed (each thread derives its own from it).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
