@@ -147,3 +147,28 @@ fn insert_cancel_and_remove_race_safely_in_every_schedule() {
     assert!(report.failure.is_none(), "{:?}", report.failure);
     assert!(report.schedules > 50, "{} schedules", report.schedules);
 }
+
+#[test]
+fn a_stress_run_against_a_driver_that_never_answers_fails_fast() {
+    // Reads wait in the queue until an IOCTL drains them; the stress run never sends one.
+    let kernel = Kernel::new();
+    let driver = kernel.load("queued", wdm::entry::<Queued>).unwrap();
+    let file = kernel.open(r"\\.\Queued").unwrap();
+    let began = std::time::Instant::now();
+    let report = wdm_sim::stress::Stress::new(10_000)
+        .threads(2)
+        .window(4)
+        .cancel_percent(0)
+        .timeout(std::time::Duration::from_millis(200))
+        .run(&kernel, |_, _| file.start_read(1), |_, _| Ok(()));
+    assert!(!report.failures.is_empty(), "{report}");
+    assert!(report.requests < 100, "it stopped starting requests: {report}");
+    assert!(
+        began.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        began.elapsed()
+    );
+    file.close(); // cleanup cancels what is still queued
+    driver.unload();
+    kernel.assert_clean();
+}

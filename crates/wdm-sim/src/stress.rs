@@ -5,8 +5,10 @@
 //! cancel one of its in-flight requests at random (CancelIoEx); when the window is full it waits
 //! for the oldest and hands the result to the caller's check, together with whether a cancel
 //! was attempted. A request that never completes fails the run (and is reported as 0x135 if it
-//! was cancelled); a double completion or any other rule violation is in the kernel's reports,
-//! which the caller checks afterwards (for example with [`Kernel::assert_clean`]).
+//! was cancelled), and the run then stops starting requests and gives the rest a short wait, so
+//! a hung driver fails the test in seconds; a double completion or any other rule violation is
+//! in the kernel's reports, which the caller checks afterwards (for example with
+//! [`Kernel::assert_clean`]).
 //!
 //! ```
 //! # use wdm_sim::{Kernel, stress::Stress};
@@ -22,6 +24,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::{IoResult, Kernel, Pending};
@@ -180,13 +183,15 @@ impl Stress {
     ) -> StressReport {
         let began = Instant::now();
         let per_thread = self.requests.div_ceil(self.threads as u64);
+        let stuck = AtomicBool::new(false);
         let reports: Vec<StressReport> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..self.threads)
                 .map(|t| {
                     let start = &start;
                     let check = &check;
+                    let stuck = &stuck;
                     let count = per_thread.min(self.requests.saturating_sub(per_thread * t as u64));
-                    kernel.spawn(scope, move || self.thread(t, count, start, check))
+                    kernel.spawn(scope, move || self.thread(t, count, start, check, stuck))
                 })
                 .collect();
             handles
@@ -214,25 +219,39 @@ impl Stress {
         count: u64,
         start: &(impl Fn(&mut Rng, usize) -> Pending<'k> + Sync),
         check: &(impl Fn(&IoResult, bool) -> Result<(), String> + Sync),
+        stuck: &AtomicBool,
     ) -> StressReport {
         let mut rng = Rng::new(self.seed ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
         let mut report = StressReport::default();
         let mut in_flight: VecDeque<(Pending<'k>, bool)> = VecDeque::new();
         let finish = |(p, cancelled): (Pending<'k>, bool), report: &mut StressReport| {
             let irp = p.irp();
-            match p.wait_for(self.timeout) {
+            // Once one request has hung, the rest get a short wait: the run is failing anyway,
+            // and should fail in seconds rather than hang for `timeout` per request.
+            let timeout = if stuck.load(Ordering::Relaxed) {
+                Duration::from_millis(100)
+            } else {
+                self.timeout
+            };
+            match p.wait_for(timeout) {
                 Some(result) => {
                     *report.statuses.entry(result.status as u32).or_default() += 1;
                     if let Err(e) = check(&result, cancelled) {
                         report.failures.push(e);
                     }
                 }
-                None => report
-                    .failures
-                    .push(format!("IRP {irp:p} did not complete within {:?}", self.timeout)),
+                None => {
+                    stuck.store(true, Ordering::Relaxed);
+                    report
+                        .failures
+                        .push(format!("IRP {irp:p} did not complete within {timeout:?}"));
+                }
             }
         };
         for _ in 0..count {
+            if stuck.load(Ordering::Relaxed) {
+                break;
+            }
             in_flight.push_back((start(&mut rng, index), false));
             report.requests += 1;
             if rng.chance(self.cancel_percent) {
