@@ -49,6 +49,16 @@ impl<'c> CancelLock<'c> {
     }
 
     /// Acquires the cancel spin lock (IoAcquireCancelSpinLock), raising to DISPATCH_LEVEL.
+    ///
+    /// ```
+    /// use wdm::CancelLock;
+    ///
+    /// fn with_cancel_lock() {
+    ///     let lock = CancelLock::acquire();
+    ///     // ... look at IRPs whose cancel state only changes under the cancel lock ...
+    ///     let _released = lock.release(); // or drop it: released with the saved IRQL
+    /// }
+    /// ```
     pub fn acquire() -> CancelLock<'static> {
         let mut irql = 0;
         // SAFETY: a writable IRQL; callers run at or below DISPATCH_LEVEL.

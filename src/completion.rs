@@ -26,6 +26,35 @@ use crate::{Irp, LowerDevice, Status};
 type Brand<'c> = PhantomData<fn(&'c ()) -> &'c ()>;
 
 /// A driver's completion routine for IRPs it forwarded with [`Irp::forward_with`].
+///
+/// ```
+/// use wdm::{CompletionRoutine, Irp, LowerCompleted, LowerDevice, Next, Outcome, Status};
+///
+/// struct Filter {
+///     lower: LowerDevice,
+/// }
+///
+/// /// Retries nothing, but fixes up one status on the way back up.
+/// struct FixUp;
+///
+/// impl CompletionRoutine<Filter> for FixUp {
+///     fn completed<'c>(_driver: &Filter, irp: LowerCompleted<'c>) -> Next<'c> {
+///         if irp.status() == Status::NOT_SUPPORTED {
+///             let (pending, next) = irp.reclaim(); // STATUS_MORE_PROCESSING_REQUIRED
+///             pending.complete(Status::INVALID_DEVICE_REQUEST);
+///             next
+///         } else {
+///             irp.pass_up() // the pending mark is propagated by the framework
+///         }
+///     }
+/// }
+///
+/// impl Filter {
+///     fn read<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+///         irp.forward_with::<Filter, FixUp>(&self.lower).into()
+///     }
+/// }
+/// ```
 pub trait CompletionRoutine<D>: 'static {
     /// Called when the lower driver completed the IRP (at IRQL <= DISPATCH_LEVEL).
     fn completed<'c>(driver: &D, irp: LowerCompleted<'c>) -> Next<'c>;

@@ -23,6 +23,16 @@ impl DispatchLevel {
 }
 
 /// Runs `f` at DISPATCH_LEVEL (KeRaiseIrql ... KeLowerIrql), lending it the proof.
+///
+/// ```
+/// use wdm::{Status, at_dispatch, start_io::HeldPacket};
+///
+/// // Finishing a held StartIo packet calls IoStartNextPacket, which needs DISPATCH_LEVEL:
+/// // `finish` takes the proof, so it cannot be called without it (SDV IrqlDispatch).
+/// fn hardware_done(packet: HeldPacket) {
+///     at_dispatch(|level| packet.finish(Status::SUCCESS, 0, level));
+/// }
+/// ```
 pub fn at_dispatch<R>(f: impl FnOnce(&DispatchLevel) -> R) -> R {
     let level = wdm_sys::DISPATCH_LEVEL as wdm_sys::KIRQL;
     // SAFETY: raising to DISPATCH_LEVEL from a level at or below it (drivers call this from
