@@ -21,14 +21,14 @@ use wdm_sys::{
 };
 
 use crate::irp::{Pended, PendingIrp};
-use crate::{Irp, LowerDevice, Status};
+use crate::{Irp, LowerDevice, Status, Unlocked};
 
 type Brand<'c> = PhantomData<fn(&'c ()) -> &'c ()>;
 
 /// A driver's completion routine for IRPs it forwarded with [`Irp::forward_with`].
 ///
 /// ```
-/// use wdm::{CompletionRoutine, Irp, LowerCompleted, LowerDevice, Next, Outcome, Status};
+/// use wdm::{CompletionRoutine, Irp, LowerCompleted, LowerDevice, Next, Outcome, Status, Unlocked};
 ///
 /// struct Filter {
 ///     lower: LowerDevice,
@@ -38,10 +38,10 @@ type Brand<'c> = PhantomData<fn(&'c ()) -> &'c ()>;
 /// struct FixUp;
 ///
 /// impl CompletionRoutine<Filter> for FixUp {
-///     fn completed<'c>(_driver: &Filter, irp: LowerCompleted<'c>) -> Next<'c> {
+///     fn completed<'c>(_driver: &Filter, irp: LowerCompleted<'c>, cx: &mut Unlocked) -> Next<'c> {
 ///         if irp.status() == Status::NOT_SUPPORTED {
 ///             let (pending, next) = irp.reclaim(); // STATUS_MORE_PROCESSING_REQUIRED
-///             pending.complete(Status::INVALID_DEVICE_REQUEST);
+///             pending.complete(Status::INVALID_DEVICE_REQUEST, cx);
 ///             next
 ///         } else {
 ///             irp.pass_up() // the pending mark is propagated by the framework
@@ -50,14 +50,15 @@ type Brand<'c> = PhantomData<fn(&'c ()) -> &'c ()>;
 /// }
 ///
 /// impl Filter {
-///     fn read<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+///     fn read<'irp>(&self, irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
 ///         irp.forward_with::<Filter, FixUp>(&self.lower).into()
 ///     }
 /// }
 /// ```
 pub trait CompletionRoutine<D>: 'static {
-    /// Called when the lower driver completed the IRP (at IRQL <= DISPATCH_LEVEL).
-    fn completed<'c>(driver: &D, irp: LowerCompleted<'c>) -> Next<'c>;
+    /// Called when the lower driver completed the IRP (at IRQL <= DISPATCH_LEVEL, holding no
+    /// spin lock: `cx`).
+    fn completed<'c>(driver: &D, irp: LowerCompleted<'c>, cx: &mut Unlocked) -> Next<'c>;
 }
 
 /// An IRP the lower driver completed, back in this driver's completion routine.
@@ -155,7 +156,10 @@ wdm_sys::callback! {
         let Some(raw) = NonNull::new(irp) else {
             return STATUS_CONTINUE_COMPLETION;
         };
-        let next = C::completed(driver, LowerCompleted { raw, _brand: PhantomData });
+        // SAFETY: IoCompleteRequest runs completion routines holding no spin lock (completing
+        // under one is the lower driver's SpinLockSafe violation).
+        let mut cx = unsafe { Unlocked::new() };
+        let next = C::completed(driver, LowerCompleted { raw, _brand: PhantomData }, &mut cx);
         next.status
     }
 }

@@ -70,7 +70,7 @@ impl Registry {
 
     /// Adds `member`, which stays valid until [`remove`](Self::remove).
     pub(crate) fn add(&self, member: Member) {
-        let mut inner = self.inner.lock();
+        let mut inner = self.inner.lock_internal();
         // SAFETY: the member is valid (caller) and not yet linked.
         unsafe { member.as_ref() }.next().set(inner.head);
         inner.head = Some(member);
@@ -78,7 +78,7 @@ impl Registry {
 
     /// Removes `member`.
     pub(crate) fn remove(&self, member: Member) {
-        let mut inner = self.inner.lock();
+        let mut inner = self.inner.lock_internal();
         // SAFETY: the member is valid until it is removed (caller).
         let after = unsafe { member.as_ref() }.next().get();
         if inner
@@ -105,7 +105,7 @@ impl Registry {
     /// Runs `arm` unless the driver is unloading (then returns `None`), excluding the unload
     /// sequence meanwhile.
     pub(crate) fn unless_unloading<R>(&self, arm: impl FnOnce() -> R) -> Option<R> {
-        let inner = self.inner.lock();
+        let inner = self.inner.lock_internal();
         if inner.unloading { None } else { Some(arm()) }
     }
 
@@ -113,7 +113,7 @@ impl Registry {
     pub(crate) fn quiesce(&self) {
         let mut dpcs = false;
         let head = {
-            let mut inner = self.inner.lock();
+            let mut inner = self.inner.lock_internal();
             inner.unloading = true;
             // SAFETY: members stay valid while linked, and unlinking needs this lock.
             unsafe {

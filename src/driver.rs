@@ -7,19 +7,33 @@ use core::ptr::NonNull;
 use wdm_sys::ntddk::IoCreateDevice;
 use wdm_sys::{DRIVER_OBJECT, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PIRP, PUNICODE_STRING};
 
-use crate::Status;
 use crate::deferred::Registry;
 use crate::device::{Device, DeviceHeader, DeviceOptions, Plain};
 use crate::irp::{Irp, Outcome};
+use crate::{Status, Unlocked};
 
 /// The number of major function codes (`IRP_MJ_MAXIMUM_FUNCTION + 1`).
 pub const MAJOR_FUNCTIONS: usize = 28;
 
-/// A dispatch handler: gets the driver's state and the IRP, returns what it did with it.
+/// A dispatch handler: gets the driver's state, the IRP and the [`Unlocked`] proof (no spin
+/// lock is held), returns what it did with the IRP.
 ///
 /// Written as a method with a named lifetime, which ties the outcome to this IRP:
-/// `fn read<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp>`.
-pub type Handler<D> = for<'irp> fn(&D, Irp<'irp>) -> Outcome<'irp>;
+///
+/// ```
+/// use wdm::{Handler, Irp, Outcome, Status, Unlocked};
+///
+/// struct Beeper;
+///
+/// impl Beeper {
+///     fn read<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         irp.complete_with(Status::SUCCESS, 0, cx).into()
+///     }
+/// }
+///
+/// const READ: Handler<Beeper> = Beeper::read;
+/// ```
+pub type Handler<D> = for<'irp> fn(&D, Irp<'irp>, &mut Unlocked) -> Outcome<'irp>;
 
 /// Which major functions a driver handles. Only these get `MajorFunction` entries; every
 /// other request fails with `STATUS_INVALID_DEVICE_REQUEST` (the I/O manager's default).
@@ -94,7 +108,7 @@ impl<D> Default for Dispatch<D> {
 /// A WDM driver.
 ///
 /// ```
-/// use wdm::{Dispatch, Driver, DriverObject, DeviceOptions, Irp, Outcome, Status, utf16};
+/// use wdm::{Dispatch, Driver, DriverObject, DeviceOptions, Irp, Outcome, Status, Unlocked, utf16};
 ///
 /// struct Hello;
 ///
@@ -108,8 +122,8 @@ impl<D> Default for Dispatch<D> {
 /// }
 ///
 /// impl Hello {
-///     fn open<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
-///         irp.complete(Status::SUCCESS).into()
+///     fn open<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         irp.complete(Status::SUCCESS, cx).into()
 ///     }
 /// }
 /// ```
@@ -317,9 +331,13 @@ impl<D: Driver> Glue<D> {
             // SAFETY: the I/O manager hands the IRP over to this dispatch routine.
             let irp = unsafe { Irp::from_raw(irp) };
             match D::DISPATCH.handlers[MJ] {
-                Some(handler) => handler(driver, irp).status().raw(),
+                Some(handler) => {
+                    // SAFETY: a dispatch routine is entered holding no spin lock.
+                    let mut cx = unsafe { Unlocked::new() };
+                    handler(driver, irp, &mut cx).status().raw()
+                }
                 // Unreachable: only handled majors get this routine.
-                None => irp.complete(Status::INVALID_DEVICE_REQUEST).status().raw(),
+                None => irp.complete_unchecked(Status::INVALID_DEVICE_REQUEST, 0).status().raw(),
             }
         }
     }

@@ -22,7 +22,7 @@ use wdm_sys::ntddk::{
 };
 use wdm_sys::{IO_NO_INCREMENT, IO_STACK_LOCATION, IRP};
 
-use crate::Status;
+use crate::{Status, Unlocked};
 
 /// An invariant lifetime: `Irp<'a>` and `Outcome<'b>` only match when `'a` is `'b`.
 type Brand<'irp> = PhantomData<fn(&'irp ()) -> &'irp ()>;
@@ -33,15 +33,15 @@ type Brand<'irp> = PhantomData<fn(&'irp ()) -> &'irp ()>;
 /// A handler returns the [`Outcome`] of what it did, which only doing it produces:
 ///
 /// ```
-/// use wdm::{Irp, IrpQueue, Outcome, Status};
+/// use wdm::{Irp, IrpQueue, Outcome, Status, Unlocked};
 ///
-/// fn handle<'irp>(queue: &IrpQueue, irp: Irp<'irp>, later: bool) -> Outcome<'irp> {
+/// fn handle<'irp>(queue: &IrpQueue, irp: Irp<'irp>, cx: &mut Unlocked, later: bool) -> Outcome<'irp> {
 ///     if later {
 ///         let (pending, pended) = irp.mark_pending(); // the only way to return STATUS_PENDING
-///         queue.insert(pending);
+///         queue.insert(pending, cx);
 ///         pended.into()
 ///     } else {
-///         irp.complete(Status::SUCCESS).into() // consumes the IRP
+///         irp.complete(Status::SUCCESS, cx).into() // consumes the IRP
 ///     }
 /// }
 /// ```
@@ -181,14 +181,29 @@ impl<'irp> Irp<'irp> {
         location(self.raw).MajorFunction
     }
 
-    /// Completes the IRP with `status` and no information.
-    pub fn complete(self, status: Status) -> Completed<'irp> {
-        self.complete_with(status, 0)
+    /// Completes the IRP with `status` and no information. `cx` proves no spin lock is held
+    /// (SDV SpinLockSafe).
+    pub fn complete(self, status: Status, cx: &Unlocked) -> Completed<'irp> {
+        self.complete_with(status, 0, cx)
     }
 
     /// Completes the IRP with `status` and `information` (for reads and writes, the number of
     /// bytes transferred).
-    pub fn complete_with(self, status: Status, information: usize) -> Completed<'irp> {
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// fn read<'irp>(irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let n = irp.transfer_length().unwrap_or(0);
+    ///     irp.complete_with(Status::SUCCESS, n, cx).into() // "read" n bytes
+    /// }
+    /// ```
+    pub fn complete_with(self, status: Status, information: usize, _cx: &Unlocked) -> Completed<'irp> {
+        self.complete_unchecked(status, information)
+    }
+
+    /// Completes the IRP from framework code that holds no spin lock.
+    pub(crate) fn complete_unchecked(self, status: Status, information: usize) -> Completed<'irp> {
         complete_raw(self.raw, status, information);
         Completed {
             status,
@@ -224,20 +239,24 @@ impl<'irp> Irp<'irp> {
 
 /// An IRP marked pending: the driver owns it until it completes it, from any thread.
 ///
-/// Dropping one completes it with STATUS_CANCELLED, so a pended IRP can never be lost.
+/// Dropping one completes it with STATUS_CANCELLED, so a pended IRP can never be lost. (Drop
+/// it outside spin locks: a drop needs no [`Unlocked`] proof, so dropping one under a lock, for
+/// instance by overwriting a locked `Option<PendingIrp>`, is not caught at compile time; the
+/// simulator reports it as SpinLockSafe.)
 ///
 /// ```
-/// use wdm::{Irp, Outcome, PendingIrp, SpinLock, Status};
+/// use wdm::{Irp, Outcome, PendingIrp, SpinLock, Status, Unlocked};
 ///
 /// struct Parked {
 ///     slot: SpinLock<Option<PendingIrp>>,
 /// }
 ///
 /// impl Parked {
-///     fn park<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+///     fn park<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
 ///         let (pending, pended) = irp.mark_pending();
-///         if let Some(old) = self.slot.lock().replace(pending) {
-///             old.complete(Status::CANCELLED); // (a real driver would not complete under the lock)
+///         let old = self.slot.lock(cx).replace(pending); // the guard goes at the `;`
+///         if let Some(old) = old {
+///             old.complete(Status::CANCELLED, cx); // outside the lock (SDV SpinLockSafe)
 ///         }
 ///         pended.into()
 ///     }
@@ -252,13 +271,18 @@ pub struct PendingIrp {
 unsafe impl Send for PendingIrp {}
 
 impl PendingIrp {
-    /// Completes the IRP.
-    pub fn complete(self, status: Status) {
-        self.complete_with(status, 0);
+    /// Completes the IRP. `cx` proves no spin lock is held (SDV SpinLockSafe).
+    pub fn complete(self, status: Status, cx: &Unlocked) {
+        self.complete_with(status, 0, cx);
     }
 
     /// Completes the IRP with `information`.
-    pub fn complete_with(self, status: Status, information: usize) {
+    pub fn complete_with(self, status: Status, information: usize, _cx: &Unlocked) {
+        self.complete_unchecked(status, information);
+    }
+
+    /// Completes the IRP from framework code that holds no spin lock.
+    pub(crate) fn complete_unchecked(self, status: Status, information: usize) {
         let raw = self.into_raw();
         complete_raw(raw, status, information);
     }

@@ -25,12 +25,12 @@ impl DispatchLevel {
 /// Runs `f` at DISPATCH_LEVEL (KeRaiseIrql ... KeLowerIrql), lending it the proof.
 ///
 /// ```
-/// use wdm::{Status, at_dispatch, start_io::HeldPacket};
+/// use wdm::{Status, Unlocked, at_dispatch, start_io::HeldPacket};
 ///
 /// // Finishing a held StartIo packet calls IoStartNextPacket, which needs DISPATCH_LEVEL:
 /// // `finish` takes the proof, so it cannot be called without it (SDV IrqlDispatch).
-/// fn hardware_done(packet: HeldPacket) {
-///     at_dispatch(|level| packet.finish(Status::SUCCESS, 0, level));
+/// fn hardware_done(packet: HeldPacket, cx: &Unlocked) {
+///     at_dispatch(|level| packet.finish(Status::SUCCESS, 0, level, cx));
 /// }
 /// ```
 pub fn at_dispatch<R>(f: impl FnOnce(&DispatchLevel) -> R) -> R {

@@ -3,14 +3,16 @@
 //! A driver is a type implementing [`Driver`]: its `init` runs in DriverEntry and creates
 //! devices; its [`Dispatch`] table names the requests it handles; IRPs arrive as owned
 //! [`Irp`] values that must be completed (exactly once) to produce the [`Outcome`] a handler
-//! returns. [`driver_entry!`] exports the entry point.
+//! returns. Every callback is lent an [`Unlocked`] proof, which completing needs and holding a
+//! spin lock borrows: no IRP is completed under a lock. [`driver_entry!`] exports the entry
+//! point.
 //!
 //! The same driver builds three ways (see `wdm-sys`): against the WDK, against bundled
 //! bindings for a `.sys` cross-built without the WDK, and against the simulator (`wdm-sim`)
 //! for tests on any host.
 //!
 //! ```
-//! use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Irp, Outcome, Status, utf16};
+//! use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Irp, Outcome, Status, Unlocked, utf16};
 //!
 //! struct Minimal;
 //!
@@ -28,8 +30,8 @@
 //! }
 //!
 //! impl Minimal {
-//!     fn success<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
-//!         irp.complete(Status::SUCCESS).into()
+//!     fn success<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+//!         irp.complete(Status::SUCCESS, cx).into()
 //!     }
 //! }
 //!
@@ -84,7 +86,7 @@ pub use runtime::{PANIC_BUGCHECK_CODE, POOL_TAG};
 pub use start_io::StartIo;
 pub use status::Status;
 pub use string::U16CStr;
-pub use sync::{SpinLock, SpinLockGuard};
+pub use sync::{SpinLock, SpinLockGuard, Unlocked};
 pub use timer::{Timer, TimerCallback};
 pub use work::{WorkCallback, WorkItem};
 

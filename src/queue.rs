@@ -20,7 +20,7 @@ use wdm_sys::ntddk::{
 use wdm_sys::{FILE_OBJECT, IRP, LIST_ENTRY, PDEVICE_OBJECT, PIRP, PLIST_ENTRY, PVOID};
 
 use crate::irp::PendingIrp;
-use crate::{SpinLock, Status};
+use crate::{SpinLock, Status, Unlocked};
 
 /// The list, on the heap so that the queue value itself may move.
 struct List {
@@ -37,20 +37,20 @@ unsafe impl Send for List {}
 /// `T` must be `Copy` and fit in three pointers; a larger `T` does not compile.
 ///
 /// ```
-/// use wdm::{IrpQueue, PendingIrp, Status};
+/// use wdm::{IrpQueue, PendingIrp, Status, Unlocked};
 ///
 /// struct Reads {
 ///     queue: IrpQueue<u32>,
 /// }
 ///
 /// impl Reads {
-///     fn park(&self, read: PendingIrp, ticket: u32) {
-///         self.queue.insert_with(read, ticket);
+///     fn park(&self, read: PendingIrp, ticket: u32, cx: &Unlocked) {
+///         self.queue.insert_with(read, ticket, cx);
 ///     }
 ///
-///     fn answer(&self, ticket: u32) {
+///     fn answer(&self, ticket: u32, cx: &Unlocked) {
 ///         if let Some(read) = self.queue.remove_first(|q| q.context() == ticket) {
-///             read.complete(Status::SUCCESS);
+///             read.complete(Status::SUCCESS, cx);
 ///         }
 ///     }
 /// }
@@ -60,7 +60,18 @@ pub struct IrpQueue<T: Copy + Send + 'static = ()> {
     _context: PhantomData<T>,
 }
 
-/// What a removal predicate can see of a queued IRP.
+/// What a removal predicate (or [`IrpQueue::for_each`]) can see of a queued IRP.
+///
+/// ```
+/// use wdm::IrpQueue;
+///
+/// // How many requests a handle has queued (for a per-handle limit).
+/// fn queued_by(queue: &IrpQueue<u64>, file: *const wdm::sys::FILE_OBJECT) -> usize {
+///     let mut n = 0;
+///     queue.for_each(|q| n += usize::from(q.file_object() == file));
+///     n
+/// }
+/// ```
 pub struct QueuedIrp<'a, T = ()> {
     irp: &'a IRP,
     _context: PhantomData<T>,
@@ -137,15 +148,15 @@ impl IrpQueue<()> {
     /// STATUS_CANCELLED instead (it never stays queued).
     ///
     /// ```
-    /// # use wdm::{Irp, IrpQueue, Outcome};
-    /// fn park<'irp>(queue: &IrpQueue, irp: Irp<'irp>) -> Outcome<'irp> {
+    /// # use wdm::{Irp, IrpQueue, Outcome, Unlocked};
+    /// fn park<'irp>(queue: &IrpQueue, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
     ///     let (pending, pended) = irp.mark_pending();
-    ///     queue.insert(pending);
+    ///     queue.insert(pending, cx);
     ///     pended.into()
     /// }
     /// ```
-    pub fn insert(&self, irp: PendingIrp) {
-        self.insert_with(irp, ());
+    pub fn insert(&self, irp: PendingIrp, cx: &Unlocked) {
+        self.insert_with(irp, (), cx);
     }
 }
 
@@ -156,7 +167,7 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
             head: LIST_ENTRY::default(),
         }));
         {
-            let mut l = list.lock();
+            let mut l = list.lock_internal();
             // SAFETY: the head lives in the Box, which never moves.
             unsafe { InitializeListHead(&raw mut l.head) };
         }
@@ -171,12 +182,13 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     }
 
     /// Queues `irp` with `context`, cancelable. If it is already cancelled it is completed with
-    /// STATUS_CANCELLED instead (it never stays queued).
-    pub fn insert_with(&self, irp: PendingIrp, context: T) {
+    /// STATUS_CANCELLED instead (it never stays queued): hence `cx`, the proof that no spin lock
+    /// is held.
+    pub fn insert_with(&self, irp: PendingIrp, context: T, _cx: &Unlocked) {
         let raw = irp.into_raw().as_ptr();
         // SAFETY: DriverContext is the driver's while it owns the IRP.
         unsafe { context_slot::<T>(raw).write(context) };
-        let mut list = self.list.lock();
+        let mut list = self.list.lock_internal();
         // SAFETY: the IRP is ours; DriverContext[0] is the driver's while it owns the IRP.
         unsafe { owner_slot(raw).write(self.lock_ptr()) };
         // SAFETY: the head is initialized and locked; the IRP's entry is free.
@@ -207,7 +219,7 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
 
     /// As [`remove_first`](Self::remove_first), with the value attached to the IRP.
     pub fn remove_first_with(&self, mut keep: impl FnMut(&QueuedIrp<'_, T>) -> bool) -> Option<(PendingIrp, T)> {
-        let mut list = self.list.lock();
+        let mut list = self.list.lock_internal();
         let head: PLIST_ENTRY = &raw mut list.head;
         // SAFETY: the locked list.
         let mut e = unsafe { (*head).Flink };
@@ -250,7 +262,7 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// Calls `visit` for each queued IRP, in order, under the queue's lock (to find the earliest
     /// deadline, count a caller's requests, ...). It must not block.
     pub fn for_each(&self, mut visit: impl FnMut(&QueuedIrp<'_, T>)) {
-        let mut list = self.list.lock();
+        let mut list = self.list.lock_internal();
         let head: PLIST_ENTRY = &raw mut list.head;
         // SAFETY: the locked list.
         let mut e = unsafe { (*head).Flink };
@@ -268,7 +280,7 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
 
     /// Whether the queue is empty (of IRPs not yet taken by their cancel routine, or not).
     pub fn is_empty(&self) -> bool {
-        let mut list = self.list.lock();
+        let mut list = self.list.lock_internal();
         // SAFETY: the locked, initialized list.
         unsafe { IsListEmpty(&raw mut list.head) }
     }
@@ -278,7 +290,7 @@ impl<T: Copy + Send + 'static> Drop for IrpQueue<T> {
     fn drop(&mut self) {
         // Nothing may stay queued in a queue that goes away: complete what is left.
         while let Some(irp) = self.remove_next() {
-            irp.complete(Status::CANCELLED);
+            irp.complete_unchecked(Status::CANCELLED, 0);
         }
     }
 }
@@ -287,7 +299,7 @@ fn complete_cancelled(irp: PIRP) {
     if let Some(irp) = NonNull::new(irp) {
         // SAFETY: the caller owns the pending IRP.
         let irp = unsafe { PendingIrp::from_raw(irp) };
-        irp.complete(Status::CANCELLED);
+        irp.complete_unchecked(Status::CANCELLED, 0);
     }
 }
 
@@ -302,7 +314,7 @@ wdm_sys::callback! {
         // SAFETY: the IRP is queued: DriverContext[0] names its queue's lock.
         let lock = unsafe { owner_slot(irp).read() };
         // SAFETY: a queue outlives the IRPs in it (its Drop empties it first).
-        let list = unsafe { &*lock }.lock();
+        let list = unsafe { &*lock }.lock_internal();
         // SAFETY: still linked: removal skips IRPs whose routine was taken.
         unsafe { RemoveEntryList(entry_of(irp)) };
         drop(list);

@@ -213,8 +213,8 @@ impl<'a> Ioctl<'a> {
     /// dispatch routine runs in its context.
     ///
     /// ```
-    /// # use wdm::{Irp, Outcome, Status};
-    /// fn echo<'irp>(mut irp: Irp<'irp>) -> Outcome<'irp> {
+    /// # use wdm::{Irp, Outcome, Status, Unlocked};
+    /// fn echo<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
     ///     let result = match irp.ioctl().map(|ioctl| ioctl.user_buffers()) {
     ///         Some(Ok(mut user)) => {
     ///             let mut data = [0u8; 64];
@@ -224,8 +224,8 @@ impl<'a> Ioctl<'a> {
     ///         None => Err(Status::INVALID_DEVICE_REQUEST),
     ///     };
     ///     match result {
-    ///         Ok(n) => irp.complete_with(Status::SUCCESS, n).into(),
-    ///         Err(status) => irp.complete(status).into(),
+    ///         Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
+    ///         Err(status) => irp.complete(status, cx).into(),
     ///     }
     /// }
     /// ```
@@ -333,8 +333,8 @@ impl<'irp> Irp<'irp> {
     /// The device-control parameters, or `None` for another request.
     ///
     /// ```
-    /// # use wdm::{Irp, Outcome, Status};
-    /// fn device_control<'irp>(mut irp: Irp<'irp>) -> Outcome<'irp> {
+    /// # use wdm::{Irp, Outcome, Status, Unlocked};
+    /// fn device_control<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
     ///     let answered = match irp.ioctl().map(|ioctl| ioctl.buffered()) {
     ///         Some(Ok(mut buffer)) => match buffer.output().first_mut() {
     ///             Some(byte) => {
@@ -347,8 +347,8 @@ impl<'irp> Irp<'irp> {
     ///         None => Err(Status::INVALID_DEVICE_REQUEST),
     ///     };
     ///     match answered {
-    ///         Ok(n) => irp.complete_with(Status::SUCCESS, n).into(),
-    ///         Err(status) => irp.complete(status).into(),
+    ///         Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
+    ///         Err(status) => irp.complete(status, cx).into(),
     ///     }
     /// }
     /// ```
@@ -367,15 +367,15 @@ impl<'irp> Irp<'irp> {
     /// be mapped.
     ///
     /// ```
-    /// # use wdm::{Irp, Outcome, Status};
-    /// fn read<'irp>(mut irp: Irp<'irp>) -> Outcome<'irp> {
+    /// # use wdm::{Irp, Outcome, Status, Unlocked};
+    /// fn read<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
     ///     match irp.data() {
     ///         Ok(data) => {
     ///             data.fill(0xAB);
     ///             let n = data.len();
-    ///             irp.complete_with(Status::SUCCESS, n).into()
+    ///             irp.complete_with(Status::SUCCESS, n, cx).into()
     ///         }
-    ///         Err(status) => irp.complete(status).into(),
+    ///         Err(status) => irp.complete(status, cx).into(),
     ///     }
     /// }
     /// ```
@@ -408,15 +408,15 @@ impl PendingIrp {
     /// As [`Irp::data`]: a pended read's or write's buffer, valid in any context.
     ///
     /// ```
-    /// # use wdm::{PendingIrp, Status};
-    /// fn finish_read(mut read: PendingIrp) {
+    /// # use wdm::{PendingIrp, Status, Unlocked};
+    /// fn finish_read(mut read: PendingIrp, cx: &Unlocked) {
     ///     match read.data() {
     ///         Ok(data) => {
     ///             data.fill(7);
     ///             let n = data.len();
-    ///             read.complete_with(Status::SUCCESS, n);
+    ///             read.complete_with(Status::SUCCESS, n, cx);
     ///         }
-    ///         Err(status) => read.complete(status),
+    ///         Err(status) => read.complete(status, cx),
     ///     }
     /// }
     /// ```

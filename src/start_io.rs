@@ -38,7 +38,7 @@ use crate::cancel::{CancelLock, CancelLockReleased};
 use crate::device::{Device, Plain};
 use crate::irp::PendingIrp;
 use crate::irql::DispatchLevel;
-use crate::{Driver, DriverObject, Status};
+use crate::{Driver, DriverObject, Status, Unlocked};
 
 /// How a driver's StartIo runs.
 pub trait Mode: 'static {
@@ -67,7 +67,7 @@ impl Mode for Immediate {
 ///
 /// ```
 /// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
-/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status};
+/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
 ///
 /// struct Serial {
 ///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
@@ -89,16 +89,16 @@ impl Mode for Immediate {
 /// impl StartIo for Serial {
 ///     type Mode = Deferred;
 ///
-///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel) {
+///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
 ///         // Deferred StartIo may finish the packet right here (SDV StartIoRecursion).
-///         packet.finish(Status::SUCCESS, 0);
+///         packet.finish(Status::SUCCESS, 0, cx);
 ///     }
 /// }
 ///
 /// impl Serial {
-///     fn read<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+///     fn read<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
 ///         let (pending, pended) = irp.mark_pending();
-///         self.device.start_packet(pending);
+///         self.device.start_packet(pending, cx);
 ///         pended.into()
 ///     }
 /// }
@@ -107,9 +107,15 @@ pub trait StartIo: Driver {
     /// [`Deferred`] or [`Immediate`].
     type Mode: Mode;
 
-    /// Starts `packet` on the device, at DISPATCH_LEVEL. Called for one packet at a time per
-    /// device.
-    fn start_io(&self, device: Device<Running>, packet: Packet<'_, Self::Mode>, level: &DispatchLevel);
+    /// Starts `packet` on the device, at DISPATCH_LEVEL, holding no spin lock (`cx`). Called
+    /// for one packet at a time per device.
+    fn start_io(
+        &self,
+        device: Device<Running>,
+        packet: Packet<'_, Self::Mode>,
+        level: &DispatchLevel,
+        cx: &mut Unlocked,
+    );
 }
 
 /// The configuration of a device whose StartIo is running (what StartIo can do with it).
@@ -128,9 +134,9 @@ pub struct Running;
 /// impl<D> CancelRoutine<D> for Cancel {
 ///     fn cancel<'c>(_driver: &D, irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
 ///         let removed = irp.remove(&lock);
-///         let released = lock.release(); // with Irp->CancelIrql
+///         let mut released = lock.release(); // with Irp->CancelIrql
 ///         if let Some(irp) = removed {
-///             irp.complete(Status::CANCELLED); // after releasing the lock
+///             irp.complete(Status::CANCELLED, released.unlocked()); // after releasing the lock
 ///         }
 ///         released
 ///     }
@@ -227,8 +233,9 @@ impl<D: StartIo, C: CancelState<D>> Device<StartIoState<D, C, Unset>> {
 
 impl<D: StartIo, C: CancelState<D>, A: 'static> Device<StartIoState<D, C, Set<A>>> {
     /// Queues a pended IRP for StartIo (IoStartPacket): StartIo gets it now if the device is
-    /// idle, later otherwise.
-    pub fn start_packet(&self, irp: PendingIrp) {
+    /// idle, later otherwise. StartIo may run, and complete packets, before this returns: hence
+    /// `cx`, the proof that no spin lock is held.
+    pub fn start_packet(&self, irp: PendingIrp, _cx: &Unlocked) {
         let raw = irp.into_raw();
         // SAFETY: a live device with StartIo and an IRP marked pending, handed to the I/O
         // manager's queue.
@@ -293,10 +300,10 @@ impl<M> Packet<'_, M> {
 impl Packet<'_, Deferred> {
     /// Completes the packet and starts the next one. Inside a deferred StartIo the next
     /// StartIo runs after this one returns.
-    pub fn finish(self, status: Status, information: usize) {
+    pub fn finish(self, status: Status, information: usize, cx: &Unlocked) {
         // SAFETY: StartIo runs at DISPATCH_LEVEL, for the whole call this packet lives in.
         let level = unsafe { DispatchLevel::assume() };
-        self.hold().finish(status, information, level);
+        self.hold().finish(status, information, level, cx);
     }
 }
 
@@ -324,15 +331,28 @@ impl HeldPacket {
         crate::request::data_of(self.irp)
     }
 
-    /// Completes the packet and starts the next (IoStartNextPacket needs DISPATCH_LEVEL:
-    /// SDV IrqlDispatch).
-    pub fn finish(self, status: Status, information: usize, _level: &DispatchLevel) {
+    /// Completes the packet and starts the next (IoStartNextPacket needs DISPATCH_LEVEL, SDV
+    /// IrqlDispatch, and no spin lock held, SDV SpinLockSafe).
+    ///
+    /// ```
+    /// use wdm::start_io::HeldPacket;
+    /// use wdm::{DispatchLevel, SpinLock, Status, Unlocked};
+    ///
+    /// // The hardware's "done" DPC.
+    /// fn done(in_progress: &SpinLock<Option<HeldPacket>>, level: &DispatchLevel, cx: &mut Unlocked) {
+    ///     let packet = in_progress.lock(cx).take(); // the guard goes at the `;`
+    ///     if let Some(packet) = packet {
+    ///         packet.finish(Status::SUCCESS, 0, level, cx);
+    ///     }
+    /// }
+    /// ```
+    pub fn finish(self, status: Status, information: usize, _level: &DispatchLevel, cx: &Unlocked) {
         // SAFETY: the device is live while it has packets, and the caller is at DISPATCH_LEVEL
         // (the token proves it). Cancelable start-next when packets carry a Cancel routine.
         unsafe { IoStartNextPacket(self.device, BOOLEAN::from(self.cancelable)) };
         // SAFETY: the packet's IRP is ours, completed exactly once here.
         let irp = unsafe { PendingIrp::from_raw(self.irp) };
-        irp.complete_with(status, information);
+        irp.complete_with(status, information, cx);
     }
 }
 
@@ -366,11 +386,13 @@ wdm_sys::callback! {
         let header = unsafe { crate::device::header_of(device) };
         // SAFETY: as above; set during init.
         let cancelable = unsafe { (*header).cancelable };
+        // SAFETY: StartIo is entered holding no spin lock.
+        let mut cx = unsafe { Unlocked::new() };
         if cancelable {
             // Take the IRP back from cancellation under the cancel lock. If IoCancelIrp got to
             // it first (spec §4 window), our Cancel routine saw it was the current IRP and left
             // it to StartIo: either way StartIo owns it now, with Irp->Cancel telling.
-            let lock = CancelLock::acquire();
+            let lock = CancelLock::acquire(&mut cx);
             // SAFETY: a live IRP handed to StartIo; the cancel lock is held.
             let _ = unsafe { IoSetCancelRoutine(irp, None) };
             drop(lock);
@@ -387,7 +409,7 @@ wdm_sys::callback! {
         // SAFETY: a live framework device.
         let running = unsafe { Device::<Running>::from_raw(device_ptr) };
         let packet = Packet { irp, device, cancelable, _scope: PhantomData };
-        driver.start_io(running, packet, level);
+        driver.start_io(running, packet, level, &mut cx);
     }
 }
 
@@ -423,9 +445,9 @@ pub struct RemoveAndComplete;
 impl<D> CancelRoutine<D> for RemoveAndComplete {
     fn cancel<'c>(_driver: &D, irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
         let removed = irp.remove(&lock);
-        let released = lock.release();
+        let mut released = lock.release();
         if let Some(irp) = removed {
-            irp.complete(Status::CANCELLED);
+            irp.complete(Status::CANCELLED, released.unlocked());
         }
         released
     }

@@ -18,12 +18,12 @@ use wdm_sys::{KDPC, KTIMER, LARGE_INTEGER, PKDPC, PVOID};
 
 use crate::deferred::{Deferred, Member, Registry};
 use crate::irql::DispatchLevel;
-use crate::{Driver, DriverObject};
+use crate::{Driver, DriverObject, Unlocked};
 
 /// What runs when a timer expires.
 pub trait TimerCallback<D>: 'static {
-    /// Runs in the timer's DPC, at DISPATCH_LEVEL.
-    fn expired(driver: &D, level: &DispatchLevel);
+    /// Runs in the timer's DPC, at DISPATCH_LEVEL, holding no spin lock (`cx`).
+    fn expired(driver: &D, level: &DispatchLevel, cx: &mut Unlocked);
 }
 
 struct Objects {
@@ -63,7 +63,7 @@ impl Deferred for Objects {
 ///
 /// ```
 /// use core::time::Duration;
-/// use wdm::{DispatchLevel, Driver, DriverObject, Dispatch, Status, Timer, TimerCallback};
+/// use wdm::{DispatchLevel, Driver, DriverObject, Dispatch, Status, Timer, TimerCallback, Unlocked};
 ///
 /// struct Blinker {
 ///     timer: Timer,
@@ -72,7 +72,7 @@ impl Deferred for Objects {
 /// struct Blink;
 ///
 /// impl TimerCallback<Blinker> for Blink {
-///     fn expired(_driver: &Blinker, _level: &DispatchLevel) {
+///     fn expired(_driver: &Blinker, _level: &DispatchLevel, _cx: &mut Unlocked) {
 ///         // at DISPATCH_LEVEL, every 500 ms
 ///     }
 /// }
@@ -204,6 +204,8 @@ wdm_sys::callback! {
         let driver = unsafe { &*context.cast::<D>() };
         // SAFETY: DPCs run at DISPATCH_LEVEL.
         let level = unsafe { DispatchLevel::assume() };
-        C::expired(driver, level);
+        // SAFETY: a DPC routine is entered holding no spin lock.
+        let mut cx = unsafe { Unlocked::new() };
+        C::expired(driver, level, &mut cx);
     }
 }

@@ -22,12 +22,13 @@ use wdm_sys::ntddk::{
 use wdm_sys::{KEVENT, PDEVICE_OBJECT, PIO_WORKITEM, PIO_WORKITEM_ROUTINE, PVOID};
 
 use crate::deferred::{Deferred, Member, Registry};
-use crate::{Device, Driver, DriverObject, SpinLock, Status};
+use crate::{Device, Driver, DriverObject, SpinLock, Status, Unlocked};
 
 /// What a work item runs.
 pub trait WorkCallback<D>: 'static {
-    /// Runs on a system worker thread, at PASSIVE_LEVEL: it may wait and take its time.
-    fn run(driver: &D);
+    /// Runs on a system worker thread, at PASSIVE_LEVEL, holding no spin lock (`cx`): it may
+    /// wait and take its time.
+    fn run(driver: &D, cx: &mut Unlocked);
 }
 
 /// Whether the item is queued, and how many runs are queued or running (0..=2).
@@ -75,7 +76,7 @@ impl Deferred for Objects {
             // SAFETY: an initialized notification event; waiting at PASSIVE_LEVEL (unload, Drop);
             // without a timeout the only result is STATUS_SUCCESS.
             let _ = unsafe { KeWaitForSingleObject(event, Executive, KernelMode as i8, 0, core::ptr::null_mut()) };
-            if self.state.lock().active == 0 {
+            if self.state.lock_internal().active == 0 {
                 return;
             }
         }
@@ -85,7 +86,7 @@ impl Deferred for Objects {
 /// A work item that calls back into the driver.
 ///
 /// ```
-/// use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Status, WorkCallback, WorkItem};
+/// use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Status, Unlocked, WorkCallback, WorkItem};
 ///
 /// struct Flusher {
 ///     work: WorkItem,
@@ -94,7 +95,7 @@ impl Deferred for Objects {
 /// struct Flush;
 ///
 /// impl WorkCallback<Flusher> for Flush {
-///     fn run(_driver: &Flusher) {
+///     fn run(_driver: &Flusher, _cx: &mut Unlocked) {
 ///         // at PASSIVE_LEVEL, on a worker thread
 ///     }
 /// }
@@ -160,7 +161,7 @@ impl WorkItem {
         let registry = unsafe { &*o.registry };
         registry
             .unless_unloading(|| {
-                let mut state = o.state.lock();
+                let mut state = o.state.lock_internal();
                 if state.queued {
                     return false;
                 }
@@ -195,12 +196,14 @@ wdm_sys::callback! {
     unsafe fn routine<D: Driver, W: WorkCallback<D>>(_device: PDEVICE_OBJECT, context: PVOID) {
         // SAFETY: the context is the item's heap block, alive until the run is marked finished.
         let o = unsafe { &*context.cast::<Objects>() };
-        o.state.lock().queued = false;
+        o.state.lock_internal().queued = false;
         // SAFETY: the driver state, initialized (items are queued after init) and not dropped
         // before every run has finished (unload waits).
         let driver = unsafe { &*o.driver.cast::<D>() };
-        W::run(driver);
-        let mut state = o.state.lock();
+        // SAFETY: a work item routine is entered holding no spin lock.
+        let mut cx = unsafe { Unlocked::new() };
+        W::run(driver, &mut cx);
+        let mut state = o.state.lock_internal();
         state.active -= 1;
         if state.active == 0 {
             // SAFETY: an initialized event; Wait = FALSE, so allowed at DISPATCH_LEVEL.

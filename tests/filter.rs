@@ -3,7 +3,7 @@
 
 use wdm::{
     CompletionRoutine, Device, DeviceOptions, Dispatch, Driver, DriverObject, Irp, IrpQueue, LowerCompleted,
-    LowerDevice, Next, Outcome, Status, utf16,
+    LowerDevice, Next, Outcome, Status, Unlocked, utf16,
 };
 use wdm_sim::{Kernel, Rule};
 
@@ -17,7 +17,7 @@ struct Stack {
 struct CountAndPassUp;
 
 impl CompletionRoutine<Stack> for CountAndPassUp {
-    fn completed<'c>(driver: &Stack, irp: LowerCompleted<'c>) -> Next<'c> {
+    fn completed<'c>(driver: &Stack, irp: LowerCompleted<'c>, _cx: &mut Unlocked) -> Next<'c> {
         driver.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         irp.pass_up()
     }
@@ -26,10 +26,10 @@ impl CompletionRoutine<Stack> for CountAndPassUp {
 struct Reclaim;
 
 impl CompletionRoutine<Stack> for Reclaim {
-    fn completed<'c>(_driver: &Stack, irp: LowerCompleted<'c>) -> Next<'c> {
+    fn completed<'c>(_driver: &Stack, irp: LowerCompleted<'c>, cx: &mut Unlocked) -> Next<'c> {
         let information = irp.information();
         let (irp, next) = irp.reclaim();
-        irp.complete_with(Status::SUCCESS, information + 100);
+        irp.complete_with(Status::SUCCESS, information + 100, cx);
         next
     }
 }
@@ -55,18 +55,18 @@ impl Driver for Stack {
 }
 
 impl Stack {
-    fn pass<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+    fn pass<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         if self.function.is_target_of(&irp) {
-            irp.complete(Status::SUCCESS).into()
+            irp.complete(Status::SUCCESS, cx).into()
         } else {
             irp.forward(&self.lower).into()
         }
     }
 
-    fn read<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+    fn read<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         if self.function.is_target_of(&irp) {
             let (pending, pended) = irp.mark_pending();
-            self.reads.insert(pending);
+            self.reads.insert(pending, cx);
             pended.into()
         } else if irp.transfer_length() == Some(1) {
             irp.forward_with::<Self, Reclaim>(&self.lower).into()
@@ -75,14 +75,14 @@ impl Stack {
         }
     }
 
-    fn control<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+    fn control<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         if !self.function.is_target_of(&irp) {
             return irp.forward(&self.lower).into();
         }
         if let Some(read) = self.reads.remove_next() {
-            read.complete_with(Status::SUCCESS, 7);
+            read.complete_with(Status::SUCCESS, 7, cx);
         }
-        irp.complete(Status::SUCCESS).into()
+        irp.complete(Status::SUCCESS, cx).into()
     }
 }
 

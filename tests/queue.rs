@@ -2,7 +2,7 @@
 //! sample): reads wait in the queue, an IOCTL drains one, cleanup cancels the caller's, and
 //! cancellation races insertion and removal safely in every explored schedule.
 
-use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Irp, IrpQueue, Outcome, Status, utf16};
+use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Irp, IrpQueue, Outcome, Status, Unlocked, utf16};
 use wdm_sim::Kernel;
 use wdm_sim::explore::{Explorer, Work};
 
@@ -29,31 +29,31 @@ impl Driver for Queued {
 }
 
 impl Queued {
-    fn ok<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
-        irp.complete(Status::SUCCESS).into()
+    fn ok<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+        irp.complete(Status::SUCCESS, cx).into()
     }
 
-    fn read<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+    fn read<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let (pending, pended) = irp.mark_pending();
-        self.queue.insert(pending);
+        self.queue.insert(pending, cx);
         pended.into()
     }
 
-    fn drain_one<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+    fn drain_one<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let drained = self
             .queue
             .remove_next()
-            .map(|read| read.complete_with(Status::SUCCESS, 1))
+            .map(|read| read.complete_with(Status::SUCCESS, 1, cx))
             .is_some();
-        irp.complete_with(Status::SUCCESS, usize::from(drained)).into()
+        irp.complete_with(Status::SUCCESS, usize::from(drained), cx).into()
     }
 
-    fn cleanup<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+    fn cleanup<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let file = irp.file_object();
         while let Some(read) = self.queue.remove_first(|q| q.file_object() == file) {
-            read.complete(Status::CANCELLED);
+            read.complete(Status::CANCELLED, cx);
         }
-        irp.complete(Status::SUCCESS).into()
+        irp.complete(Status::SUCCESS, cx).into()
     }
 }
 

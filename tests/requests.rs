@@ -4,7 +4,7 @@ use wdm::sys::ntddk::CTL_CODE;
 use wdm::sys::{
     FILE_ANY_ACCESS, FILE_DEVICE_UNKNOWN, METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_NEITHER, METHOD_OUT_DIRECT,
 };
-use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, IoMethod, Irp, Outcome, SpinLock, Status, utf16};
+use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, IoMethod, Irp, Outcome, SpinLock, Status, Unlocked, utf16};
 use wdm_sim::Kernel;
 
 const REVERSE: u32 = CTL_CODE(FILE_DEVICE_UNKNOWN, 0x800, METHOD_BUFFERED, FILE_ANY_ACCESS);
@@ -51,40 +51,40 @@ impl Driver for Echo {
 }
 
 impl Echo {
-    fn ok<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
-        irp.complete(Status::SUCCESS).into()
+    fn ok<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+        irp.complete(Status::SUCCESS, cx).into()
     }
 
-    fn write<'irp>(&self, mut irp: Irp<'irp>) -> Outcome<'irp> {
+    fn write<'irp>(&self, mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let n = match irp.data() {
             Ok(data) if data.len() <= 16 => {
-                let mut s = self.stored.lock();
+                let mut s = self.stored.lock(cx);
                 s.0[..data.len()].copy_from_slice(data);
                 s.1 = data.len();
                 data.len()
             }
-            Ok(_) => return irp.complete(Status::BUFFER_TOO_SMALL).into(),
-            Err(e) => return irp.complete(e).into(),
+            Ok(_) => return irp.complete(Status::BUFFER_TOO_SMALL, cx).into(),
+            Err(e) => return irp.complete(e, cx).into(),
         };
-        irp.complete_with(Status::SUCCESS, n).into()
+        irp.complete_with(Status::SUCCESS, n, cx).into()
     }
 
-    fn read<'irp>(&self, mut irp: Irp<'irp>) -> Outcome<'irp> {
+    fn read<'irp>(&self, mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let n = match irp.data() {
             Ok(data) => {
-                let s = self.stored.lock();
+                let s = self.stored.lock(cx);
                 let n = data.len().min(s.1);
                 data[..n].copy_from_slice(&s.0[..n]);
                 n
             }
-            Err(e) => return irp.complete(e).into(),
+            Err(e) => return irp.complete(e, cx).into(),
         };
-        irp.complete_with(Status::SUCCESS, n).into()
+        irp.complete_with(Status::SUCCESS, n, cx).into()
     }
 
-    fn ioctl<'irp>(&self, mut irp: Irp<'irp>) -> Outcome<'irp> {
+    fn ioctl<'irp>(&self, mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let Some(ioctl) = irp.ioctl() else {
-            return irp.complete(Status::INVALID_DEVICE_REQUEST).into();
+            return irp.complete(Status::INVALID_DEVICE_REQUEST, cx).into();
         };
         let result = match ioctl.code {
             REVERSE => ioctl.buffered().and_then(|mut b| {
@@ -109,8 +109,8 @@ impl Echo {
             _ => Err(Status::INVALID_DEVICE_REQUEST),
         };
         match result {
-            Ok(n) => irp.complete_with(Status::SUCCESS, n).into(),
-            Err(e) => irp.complete(e).into(),
+            Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
+            Err(e) => irp.complete(e, cx).into(),
         }
     }
 }
@@ -178,7 +178,7 @@ fn ioctl_buffers_by_method_with_lengths_checked() {
 mod neither_outside_dispatch {
     use wdm::{
         DeviceOptions, Dispatch, Driver, DriverObject, FILE_ANY_ACCESS, FILE_DEVICE_UNKNOWN, Irp, Method, Outcome,
-        Status, ctl_code, utf16,
+        Status, Unlocked, ctl_code, utf16,
     };
     use wdm_sim::Kernel;
 
@@ -199,17 +199,17 @@ mod neither_outside_dispatch {
     }
 
     impl Late {
-        fn ok<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
-            irp.complete(Status::SUCCESS).into()
+        fn ok<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+            irp.complete(Status::SUCCESS, cx).into()
         }
 
-        fn late<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+        fn late<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
             let (mut pending, pended) = irp.mark_pending();
             let status = match pending.ioctl().map(|i| i.user_buffers().map(|_| ())) {
                 Some(Err(status)) => status,
                 _ => Status::UNSUCCESSFUL,
             };
-            pending.complete(status);
+            pending.complete(status, cx);
             pended.into()
         }
     }

@@ -5,8 +5,8 @@ use wdm::start_io::{
     Cancelable, HeldPacket, Immediate, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine,
 };
 use wdm::{
-    DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, SpinLock, StartIo, Status, at_dispatch,
-    utf16,
+    DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, SpinLock, StartIo, Status, Unlocked,
+    at_dispatch, utf16,
 };
 use wdm_sim::Kernel;
 
@@ -45,33 +45,39 @@ impl Driver for Beeper {
 impl StartIo for Beeper {
     type Mode = Immediate;
 
-    fn start_io(&self, _device: wdm::Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel) {
-        *self.in_progress.lock() = Some(packet.hold());
+    fn start_io(
+        &self,
+        _device: wdm::Device<Running>,
+        packet: Packet<'_, Immediate>,
+        _level: &DispatchLevel,
+        cx: &mut Unlocked,
+    ) {
+        *self.in_progress.lock(cx) = Some(packet.hold());
     }
 }
 
 impl Beeper {
-    fn ok<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
-        irp.complete(Status::SUCCESS).into()
+    fn ok<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+        irp.complete(Status::SUCCESS, cx).into()
     }
 
-    fn read<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+    fn read<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let (pending, pended) = irp.mark_pending();
-        self.device.start_packet(pending);
+        self.device.start_packet(pending, cx);
         pended.into()
     }
 
-    fn interrupt<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
-        let held = self.in_progress.lock().take();
+    fn interrupt<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+        let held = self.in_progress.lock(cx).take();
         if let Some(packet) = held {
             let status = if packet.is_cancelled() {
                 Status::CANCELLED
             } else {
                 Status::SUCCESS
             };
-            at_dispatch(|level| packet.finish(status, 0, level));
+            at_dispatch(|level| packet.finish(status, 0, level, cx));
         }
-        irp.complete(Status::SUCCESS).into()
+        irp.complete(Status::SUCCESS, cx).into()
     }
 }
 
@@ -227,7 +233,7 @@ mod overlap_with_a_returning_start_io {
     use wdm::start_io::{HeldPacket, Immediate, NoCancelRoutine, NonCancelable, Packet, Running, Set, StartIoState};
     use wdm::{
         DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, SpinLock, StartIo, Status,
-        at_dispatch, utf16,
+        Unlocked, at_dispatch, utf16,
     };
     use wdm_sim::Kernel;
 
@@ -262,8 +268,14 @@ mod overlap_with_a_returning_start_io {
     impl StartIo for Slow {
         type Mode = Immediate;
 
-        fn start_io(&self, _device: wdm::Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel) {
-            *self.held.lock() = Some(packet.hold());
+        fn start_io(
+            &self,
+            _device: wdm::Device<Running>,
+            packet: Packet<'_, Immediate>,
+            _level: &DispatchLevel,
+            cx: &mut Unlocked,
+        ) {
+            *self.held.lock(cx) = Some(packet.hold());
             if STARTED.fetch_add(1, Ordering::SeqCst) == 0 {
                 // The first StartIo lingers after handing its packet to the "hardware".
                 let until = Instant::now() + Duration::from_secs(5);
@@ -275,23 +287,23 @@ mod overlap_with_a_returning_start_io {
     }
 
     impl Slow {
-        fn ok<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
-            irp.complete(Status::SUCCESS).into()
+        fn ok<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+            irp.complete(Status::SUCCESS, cx).into()
         }
 
-        fn read<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+        fn read<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
             let (pending, pended) = irp.mark_pending();
-            self.device.start_packet(pending);
+            self.device.start_packet(pending, cx);
             pended.into()
         }
 
         /// The "hardware interrupt": finishes the packet in progress (which starts the next).
-        fn finish<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
-            let held = self.held.lock().take();
+        fn finish<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+            let held = self.held.lock(cx).take();
             if let Some(packet) = held {
-                at_dispatch(|level| packet.finish(Status::SUCCESS, 0, level));
+                at_dispatch(|level| packet.finish(Status::SUCCESS, 0, level, cx));
             }
-            irp.complete(Status::SUCCESS).into()
+            irp.complete(Status::SUCCESS, cx).into()
         }
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use wdm::{
     DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, IrpQueue, Outcome, Status, Timer, TimerCallback,
-    utf16,
+    Unlocked, utf16,
 };
 use wdm_sim::Kernel;
 
@@ -17,9 +17,9 @@ struct Event {
 struct Fire;
 
 impl TimerCallback<Event> for Fire {
-    fn expired(driver: &Event, _level: &DispatchLevel) {
+    fn expired(driver: &Event, _level: &DispatchLevel, cx: &mut Unlocked) {
         if let Some(irp) = driver.waiting.remove_next() {
-            irp.complete(Status::SUCCESS);
+            irp.complete(Status::SUCCESS, cx);
         }
     }
 }
@@ -44,20 +44,20 @@ impl Driver for Event {
 }
 
 impl Event {
-    fn ok<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
-        irp.complete(Status::SUCCESS).into()
+    fn ok<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+        irp.complete(Status::SUCCESS, cx).into()
     }
 
-    fn wait_for_timer<'irp>(&self, mut irp: Irp<'irp>) -> Outcome<'irp> {
+    fn wait_for_timer<'irp>(&self, mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let Some(ms) = irp
             .ioctl()
             .and_then(|i| i.buffered().ok())
             .and_then(|b| b.input().first().copied())
         else {
-            return irp.complete(Status::INVALID_PARAMETER).into();
+            return irp.complete(Status::INVALID_PARAMETER, cx).into();
         };
         let (pending, pended) = irp.mark_pending();
-        self.waiting.insert(pending);
+        self.waiting.insert(pending, cx);
         self.timer.set(Duration::from_millis(u64::from(ms)));
         pended.into()
     }

@@ -2,7 +2,7 @@
 
 #![no_std]
 
-use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Irp, Outcome, Status, utf16};
+use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Irp, Outcome, Status, Unlocked, utf16};
 
 /// The one control code: METHOD_BUFFERED, function 0x800.
 pub const IOCTL_REVERSE: u32 = wdm::sys::ntddk::CTL_CODE(
@@ -28,11 +28,11 @@ impl Driver for Reverse {
 }
 
 impl Reverse {
-    fn ok<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
-        irp.complete(Status::SUCCESS).into()
+    fn ok<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+        irp.complete(Status::SUCCESS, cx).into()
     }
 
-    fn reverse<'irp>(&self, mut irp: Irp<'irp>) -> Outcome<'irp> {
+    fn reverse<'irp>(&self, mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let result = irp
             .ioctl()
             .ok_or(Status::INVALID_DEVICE_REQUEST)
@@ -46,8 +46,8 @@ impl Reverse {
                 Ok(n)
             });
         match result {
-            Ok(n) => irp.complete_with(Status::SUCCESS, n).into(),
-            Err(e) => irp.complete(e).into(),
+            Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
+            Err(e) => irp.complete(e, cx).into(),
         }
     }
 }

@@ -12,8 +12,8 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use wdm::{
-    DeviceOptions, Dispatch, Driver, DriverObject, IoMethod, Irp, IrpQueue, Outcome, Status, WorkCallback, WorkItem,
-    kprint, utf16,
+    DeviceOptions, Dispatch, Driver, DriverObject, IoMethod, Irp, IrpQueue, Outcome, Status, Unlocked, WorkCallback,
+    WorkItem, kprint, utf16,
 };
 
 /// The device's options: buffered reads.
@@ -36,16 +36,16 @@ pub struct Csq {
 struct Drain;
 
 impl WorkCallback<Csq> for Drain {
-    fn run(driver: &Csq) {
+    fn run(driver: &Csq, cx: &mut Unlocked) {
         while let Some((mut read, sequence)) = driver.reads.remove_next_with() {
             let fill = sequence_byte(sequence);
             match read.data() {
                 Ok(buffer) => {
                     buffer.fill(fill);
                     let n = buffer.len();
-                    read.complete_with(Status::SUCCESS, n);
+                    read.complete_with(Status::SUCCESS, n, cx);
                 }
-                Err(status) => read.complete(status),
+                Err(status) => read.complete(status, cx),
             }
         }
     }
@@ -80,27 +80,27 @@ impl Driver for Csq {
 }
 
 impl Csq {
-    fn create_close<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
-        irp.complete(Status::SUCCESS).into()
+    fn create_close<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+        irp.complete(Status::SUCCESS, cx).into()
     }
 
-    fn read<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+    fn read<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         if irp.transfer_length() == Some(0) {
-            return irp.complete_with(Status::SUCCESS, 0).into();
+            return irp.complete_with(Status::SUCCESS, 0, cx).into();
         }
         let sequence = self.next.fetch_add(1, Ordering::Relaxed);
         let (pending, pended) = irp.mark_pending();
-        self.reads.insert_with(pending, sequence);
+        self.reads.insert_with(pending, sequence, cx);
         self.worker.queue();
         pended.into()
     }
 
     /// The handle is closing: its queued reads are cancelled.
-    fn cleanup<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+    fn cleanup<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let file = irp.file_object();
         while let Some(read) = self.reads.remove_first(|q| q.file_object() == file) {
-            read.complete(Status::CANCELLED);
+            read.complete(Status::CANCELLED, cx);
         }
-        irp.complete(Status::SUCCESS).into()
+        irp.complete(Status::SUCCESS, cx).into()
     }
 }

@@ -19,7 +19,7 @@ use core::time::Duration;
 
 use wdm::{
     DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, FILE_ANY_ACCESS, FILE_DEVICE_UNKNOWN, Irp, IrpQueue,
-    Method, Outcome, SpinLock, Status, Timer, TimerCallback, WorkCallback, WorkItem, ctl_code, kprint, utf16,
+    Method, Outcome, SpinLock, Status, Timer, TimerCallback, Unlocked, WorkCallback, WorkItem, ctl_code, kprint, utf16,
 };
 
 /// Waits for the number of milliseconds in its input (a little-endian `u32`); completes with
@@ -56,11 +56,11 @@ pub struct Event {
 struct Tick;
 
 impl TimerCallback<Event> for Tick {
-    fn expired(driver: &Event, _level: &DispatchLevel) {
+    fn expired(driver: &Event, _level: &DispatchLevel, cx: &mut Unlocked) {
         let now = driver.ticks.fetch_add(1, Ordering::Relaxed) + 1;
         // Completed outside any spin lock (SDV SpinLockSafe; the simulator reports it).
         while let Some(request) = driver.waiting.remove_first(|q| q.context() <= now) {
-            request.complete(Status::SUCCESS);
+            request.complete(Status::SUCCESS, cx);
         }
         // The next tick is armed from a work item, never from here: Wine's KeSetTimer and
         // KeCancelTimer wait for the timer's running callbacks, so they deadlock inside one.
@@ -72,8 +72,8 @@ impl TimerCallback<Event> for Tick {
 struct Rearm;
 
 impl WorkCallback<Event> for Rearm {
-    fn run(driver: &Event) {
-        let mut running = driver.running.lock();
+    fn run(driver: &Event, cx: &mut Unlocked) {
+        let mut running = driver.running.lock(cx);
         if driver.waiting.is_empty() {
             // A request queued after this check finds `running` false (it takes this lock after
             // its insertion) and arms the timer itself.
@@ -126,23 +126,23 @@ pub fn ticks_for(ms: u32) -> u64 {
 }
 
 impl Event {
-    fn create_close<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
-        irp.complete(Status::SUCCESS).into()
+    fn create_close<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+        irp.complete(Status::SUCCESS, cx).into()
     }
 
-    fn device_control<'irp>(&self, mut irp: Irp<'irp>) -> Outcome<'irp> {
+    fn device_control<'irp>(&self, mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let ms = match irp.ioctl() {
             Some(ioctl) if ioctl.code == IOCTL_EVENT_WAIT => ioctl.buffered().and_then(|b| parse_wait(b.input())),
             _ => Err(Status::INVALID_DEVICE_REQUEST),
         };
         let ms = match ms {
             Ok(ms) => ms,
-            Err(status) => return irp.complete(status).into(),
+            Err(status) => return irp.complete(status, cx).into(),
         };
         let due = self.ticks.load(Ordering::Relaxed) + ticks_for(ms);
         let (pending, pended) = irp.mark_pending();
-        self.waiting.insert_with(pending, due);
-        let mut running = self.running.lock();
+        self.waiting.insert_with(pending, due, cx);
+        let mut running = self.running.lock(cx);
         if !*running {
             self.timer.set(TICK);
             *running = true;
@@ -152,11 +152,11 @@ impl Event {
 
     /// The handle is closing: its waiting requests are cancelled (the I/O manager would cancel
     /// them at thread exit anyway; the C sample does the same here).
-    fn cleanup<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+    fn cleanup<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let file = irp.file_object();
         while let Some(request) = self.waiting.remove_first(|q| q.file_object() == file) {
-            request.complete(Status::CANCELLED);
+            request.complete(Status::CANCELLED, cx);
         }
-        irp.complete(Status::SUCCESS).into()
+        irp.complete(Status::SUCCESS, cx).into()
     }
 }

@@ -188,7 +188,9 @@ fn scenario_timeline() {
 mod wine_difference {
     use std::time::Duration;
 
-    use wdm::{DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Status, Timer, TimerCallback, utf16};
+    use wdm::{
+        DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Status, Timer, TimerCallback, Unlocked, utf16,
+    };
     use wdm_sim::{Kernel, Rule};
 
     /// Ticks three times by re-arming itself inside its DPC, the way the sample first did.
@@ -200,7 +202,7 @@ mod wine_difference {
     struct Tick;
 
     impl TimerCallback<SelfRearming> for Tick {
-        fn expired(driver: &SelfRearming, _level: &DispatchLevel) {
+        fn expired(driver: &SelfRearming, _level: &DispatchLevel, _cx: &mut Unlocked) {
             if driver.ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 2 {
                 driver.timer.set(Duration::from_millis(1));
             }

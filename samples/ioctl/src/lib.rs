@@ -19,8 +19,8 @@
 #![no_std]
 
 use wdm::{
-    DeviceOptions, Dispatch, Driver, DriverObject, FILE_ANY_ACCESS, Irp, Method, Outcome, Status, ctl_code, kprint,
-    utf16,
+    DeviceOptions, Dispatch, Driver, DriverObject, FILE_ANY_ACCESS, Irp, Method, Outcome, Status, Unlocked, ctl_code,
+    kprint, utf16,
 };
 
 /// The device type sioctl uses (vendor range).
@@ -84,11 +84,11 @@ pub fn check_lengths(code: u32, input_len: usize, output_len: usize) -> Result<(
 }
 
 impl Ioctl {
-    fn create_close<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
-        irp.complete(Status::SUCCESS).into()
+    fn create_close<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+        irp.complete(Status::SUCCESS, cx).into()
     }
 
-    fn device_control<'irp>(&self, mut irp: Irp<'irp>) -> Outcome<'irp> {
+    fn device_control<'irp>(&self, mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let result = match irp.ioctl() {
             None => Err(Status::INVALID_DEVICE_REQUEST),
             Some(ioctl) => {
@@ -122,8 +122,8 @@ impl Ioctl {
             }
         };
         match result {
-            Ok(information) => irp.complete_with(Status::SUCCESS, information).into(),
-            Err(status) => irp.complete(status).into(),
+            Ok(information) => irp.complete_with(Status::SUCCESS, information, cx).into(),
+            Err(status) => irp.complete(status, cx).into(),
         }
     }
 }

@@ -7,7 +7,7 @@
 
 #![no_std]
 
-use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Irp, Outcome, Status, kprint, utf16};
+use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Irp, Outcome, Status, Unlocked, kprint, utf16};
 
 /// The device's options: a named device with a DOS link.
 pub const DEVICE: DeviceOptions = DeviceOptions::new()
@@ -32,11 +32,11 @@ impl Driver for Minimal {
 }
 
 impl Minimal {
-    fn create<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
-        irp.complete(Status::SUCCESS).into()
+    fn create<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+        irp.complete(Status::SUCCESS, cx).into()
     }
 
-    fn close<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
-        irp.complete(Status::SUCCESS).into()
+    fn close<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+        irp.complete(Status::SUCCESS, cx).into()
     }
 }

@@ -23,7 +23,7 @@ use wdm::start_io::{
 use wdm::sys::{IRP_MJ_READ, IRP_MJ_WRITE};
 use wdm::{
     Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, IoMethod, Irp, Outcome, SpinLock, StartIo,
-    Status, Timer, TimerCallback, kprint, utf16,
+    Status, Timer, TimerCallback, Unlocked, kprint, utf16,
 };
 
 /// The register's size: a longer write fails with STATUS_INVALID_BUFFER_SIZE.
@@ -61,20 +61,26 @@ pub struct StartIoSample {
 struct TransferDone;
 
 impl TimerCallback<StartIoSample> for TransferDone {
-    fn expired(driver: &StartIoSample, level: &DispatchLevel) {
-        let Some(packet) = driver.in_progress.lock().take() else {
+    fn expired(driver: &StartIoSample, level: &DispatchLevel, cx: &mut Unlocked) {
+        let Some(packet) = driver.in_progress.lock(cx).take() else {
             return;
         };
-        driver.finish(packet, level);
+        driver.finish(packet, level, cx);
     }
 }
 
 impl StartIo for StartIoSample {
     type Mode = Immediate;
 
-    fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel) {
+    fn start_io(
+        &self,
+        _device: Device<Running>,
+        packet: Packet<'_, Immediate>,
+        _level: &DispatchLevel,
+        cx: &mut Unlocked,
+    ) {
         let bytes = packet.transfer_length().unwrap_or(0) as u32;
-        *self.in_progress.lock() = Some(packet.hold());
+        *self.in_progress.lock(cx) = Some(packet.hold());
         self.hardware.set(LATENCY_PER_BYTE * bytes.max(1));
     }
 }
@@ -110,33 +116,33 @@ impl Driver for StartIoSample {
 }
 
 impl StartIoSample {
-    fn create_close<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
-        irp.complete(Status::SUCCESS).into()
+    fn create_close<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+        irp.complete(Status::SUCCESS, cx).into()
     }
 
     /// Reads and writes: checked here, carried out in order by StartIo and the hardware.
-    fn transfer<'irp>(&self, irp: Irp<'irp>) -> Outcome<'irp> {
+    fn transfer<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         match irp.transfer_length() {
-            Some(0) => return irp.complete_with(Status::SUCCESS, 0).into(),
+            Some(0) => return irp.complete_with(Status::SUCCESS, 0, cx).into(),
             Some(n) if n > CAPACITY && u32::from(irp.major_function()) == IRP_MJ_WRITE => {
-                return irp.complete(Status::INVALID_BUFFER_SIZE).into();
+                return irp.complete(Status::INVALID_BUFFER_SIZE, cx).into();
             }
             _ => {}
         }
         let (pending, pended) = irp.mark_pending();
-        self.device.start_packet(pending);
+        self.device.start_packet(pending, cx);
         pended.into()
     }
 
     /// Completes the transfer in progress (as cancelled if it was) and starts the next.
-    fn finish(&self, mut packet: HeldPacket, level: &DispatchLevel) {
+    fn finish(&self, mut packet: HeldPacket, level: &DispatchLevel, cx: &mut Unlocked) {
         if packet.is_cancelled() {
-            packet.finish(Status::CANCELLED, 0, level);
+            packet.finish(Status::CANCELLED, 0, level, cx);
             return;
         }
         let major = u32::from(packet.major_function());
         let result = packet.data().map(|data| {
-            let mut register = self.register.lock();
+            let mut register = self.register.lock(cx);
             if major == IRP_MJ_READ {
                 let n = data.len().min(register.len);
                 data[..n].copy_from_slice(&register.bytes[..n]);
@@ -149,8 +155,8 @@ impl StartIoSample {
             }
         });
         match result {
-            Ok(n) => packet.finish(Status::SUCCESS, n, level),
-            Err(status) => packet.finish(status, 0, level),
+            Ok(n) => packet.finish(Status::SUCCESS, n, level, cx),
+            Err(status) => packet.finish(status, 0, level, cx),
         }
     }
 }

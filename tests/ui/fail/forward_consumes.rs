@@ -1,10 +1,10 @@
 // Forwarding hands the IRP to the lower driver: it cannot be completed afterwards (SDV
 // PendedCompletedRequest3: don't complete an IRP that is pending in a lower driver).
-use wdm::{Irp, LowerDevice, Outcome, Status};
+use wdm::{Irp, LowerDevice, Outcome, Status, Unlocked};
 
-fn handler<'irp>(irp: Irp<'irp>, lower: &LowerDevice) -> Outcome<'irp> {
+fn handler<'irp>(irp: Irp<'irp>, lower: &LowerDevice, cx: &Unlocked) -> Outcome<'irp> {
     let _forwarded = irp.forward(lower);
-    irp.complete(Status::SUCCESS).into()
+    irp.complete(Status::SUCCESS, cx).into()
 }
 
 fn main() {

@@ -1,7 +1,7 @@
 // SDV MarkIrpPending2: STATUS_PENDING only for an IRP marked pending.
-use wdm::{Irp, Outcome, Pended};
+use wdm::{Irp, Outcome, Pended, Unlocked};
 
-fn handler<'irp>(irp: Irp<'irp>) -> Outcome<'irp> {
+fn handler<'irp>(irp: Irp<'irp>, cx: &Unlocked) -> Outcome<'irp> {
     let _ = irp;
     Outcome::Pending(Pended { _brand: std::marker::PhantomData })
 }

@@ -1,7 +1,10 @@
 // SDV SpinLock / SpinlockRelease: a lock is released by dropping its guard, once.
+fn twice(lock: &wdm::SpinLock<u32>, cx: &mut wdm::Unlocked) {
+    let guard = lock.lock(cx);
+    drop(guard);
+    drop(guard);
+}
+
 fn main() {
-    let lock = wdm::SpinLock::new(0u32);
-    let guard = lock.lock();
-    drop(guard);
-    drop(guard);
+    let _ = twice;
 }

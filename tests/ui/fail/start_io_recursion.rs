@@ -1,7 +1,7 @@
 // SDV StartIoRecursion: finishing a packet inside StartIo starts the next one from inside
 // StartIo; without DeferredStartIo that recurses, so it does not compile.
 use wdm::start_io::{Immediate, Packet, Running};
-use wdm::{Device, Dispatch, DispatchLevel, Driver, DriverObject, StartIo, Status};
+use wdm::{Device, Dispatch, DispatchLevel, Driver, DriverObject, StartIo, Status, Unlocked};
 
 struct D;
 
@@ -14,8 +14,8 @@ impl Driver for D {
 
 impl StartIo for D {
     type Mode = Immediate;
-    fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel) {
-        packet.finish(Status::SUCCESS, 0);
+    fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel, cx: &mut Unlocked) {
+        packet.finish(Status::SUCCESS, 0, cx);
     }
 }
 

@@ -7,9 +7,9 @@ struct Proper;
 impl<D> CancelRoutine<D> for Proper {
     fn cancel<'c>(_driver: &D, irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
         let removed = irp.remove(&lock);
-        let released = lock.release();
+        let mut released = lock.release();
         if let Some(irp) = removed {
-            irp.complete(Status::CANCELLED);
+            irp.complete(Status::CANCELLED, released.unlocked());
         }
         released
     }

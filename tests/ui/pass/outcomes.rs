@@ -1,8 +1,8 @@
 // The twins: complete once; mark pending and return the proof; forward.
-use wdm::{Irp, LowerDevice, Outcome, PendingIrp, Status};
+use wdm::{Irp, LowerDevice, Outcome, PendingIrp, Status, Unlocked};
 
-fn completes<'irp>(irp: Irp<'irp>) -> Outcome<'irp> {
-    irp.complete_with(Status::SUCCESS, 4).into()
+fn completes<'irp>(irp: Irp<'irp>, cx: &Unlocked) -> Outcome<'irp> {
+    irp.complete_with(Status::SUCCESS, 4, cx).into()
 }
 
 fn pends<'irp>(irp: Irp<'irp>, queue: &mut Vec<PendingIrp>) -> Outcome<'irp> {

@@ -1,7 +1,7 @@
 // The twins: a deferred StartIo finishes inside StartIo; an immediate one holds the packet and
 // finishes it later at DISPATCH_LEVEL.
 use wdm::start_io::{Deferred, HeldPacket, Packet, Running};
-use wdm::{Device, Dispatch, DispatchLevel, Driver, DriverObject, StartIo, Status, at_dispatch};
+use wdm::{Device, Dispatch, DispatchLevel, Driver, DriverObject, StartIo, Status, at_dispatch, Unlocked};
 
 struct D;
 
@@ -14,13 +14,13 @@ impl Driver for D {
 
 impl StartIo for D {
     type Mode = Deferred;
-    fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel) {
-        packet.finish(Status::SUCCESS, 0);
+    fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+        packet.finish(Status::SUCCESS, 0, cx);
     }
 }
 
-fn later(held: HeldPacket) {
-    at_dispatch(|level| held.finish(Status::SUCCESS, 0, level));
+fn later(held: HeldPacket, cx: &Unlocked) {
+    at_dispatch(|level| held.finish(Status::SUCCESS, 0, level, cx));
 }
 
 fn main() {

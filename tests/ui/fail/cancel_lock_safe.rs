@@ -1,0 +1,12 @@
+// SDV SpinLockSafe for the cancel spin lock: nothing is completed while it is held.
+use wdm::{CancelLock, PendingIrp, Status, Unlocked};
+
+fn cancel_under_the_lock(irp: PendingIrp, cx: &mut Unlocked) {
+    let lock = CancelLock::acquire(cx);
+    irp.complete(Status::CANCELLED, cx);
+    let _released = lock.release();
+}
+
+fn main() {
+    let _ = cancel_under_the_lock;
+}

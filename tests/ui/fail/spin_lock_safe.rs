@@ -1,0 +1,15 @@
+// SDV SpinLockSafe: no IoCompleteRequest while holding a spin lock. Completing needs the
+// `Unlocked` proof, which the live guard borrows.
+use wdm::{Irp, Outcome, PendingIrp, SpinLock, Status, Unlocked};
+
+fn handler<'irp>(slot: &SpinLock<Option<PendingIrp>>, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    let mut waiting = slot.lock(cx);
+    if let Some(earlier) = waiting.take() {
+        earlier.complete(Status::CANCELLED, cx);
+    }
+    irp.complete(Status::SUCCESS, cx).into()
+}
+
+fn main() {
+    let _ = handler;
+}

@@ -1,0 +1,15 @@
+// SDV SpinLockSafe: no IoStartNextPacket while holding a spin lock (finishing a held packet
+// starts the next one).
+use wdm::start_io::HeldPacket;
+use wdm::{DispatchLevel, SpinLock, Status, Unlocked};
+
+fn hardware_done(in_progress: &SpinLock<Option<HeldPacket>>, level: &DispatchLevel, cx: &mut Unlocked) {
+    let mut slot = in_progress.lock(cx);
+    if let Some(packet) = slot.take() {
+        packet.finish(Status::SUCCESS, 0, level, cx);
+    }
+}
+
+fn main() {
+    let _ = hardware_done;
+}
