@@ -111,6 +111,26 @@ pub(crate) struct DeviceHeader {
     pub lower: *mut DEVICE_OBJECT,
     /// Its StartIo packets carry a Cancel routine.
     pub cancelable: bool,
+    /// Undoes links and attachment before the device is deleted: installed by
+    /// `create_symbolic_link` and `attach_to`, so a driver that uses neither does not link the
+    /// code.
+    pub teardown: Option<fn(&DeviceHeader)>,
+}
+
+impl DeviceHeader {
+    /// Deletes the device's symbolic links and detaches it from the device below.
+    fn undo_links_and_attachment(&self) {
+        for link in self.links.iter().flatten() {
+            let mut s = link.to_unicode_string();
+            // A link that is already gone needs no deleting; nothing else can fail here.
+            // SAFETY: a 'static UTF-16 string.
+            let _ = unsafe { IoDeleteSymbolicLink(&raw mut s) };
+        }
+        if !self.lower.is_null() {
+            // SAFETY: the device we attached to is live until we detach.
+            unsafe { wdm_sys::ntddk::IoDetachDevice(self.lower) };
+        }
+    }
 }
 
 /// The most symbolic links one device can have.
@@ -204,6 +224,8 @@ impl<S> Device<S> {
         // SAFETY: both strings point to 'static UTF-16 data; the kernel copies them.
         Status::from_raw(unsafe { IoCreateSymbolicLink(&raw mut link_string, &raw mut target) }).ok()?;
         *slot = Some(link);
+        // SAFETY: as above.
+        unsafe { (*self.header()).teardown = Some(DeviceHeader::undo_links_and_attachment) };
         Ok(())
     }
 
@@ -232,16 +254,9 @@ impl<S> Device<S> {
     pub(crate) unsafe fn delete(self) {
         let header = self.header();
         // SAFETY: the header is initialized and nobody else uses it any more (caller).
-        let header = unsafe { header.read() };
-        for link in header.links.iter().flatten() {
-            let mut s = link.to_unicode_string();
-            // A link that is already gone needs no deleting; nothing else can fail here.
-            // SAFETY: a 'static UTF-16 string.
-            let _ = unsafe { IoDeleteSymbolicLink(&raw mut s) };
-        }
-        if !header.lower.is_null() {
-            // SAFETY: the device we attached to is live until we detach.
-            unsafe { wdm_sys::ntddk::IoDetachDevice(header.lower) };
+        let header = unsafe { &*header };
+        if let Some(teardown) = header.teardown {
+            teardown(header);
         }
         // SAFETY: a device this framework created, with no IRPs left (caller).
         unsafe { IoDeleteDevice(self.raw.as_ptr()) };
@@ -277,6 +292,8 @@ impl<S> Device<S> {
         let raw = NonNull::new(lower).ok_or(Status::NO_SUCH_DEVICE)?;
         // SAFETY: the header is initialized; attaching happens during init.
         unsafe { (*self.header()).lower = lower };
+        // SAFETY: as above.
+        unsafe { (*self.header()).teardown = Some(DeviceHeader::undo_links_and_attachment) };
         // SAFETY: the lower device is live; the flags are copied during init, as filters do.
         let flags = unsafe { (*lower).Flags } & (DO_BUFFERED_IO | DO_DIRECT_IO);
         // SAFETY: our own device, during init.

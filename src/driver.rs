@@ -215,6 +215,7 @@ impl<D: Driver> DriverObject<D> {
                 links: [None; crate::device::MAX_LINKS],
                 lower: core::ptr::null_mut(),
                 cancelable: false,
+                teardown: None,
             });
         }
         // SAFETY: created above by this framework.
@@ -263,9 +264,9 @@ pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_
             unsafe { (*slot).write(state) };
             // SAFETY: a valid driver object, not yet visible to any other thread.
             let d = unsafe { &mut *driver };
-            for (major, handler) in D::DISPATCH.handlers.iter().enumerate() {
-                if handler.is_some() {
-                    d.MajorFunction[major] = Glue::<D>::DISPATCH[major];
+            for (slot, routine) in d.MajorFunction.iter_mut().zip(Glue::<D>::DISPATCH) {
+                if routine.is_some() {
+                    *slot = routine;
                 }
             }
             d.DriverUnload = Some(Glue::<D>::unload);
@@ -308,8 +309,12 @@ struct Glue<D>(PhantomData<D>);
 macro_rules! dispatch_table {
     ($($n:literal)*) => {
         impl<D: Driver> Glue<D> {
-            const DISPATCH: [wdm_sys::PDRIVER_DISPATCH; MAJOR_FUNCTIONS] =
-                [$(Some(Glue::<D>::dispatch::<$n>)),*];
+            /// The MajorFunction entries: a routine for each handled major, `None` for the rest
+            /// (left to the I/O manager's default). Evaluated at compile time, so only the
+            /// handled majors' routines are compiled and linked.
+            const DISPATCH: [wdm_sys::PDRIVER_DISPATCH; MAJOR_FUNCTIONS] = [$(
+                if D::DISPATCH.handles($n) { Some(Glue::<D>::dispatch::<$n>) } else { None }
+            ),*];
         }
     };
 }
@@ -328,6 +333,11 @@ impl<D: Driver> Glue<D> {
             let driver = unsafe { &*state };
             // SAFETY: the I/O manager never passes a NULL IRP.
             let irp = unsafe { NonNull::new_unchecked(irp) };
+            // SAFETY: the I/O manager calls MajorFunction[MJ] for IRPs whose current location
+            // has major function MJ (IofCallDriver indexes the table with it), and this routine
+            // is only in entry MJ. Telling the compiler lets it drop the handler's own checks
+            // (`Irp::ioctl`, `Irp::data`) once inlined: the safe API costs nothing here.
+            unsafe { core::hint::assert_unchecked(usize::from(crate::irp::major_of(irp)) == MJ) };
             // SAFETY: the I/O manager hands the IRP over to this dispatch routine.
             let irp = unsafe { Irp::from_raw(irp) };
             match D::DISPATCH.handlers[MJ] {

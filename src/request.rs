@@ -51,11 +51,13 @@ fn mdl_address(irp: &IRP) -> Option<*mut u8> {
 /// # Safety
 /// `p` must be valid for `len` bytes for `'a` (or `len` must be 0).
 unsafe fn slice<'a>(p: *mut u8, len: usize) -> Result<&'a mut [u8], Status> {
-    if len == 0 {
-        return Ok(&mut []);
-    }
+    // NULL first: one test on the common path (a buffer), the length only when it is NULL.
     if p.is_null() {
-        return Err(Status::INVALID_PARAMETER);
+        return if len == 0 {
+            Ok(&mut [])
+        } else {
+            Err(Status::INVALID_PARAMETER)
+        };
     }
     // SAFETY: the caller's contract.
     Ok(unsafe { core::slice::from_raw_parts_mut(p, len) })

@@ -33,18 +33,17 @@ impl Reverse {
     }
 
     fn reverse<'irp>(&self, mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-        let result = irp
-            .ioctl()
-            .ok_or(Status::INVALID_DEVICE_REQUEST)
-            .and_then(|i| i.buffered())
-            .and_then(|mut b| {
+        let result = match irp.ioctl() {
+            Some(ioctl) if ioctl.code == IOCTL_REVERSE => ioctl.buffered().and_then(|mut b| {
                 let n = b.input().len();
                 if b.output().len() < n {
                     return Err(Status::BUFFER_TOO_SMALL);
                 }
                 b.output()[..n].reverse();
                 Ok(n)
-            });
+            }),
+            _ => Err(Status::INVALID_DEVICE_REQUEST),
+        };
         match result {
             Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
             Err(e) => irp.complete(e, cx).into(),
