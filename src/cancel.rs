@@ -53,6 +53,16 @@ pub struct CancelLock<'c> {
 
 /// Proof that a Cancel routine released the cancel spin lock. It gives back the [`Unlocked`]
 /// proof the lock borrowed, to complete the cancelled IRP with.
+///
+/// ```
+/// use wdm::start_io::CancelledIrp;
+/// use wdm::{CancelLock, CancelLockReleased};
+///
+/// // Only `release` makes the proof a Cancel routine returns.
+/// fn cancel<'c>(_irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
+///     lock.release()
+/// }
+/// ```
 #[must_use = "a Cancel routine returns this proof"]
 pub struct CancelLockReleased<'c> {
     cx: Unlocked,
@@ -61,6 +71,16 @@ pub struct CancelLockReleased<'c> {
 
 impl CancelLockReleased<'_> {
     /// No spin lock is held any more: the proof that completing needs.
+    ///
+    /// ```
+    /// use wdm::{CancelLock, PendingIrp, Status, Unlocked};
+    ///
+    /// fn cancel_now(irp: PendingIrp, cx: &mut Unlocked) {
+    ///     let lock = CancelLock::acquire(cx);
+    ///     let mut released = lock.release();
+    ///     irp.complete(Status::CANCELLED, released.unlocked());
+    /// }
+    /// ```
     pub fn unlocked(&mut self) -> &mut Unlocked {
         &mut self.cx
     }
@@ -127,6 +147,15 @@ impl<'c> CancelLock<'c> {
     }
 
     /// Releases the lock (IoReleaseCancelSpinLock with the saved IRQL) and returns the proof.
+    ///
+    /// ```
+    /// use wdm::{CancelLock, Unlocked};
+    ///
+    /// fn peek(cx: &mut Unlocked) {
+    ///     let lock = CancelLock::acquire(cx);
+    ///     let _released = lock.release(); // IoReleaseCancelSpinLock(saved IRQL), once
+    /// }
+    /// ```
     pub fn release(mut self) -> CancelLockReleased<'c> {
         self.unlock();
         CancelLockReleased {

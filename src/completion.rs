@@ -62,12 +62,38 @@ pub trait CompletionRoutine<D>: 'static {
 }
 
 /// An IRP the lower driver completed, back in this driver's completion routine.
+///
+/// ```
+/// use wdm::{CompletionRoutine, LowerCompleted, Next, Status, Unlocked};
+/// struct Filter;
+/// struct Routine;
+///
+/// impl CompletionRoutine<Filter> for Routine {
+///     fn completed<'c>(_driver: &Filter, irp: LowerCompleted<'c>, _cx: &mut Unlocked) -> Next<'c> {
+///         // The lower driver's result, then the decision.
+///         let _ = (irp.status(), irp.information());
+///         irp.pass_up()
+///     }
+/// }
+/// ```
 pub struct LowerCompleted<'c> {
     raw: NonNull<IRP>,
     _brand: Brand<'c>,
 }
 
 /// What happens after a completion routine; made only by [`LowerCompleted`]'s methods.
+///
+/// ```
+/// use wdm::{CompletionRoutine, LowerCompleted, Next, Status, Unlocked};
+/// struct Filter;
+/// struct Routine;
+///
+/// impl CompletionRoutine<Filter> for Routine {
+///     fn completed<'c>(_driver: &Filter, irp: LowerCompleted<'c>, _cx: &mut Unlocked) -> Next<'c> {
+///         irp.pass_up() // a `Next` can only come from `pass_up` or `reclaim`
+///     }
+/// }
+/// ```
 #[must_use = "a completion routine returns what happens next"]
 pub struct Next<'c> {
     status: NTSTATUS,
@@ -76,6 +102,23 @@ pub struct Next<'c> {
 
 impl<'c> LowerCompleted<'c> {
     /// The status the lower driver completed the IRP with.
+    ///
+    /// ```
+    /// use wdm::{CompletionRoutine, LowerCompleted, Next, Status, Unlocked};
+    /// struct Filter;
+    /// struct Routine;
+    ///
+    /// impl CompletionRoutine<Filter> for Routine {
+    ///     fn completed<'c>(_driver: &Filter, irp: LowerCompleted<'c>, cx: &mut Unlocked) -> Next<'c> {
+    ///         if irp.status() == Status::DEVICE_BUSY {
+    ///             let (irp, next) = irp.reclaim();
+    ///             irp.complete(Status::UNSUCCESSFUL, cx);
+    ///             return next;
+    ///         }
+    ///         irp.pass_up()
+    ///     }
+    /// }
+    /// ```
     pub fn status(&self) -> Status {
         // SAFETY: the IRP is ours during the completion routine.
         let irp = unsafe { self.raw.as_ref() };
@@ -84,12 +127,38 @@ impl<'c> LowerCompleted<'c> {
     }
 
     /// `IoStatus.Information`.
+    ///
+    /// ```
+    /// use wdm::{CompletionRoutine, LowerCompleted, Next, Status, Unlocked};
+    /// struct Filter;
+    /// struct Routine;
+    ///
+    /// impl CompletionRoutine<Filter> for Routine {
+    ///     fn completed<'c>(_driver: &Filter, irp: LowerCompleted<'c>, _cx: &mut Unlocked) -> Next<'c> {
+    ///         let transferred = irp.information();
+    ///         let _ = transferred; // e.g. count bytes read through the filter
+    ///         irp.pass_up()
+    ///     }
+    /// }
+    /// ```
     pub fn information(&self) -> usize {
         // SAFETY: as above.
         unsafe { self.raw.as_ref().IoStatus.Information as usize }
     }
 
     /// Lets completion go on up the stack, propagating the pending mark.
+    ///
+    /// ```
+    /// use wdm::{CompletionRoutine, LowerCompleted, Next, Status, Unlocked};
+    /// struct Filter;
+    /// struct Routine;
+    ///
+    /// impl CompletionRoutine<Filter> for Routine {
+    ///     fn completed<'c>(_driver: &Filter, irp: LowerCompleted<'c>, _cx: &mut Unlocked) -> Next<'c> {
+    ///         irp.pass_up() // STATUS_CONTINUE_COMPLETION, pending mark propagated
+    ///     }
+    /// }
+    /// ```
     pub fn pass_up(self) -> Next<'c> {
         // SAFETY: the IRP is ours during the completion routine.
         let pending_returned = unsafe { self.raw.as_ref().PendingReturned } != 0;
@@ -105,6 +174,21 @@ impl<'c> LowerCompleted<'c> {
 
     /// Stops completion (STATUS_MORE_PROCESSING_REQUIRED): the driver owns the IRP again and
     /// must complete it.
+    ///
+    /// ```
+    /// use wdm::{CompletionRoutine, LowerCompleted, Next, Status, Unlocked};
+    /// struct Filter;
+    /// struct Routine;
+    ///
+    /// impl CompletionRoutine<Filter> for Routine {
+    ///     fn completed<'c>(_driver: &Filter, irp: LowerCompleted<'c>, cx: &mut Unlocked) -> Next<'c> {
+    ///         let (mut irp, next) = irp.reclaim(); // STATUS_MORE_PROCESSING_REQUIRED
+    ///         let n = irp.data().map(|d| d.len()).unwrap_or(0);
+    ///         irp.complete_with(Status::SUCCESS, n, cx); // the driver finishes it itself
+    ///         next
+    ///     }
+    /// }
+    /// ```
     pub fn reclaim(self) -> (PendingIrp, Next<'c>) {
         // SAFETY: the IRP was marked pending on the way down (forward_with), and is ours again.
         let irp = unsafe { PendingIrp::from_raw(self.raw) };
@@ -122,6 +206,27 @@ impl<'irp> Irp<'irp> {
     /// Marks the IRP pending, passes it to `lower` with completion routine `C`, and returns
     /// the proof for the dispatch routine to return STATUS_PENDING. (Marking before passing it
     /// down is what makes both outcomes of `C` correct: passing up, or reclaiming.)
+    ///
+    /// ```
+    /// use wdm::{CompletionRoutine, Irp, LowerCompleted, LowerDevice, Next, Outcome, Unlocked};
+    ///
+    /// struct Filter {
+    ///     lower: LowerDevice,
+    /// }
+    /// struct Watch;
+    ///
+    /// impl CompletionRoutine<Filter> for Watch {
+    ///     fn completed<'c>(_driver: &Filter, irp: LowerCompleted<'c>, _cx: &mut Unlocked) -> Next<'c> {
+    ///         irp.pass_up()
+    ///     }
+    /// }
+    ///
+    /// impl Filter {
+    ///     fn read<'irp>(&self, irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         irp.forward_with::<Filter, Watch>(&self.lower).into() // returns STATUS_PENDING
+    ///     }
+    /// }
+    /// ```
     pub fn forward_with<D: 'static, C: CompletionRoutine<D>>(self, lower: &LowerDevice) -> Pended<'irp> {
         let (pending, pended) = self.mark_pending();
         let irp = pending.into_raw().as_ptr();

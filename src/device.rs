@@ -10,6 +10,13 @@ use crate::{Status, U16CStr};
 
 /// How a device's read and write requests carry their data (`DO_BUFFERED_IO`,
 /// `DO_DIRECT_IO`, or neither).
+///
+/// ```
+/// use wdm::{DeviceOptions, IoMethod};
+///
+/// // Reads and writes get an MDL for the caller's buffer (DO_DIRECT_IO).
+/// const OPTIONS: DeviceOptions = DeviceOptions::new().io_method(IoMethod::Direct);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IoMethod {
     /// The I/O manager copies data through a system buffer.
@@ -48,6 +55,12 @@ impl Default for DeviceOptions {
 impl DeviceOptions {
     /// An unnamed `FILE_DEVICE_UNKNOWN` device with buffered I/O, opened by any number of
     /// handles.
+    ///
+    /// ```
+    /// use wdm::{DeviceOptions, IoMethod, utf16};
+    ///
+    /// const PLAIN: DeviceOptions = DeviceOptions::new(); // unnamed, FILE_DEVICE_UNKNOWN, buffered
+    /// ```
     pub const fn new() -> Self {
         Self {
             name: None,
@@ -60,6 +73,12 @@ impl DeviceOptions {
     }
 
     /// The device's name in the object manager (`\Device\...`).
+    ///
+    /// ```
+    /// use wdm::{DeviceOptions, IoMethod, utf16};
+    ///
+    /// const NAMED: DeviceOptions = DeviceOptions::new().name(utf16!("\\Device\\Sample"));
+    /// ```
     pub const fn name(mut self, name: U16CStr) -> Self {
         self.name = Some(name);
         self
@@ -67,30 +86,62 @@ impl DeviceOptions {
 
     /// A symbolic link (`\DosDevices\...`) that user mode opens as `\\.\...`; the framework
     /// deletes it before the device at unload.
+    ///
+    /// ```
+    /// use wdm::{DeviceOptions, IoMethod, utf16};
+    ///
+    /// const OPENABLE: DeviceOptions = DeviceOptions::new()
+    ///     .name(utf16!("\\Device\\Sample"))
+    ///     .symbolic_link(utf16!("\\DosDevices\\Sample")); // user mode: \\.\Sample
+    /// ```
     pub const fn symbolic_link(mut self, link: U16CStr) -> Self {
         self.link = Some(link);
         self
     }
 
     /// The `FILE_DEVICE_*` type.
+    ///
+    /// ```
+    /// use wdm::{DeviceOptions, IoMethod, utf16};
+    ///
+    /// const UNKNOWN: DeviceOptions = DeviceOptions::new().device_type(wdm::FILE_DEVICE_UNKNOWN);
+    /// ```
     pub const fn device_type(mut self, device_type: u32) -> Self {
         self.device_type = device_type;
         self
     }
 
     /// `FILE_DEVICE_*` characteristics (default `FILE_DEVICE_SECURE_OPEN`).
+    ///
+    /// ```
+    /// use wdm::{DeviceOptions, IoMethod, utf16};
+    ///
+    /// const SECURE: DeviceOptions = DeviceOptions::new().characteristics(wdm::sys::FILE_DEVICE_SECURE_OPEN);
+    /// ```
     pub const fn characteristics(mut self, characteristics: u32) -> Self {
         self.characteristics = characteristics;
         self
     }
 
     /// Whether only one handle may be open at a time.
+    ///
+    /// ```
+    /// use wdm::{DeviceOptions, IoMethod, utf16};
+    ///
+    /// const ONE_HANDLE: DeviceOptions = DeviceOptions::new().exclusive(true);
+    /// ```
     pub const fn exclusive(mut self, exclusive: bool) -> Self {
         self.exclusive = exclusive;
         self
     }
 
     /// How reads and writes carry data.
+    ///
+    /// ```
+    /// use wdm::{DeviceOptions, IoMethod, utf16};
+    ///
+    /// const NEITHER: DeviceOptions = DeviceOptions::new().io_method(IoMethod::Neither);
+    /// ```
     pub const fn io_method(mut self, method: IoMethod) -> Self {
         self.io_method = method;
         self
@@ -134,6 +185,17 @@ impl DeviceHeader {
 }
 
 /// The most symbolic links one device can have.
+///
+/// ```
+/// use wdm::{Device, Status, utf16};
+///
+/// fn aliases(device: &Device) -> Result<(), Status> {
+///     device.create_symbolic_link(utf16!("\\DosDevices\\A"))?;
+///     device.create_symbolic_link(utf16!("\\DosDevices\\B"))?;
+///     assert!(wdm::MAX_LINKS >= 2);
+///     Ok(())
+/// }
+/// ```
 pub const MAX_LINKS: usize = 4;
 
 /// The framework's header of a device it created.
@@ -151,12 +213,40 @@ pub(crate) unsafe fn header_of(device: *mut DEVICE_OBJECT) -> *mut DeviceHeader 
 /// `S` is the device's configuration, in its type: [`Plain`], or a StartIo configuration
 /// (see [`start_io`](crate::start_io)), so that what a configuration allows is checked at
 /// compile time.
+///
+/// ```
+/// use wdm::{Device, DeviceOptions, Dispatch, Driver, DriverObject, Status, utf16};
+///
+/// struct Two {
+///     control: Device,
+///     data: Device,
+/// }
+///
+/// impl Driver for Two {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new();
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         let control = driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\TwoCtl")))?;
+///         let data = driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\TwoData")))?;
+///         Ok(Two { control, data }) // both deleted by the framework at unload
+///     }
+/// }
+/// ```
 pub struct Device<S = Plain> {
     raw: NonNull<DEVICE_OBJECT>,
     _state: PhantomData<S>,
 }
 
 /// A device without StartIo.
+///
+/// ```
+/// use wdm::{Device, Plain};
+///
+/// // A device without StartIo: `Device` is `Device<Plain>`.
+/// fn same(device: Device) -> Device<Plain> {
+///     device
+/// }
+/// ```
 pub struct Plain;
 
 impl<S> Clone for Device<S> {
@@ -191,12 +281,36 @@ impl<S> Device<S> {
     }
 
     /// Whether `irp` was sent to this device.
+    ///
+    /// ```
+    /// use wdm::{Device, Irp, Outcome, Status, Unlocked};
+    ///
+    /// struct Two {
+    ///     control: Device,
+    /// }
+    ///
+    /// impl Two {
+    ///     fn create<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         let status = if self.control.is_target_of(&irp) { Status::SUCCESS } else { Status::INVALID_DEVICE_REQUEST };
+    ///         irp.complete(status, cx).into()
+    ///     }
+    /// }
+    /// ```
     #[must_use]
     pub fn is_target_of(&self, irp: &crate::Irp<'_>) -> bool {
         core::ptr::eq(irp.device_object(), self.raw.as_ptr())
     }
 
     /// The raw device object, for calls the framework does not wrap.
+    ///
+    /// ```
+    /// use wdm::Device;
+    ///
+    /// fn stack_size(device: &Device) -> i8 {
+    ///     // SAFETY: a live device; reading a field the framework does not wrap.
+    ///     unsafe { (*device.as_raw()).StackSize }
+    /// }
+    /// ```
     #[must_use]
     pub fn as_raw(&self) -> *mut DEVICE_OBJECT {
         self.raw.as_ptr()
@@ -210,6 +324,14 @@ impl<S> Device<S> {
 
     /// Creates a symbolic link to this device; it is deleted before the device at unload. A device
     /// has at most four (STATUS_INSUFFICIENT_RESOURCES beyond).
+    ///
+    /// ```
+    /// use wdm::{Device, Status, utf16};
+    ///
+    /// fn legacy_name(device: &Device) -> Result<(), Status> {
+    ///     device.create_symbolic_link(utf16!("\\DosDevices\\OldName")) // deleted at unload
+    /// }
+    /// ```
     pub fn create_symbolic_link(&self, link: U16CStr) -> Result<(), Status> {
         let name = self.name().ok_or(Status::INVALID_DEVICE_REQUEST)?;
         // SAFETY: the header is initialized for every framework device, and links are only
@@ -230,6 +352,14 @@ impl<S> Device<S> {
     }
 
     /// The name the device was created with.
+    ///
+    /// ```
+    /// use wdm::{Device, utf16};
+    ///
+    /// fn is_sample(device: &Device) -> bool {
+    ///     device.name() == Some(utf16!("\\Device\\Sample"))
+    /// }
+    /// ```
     #[must_use]
     pub fn name(&self) -> Option<U16CStr> {
         // SAFETY: the header is initialized for every framework device and the name never
@@ -264,6 +394,20 @@ impl<S> Device<S> {
 }
 
 /// The device below this one in its stack, which IRPs are forwarded to.
+///
+/// ```
+/// use wdm::{Irp, LowerDevice, Outcome, Unlocked};
+///
+/// struct Filter {
+///     lower: LowerDevice,
+/// }
+///
+/// impl Filter {
+///     fn pass_through<'irp>(&self, irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
+///         irp.forward(&self.lower).into()
+///     }
+/// }
+/// ```
 pub struct LowerDevice {
     raw: NonNull<DEVICE_OBJECT>,
 }
@@ -276,6 +420,15 @@ unsafe impl Sync for LowerDevice {}
 
 impl LowerDevice {
     /// The raw device object.
+    ///
+    /// ```
+    /// use wdm::LowerDevice;
+    ///
+    /// fn lower_stack_size(lower: &LowerDevice) -> i8 {
+    ///     // SAFETY: the lower device stays live while we are attached to it.
+    ///     unsafe { (*lower.as_raw()).StackSize }
+    /// }
+    /// ```
     #[must_use]
     pub fn as_raw(&self) -> *mut DEVICE_OBJECT {
         self.raw.as_ptr()
@@ -286,6 +439,25 @@ impl<S> Device<S> {
     /// Attaches this device on top of the stack `target` belongs to (IoAttachDeviceToDeviceStack)
     /// and returns the device it now sits on, which its IRPs are forwarded to. The framework
     /// detaches it at unload, before deleting it.
+    ///
+    /// ```
+    /// use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, LowerDevice, Status, utf16};
+    ///
+    /// struct Filter {
+    ///     lower: LowerDevice,
+    /// }
+    ///
+    /// impl Driver for Filter {
+    ///     const DISPATCH: Dispatch<Self> = Dispatch::new();
+    ///
+    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+    ///         let function = driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\Fn")))?;
+    ///         let filter = driver.create_device(&DeviceOptions::new())?;
+    ///         let lower = filter.attach_to(&function)?; // detached at unload
+    ///         Ok(Filter { lower })
+    ///     }
+    /// }
+    /// ```
     pub fn attach_to<T>(&self, target: &Device<T>) -> Result<LowerDevice, Status> {
         // SAFETY: two live framework devices.
         let lower = unsafe { wdm_sys::ntddk::IoAttachDeviceToDeviceStack(self.as_raw(), target.as_raw()) };

@@ -13,6 +13,10 @@ use crate::irp::{Irp, Outcome};
 use crate::{Status, Unlocked};
 
 /// The number of major function codes (`IRP_MJ_MAXIMUM_FUNCTION + 1`).
+///
+/// ```
+/// assert_eq!(wdm::MAJOR_FUNCTIONS, wdm::sys::IRP_MJ_PNP as usize + 1); // IRP_MJ_PNP is the last
+/// ```
 pub const MAJOR_FUNCTIONS: usize = 28;
 
 /// A dispatch handler: gets the driver's state, the IRP and the [`Unlocked`] proof (no spin
@@ -40,12 +44,42 @@ pub type Handler<D> = for<'irp> fn(&D, Irp<'irp>, &mut Unlocked) -> Outcome<'irp
 ///
 /// It is a constant, so the dispatch routines call the handlers directly: no table lookup at
 /// run time.
+///
+/// ```
+/// use wdm::{Dispatch, Irp, Outcome, Status, Unlocked};
+///
+/// struct D;
+///
+/// impl D {
+///     fn ok<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         irp.complete(Status::SUCCESS, cx).into()
+///     }
+/// }
+///
+/// const TABLE: Dispatch<D> = Dispatch::new().create(D::ok).close(D::ok);
+/// assert!(TABLE.handles(wdm::sys::IRP_MJ_CREATE));
+/// assert!(!TABLE.handles(wdm::sys::IRP_MJ_READ)); // fails with STATUS_INVALID_DEVICE_REQUEST
+/// ```
 pub struct Dispatch<D> {
     handlers: [Option<Handler<D>>; MAJOR_FUNCTIONS],
 }
 
 impl<D> Dispatch<D> {
     /// No handlers.
+    ///
+    /// ```
+    /// use wdm::{Dispatch, Irp, Outcome, Status, Unlocked};
+    ///
+    /// struct D;
+    ///
+    /// impl D {
+    ///     fn ok<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         irp.complete(Status::SUCCESS, cx).into()
+    ///     }
+    /// }
+    ///
+    /// const NOTHING: Dispatch<D> = Dispatch::new(); // every request fails: STATUS_INVALID_DEVICE_REQUEST
+    /// ```
     pub const fn new() -> Self {
         Self {
             handlers: [None; MAJOR_FUNCTIONS],
@@ -56,6 +90,20 @@ impl<D> Dispatch<D> {
     ///
     /// # Panics
     /// At compile time, if `major` is not a major function code.
+    ///
+    /// ```
+    /// use wdm::{Dispatch, Irp, Outcome, Status, Unlocked};
+    ///
+    /// struct D;
+    ///
+    /// impl D {
+    ///     fn ok<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         irp.complete(Status::SUCCESS, cx).into()
+    ///     }
+    /// }
+    ///
+    /// const FLUSH: Dispatch<D> = Dispatch::new().major(wdm::sys::IRP_MJ_FLUSH_BUFFERS, D::ok);
+    /// ```
     pub const fn major(mut self, major: u32, handler: Handler<D>) -> Self {
         assert!((major as usize) < MAJOR_FUNCTIONS, "not a major function code");
         self.handlers[major as usize] = Some(handler);
@@ -63,36 +111,141 @@ impl<D> Dispatch<D> {
     }
 
     /// `IRP_MJ_CREATE`: a handle is being opened.
+    ///
+    /// ```
+    /// use wdm::{Dispatch, Irp, Outcome, Status, Unlocked};
+    ///
+    /// struct D;
+    ///
+    /// impl D {
+    ///     fn ok<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         irp.complete(Status::SUCCESS, cx).into()
+    ///     }
+    /// }
+    ///
+    /// const TABLE: Dispatch<D> = Dispatch::new().create(D::ok);
+    /// assert!(TABLE.handles(wdm::sys::IRP_MJ_CREATE));
+    /// ```
     pub const fn create(self, handler: Handler<D>) -> Self {
         self.major(wdm_sys::IRP_MJ_CREATE, handler)
     }
 
     /// `IRP_MJ_CLOSE`: the last reference to a file object is gone.
+    ///
+    /// ```
+    /// use wdm::{Dispatch, Irp, Outcome, Status, Unlocked};
+    ///
+    /// struct D;
+    ///
+    /// impl D {
+    ///     fn ok<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         irp.complete(Status::SUCCESS, cx).into()
+    ///     }
+    /// }
+    ///
+    /// const TABLE: Dispatch<D> = Dispatch::new().close(D::ok);
+    /// assert!(TABLE.handles(wdm::sys::IRP_MJ_CLOSE));
+    /// ```
     pub const fn close(self, handler: Handler<D>) -> Self {
         self.major(wdm_sys::IRP_MJ_CLOSE, handler)
     }
 
     /// `IRP_MJ_CLEANUP`: the last handle to a file object was closed.
+    ///
+    /// ```
+    /// use wdm::{Dispatch, Irp, Outcome, Status, Unlocked};
+    ///
+    /// struct D;
+    ///
+    /// impl D {
+    ///     fn ok<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         irp.complete(Status::SUCCESS, cx).into()
+    ///     }
+    /// }
+    ///
+    /// const TABLE: Dispatch<D> = Dispatch::new().cleanup(D::ok);
+    /// assert!(TABLE.handles(wdm::sys::IRP_MJ_CLEANUP));
+    /// ```
     pub const fn cleanup(self, handler: Handler<D>) -> Self {
         self.major(wdm_sys::IRP_MJ_CLEANUP, handler)
     }
 
     /// `IRP_MJ_READ`.
+    ///
+    /// ```
+    /// use wdm::{Dispatch, Irp, Outcome, Status, Unlocked};
+    ///
+    /// struct D;
+    ///
+    /// impl D {
+    ///     fn ok<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         irp.complete(Status::SUCCESS, cx).into()
+    ///     }
+    /// }
+    ///
+    /// const TABLE: Dispatch<D> = Dispatch::new().read(D::ok);
+    /// assert!(TABLE.handles(wdm::sys::IRP_MJ_READ));
+    /// ```
     pub const fn read(self, handler: Handler<D>) -> Self {
         self.major(wdm_sys::IRP_MJ_READ, handler)
     }
 
     /// `IRP_MJ_WRITE`.
+    ///
+    /// ```
+    /// use wdm::{Dispatch, Irp, Outcome, Status, Unlocked};
+    ///
+    /// struct D;
+    ///
+    /// impl D {
+    ///     fn ok<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         irp.complete(Status::SUCCESS, cx).into()
+    ///     }
+    /// }
+    ///
+    /// const TABLE: Dispatch<D> = Dispatch::new().write(D::ok);
+    /// assert!(TABLE.handles(wdm::sys::IRP_MJ_WRITE));
+    /// ```
     pub const fn write(self, handler: Handler<D>) -> Self {
         self.major(wdm_sys::IRP_MJ_WRITE, handler)
     }
 
     /// `IRP_MJ_DEVICE_CONTROL`.
+    ///
+    /// ```
+    /// use wdm::{Dispatch, Irp, Outcome, Status, Unlocked};
+    ///
+    /// struct D;
+    ///
+    /// impl D {
+    ///     fn ok<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         irp.complete(Status::SUCCESS, cx).into()
+    ///     }
+    /// }
+    ///
+    /// const TABLE: Dispatch<D> = Dispatch::new().device_control(D::ok);
+    /// assert!(TABLE.handles(wdm::sys::IRP_MJ_DEVICE_CONTROL));
+    /// ```
     pub const fn device_control(self, handler: Handler<D>) -> Self {
         self.major(wdm_sys::IRP_MJ_DEVICE_CONTROL, handler)
     }
 
     /// Whether `major` has a handler.
+    ///
+    /// ```
+    /// use wdm::{Dispatch, Irp, Outcome, Status, Unlocked};
+    ///
+    /// struct D;
+    ///
+    /// impl D {
+    ///     fn ok<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         irp.complete(Status::SUCCESS, cx).into()
+    ///     }
+    /// }
+    ///
+    /// const TABLE: Dispatch<D> = Dispatch::new().read(D::ok);
+    /// assert!(TABLE.handles(wdm::sys::IRP_MJ_READ) && !TABLE.handles(wdm::sys::IRP_MJ_WRITE));
+    /// ```
     #[must_use]
     pub const fn handles(&self, major: u32) -> bool {
         (major as usize) < MAJOR_FUNCTIONS && self.handlers[major as usize].is_some()
@@ -163,6 +316,28 @@ fn slot_of<D>(state: *mut D) -> *mut Slot<D> {
 }
 
 /// The driver object, during `Driver::init`.
+///
+/// ```
+/// use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Status, Timer, TimerCallback, DispatchLevel, Unlocked, utf16};
+///
+/// struct Ticker {
+///     timer: Timer,
+/// }
+/// struct Tick;
+/// impl TimerCallback<Ticker> for Tick {
+///     fn expired(_driver: &Ticker, _level: &DispatchLevel, _cx: &mut Unlocked) {}
+/// }
+///
+/// impl Driver for Ticker {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new();
+///
+///     // Devices, timers and work items are made from the driver object, during init only.
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\Ticker")))?;
+///         Ok(Ticker { timer: Timer::new::<Self, Tick>(driver) })
+///     }
+/// }
+/// ```
 pub struct DriverObject<D> {
     raw: NonNull<DRIVER_OBJECT>,
     slot: *mut MaybeUninit<D>,
@@ -187,6 +362,25 @@ impl<D: Driver> DriverObject<D> {
     }
 
     /// Creates a device object (and its symbolic link, if the options name one).
+    ///
+    /// ```
+    /// use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Status, utf16};
+    ///
+    /// struct Sample;
+    ///
+    /// impl Driver for Sample {
+    ///     const DISPATCH: Dispatch<Self> = Dispatch::new();
+    ///
+    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+    ///         driver.create_device(
+    ///             &DeviceOptions::new()
+    ///                 .name(utf16!("\\Device\\Sample"))
+    ///                 .symbolic_link(utf16!("\\DosDevices\\Sample")),
+    ///         )?; // on error, init fails and what was created is deleted
+    ///         Ok(Sample)
+    ///     }
+    /// }
+    /// ```
     pub fn create_device(&mut self, options: &DeviceOptions) -> Result<Device, Status> {
         let mut name = options.name.map(|n| n.to_unicode_string());
         let name_ptr = name.as_mut().map_or(core::ptr::null_mut(), |n| &raw mut *n);
@@ -234,6 +428,26 @@ wdm_sys::callback! {
 ///
 /// # Safety
 /// Called by the I/O manager with a fresh driver object.
+///
+/// ```
+/// use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Status, utf16};
+///
+/// struct Sample;
+///
+/// impl Driver for Sample {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new();
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\Entry")))?;
+///         Ok(Sample)
+///     }
+/// }
+///
+/// // `driver_entry!(Sample)` exports it; a simulator test loads it directly:
+/// let kernel = wdm_sim::Kernel::new();
+/// let driver = kernel.load("sample", wdm::entry::<Sample>).unwrap();
+/// driver.unload();
+/// kernel.assert_clean();
+/// ```
 pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_STRING) -> NTSTATUS {
     let Some(raw) = NonNull::new(driver) else {
         return Status::INVALID_PARAMETER.raw();

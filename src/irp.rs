@@ -51,6 +51,16 @@ pub struct Irp<'irp> {
 }
 
 /// Proof that the IRP was completed: only [`Irp::complete`] makes one.
+///
+/// ```
+/// use wdm::{Irp, Outcome, Status, Unlocked};
+///
+/// fn handler<'irp>(irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///     let completed = irp.complete(Status::SUCCESS, cx);
+///     assert_eq!(completed.status(), Status::SUCCESS);
+///     completed.into()
+/// }
+/// ```
 #[must_use = "a dispatch routine returns the outcome of its IRP"]
 pub struct Completed<'irp> {
     status: Status,
@@ -59,6 +69,16 @@ pub struct Completed<'irp> {
 
 /// Proof that the IRP was marked pending: only [`Irp::mark_pending`] makes one. The dispatch
 /// routine returns STATUS_PENDING with it.
+///
+/// ```
+/// use wdm::{Irp, IrpQueue, Outcome, Unlocked};
+///
+/// fn later<'irp>(queue: &IrpQueue, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///     let (pending, pended) = irp.mark_pending();
+///     queue.insert(pending, cx);
+///     pended.into() // STATUS_PENDING
+/// }
+/// ```
 #[must_use = "a dispatch routine returns the outcome of its IRP"]
 pub struct Pended<'irp> {
     _brand: Brand<'irp>,
@@ -66,6 +86,15 @@ pub struct Pended<'irp> {
 
 /// Proof that the IRP was passed to the next-lower driver: only [`Irp::forward`] makes one,
 /// carrying the status that driver returned (which the dispatch routine must return).
+///
+/// ```
+/// use wdm::{Irp, LowerDevice, Outcome, Unlocked};
+///
+/// fn down<'irp>(lower: &LowerDevice, irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
+///     let forwarded = irp.forward(lower);
+///     forwarded.into() // returns what the lower driver returned
+/// }
+/// ```
 #[must_use = "a dispatch routine returns the outcome of its IRP"]
 pub struct Forwarded<'irp> {
     status: Status,
@@ -73,6 +102,16 @@ pub struct Forwarded<'irp> {
 }
 
 /// What a dispatch routine did with its IRP.
+///
+/// ```
+/// use wdm::{Irp, Outcome, Status, Unlocked};
+///
+/// fn handler<'irp>(irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///     let outcome: Outcome<'irp> = irp.complete(Status::NOT_SUPPORTED, cx).into();
+///     assert_eq!(outcome.status(), Status::NOT_SUPPORTED); // what the dispatch routine returns
+///     outcome
+/// }
+/// ```
 #[must_use = "a dispatch routine returns the outcome of its IRP"]
 pub enum Outcome<'irp> {
     /// Completed here.
@@ -103,6 +142,16 @@ impl<'irp> From<Forwarded<'irp>> for Outcome<'irp> {
 
 impl Completed<'_> {
     /// The status the IRP was completed with.
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// fn handler<'irp>(irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let completed = irp.complete(Status::BUFFER_TOO_SMALL, cx);
+    ///     assert!(!completed.status().is_success());
+    ///     completed.into()
+    /// }
+    /// ```
     pub fn status(&self) -> Status {
         self.status
     }
@@ -110,6 +159,17 @@ impl Completed<'_> {
 
 impl Outcome<'_> {
     /// The NTSTATUS the dispatch routine returns to the I/O manager.
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Unlocked};
+    ///
+    /// fn handler<'irp>(irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let (_pending, pended) = irp.mark_pending(); // (dropping a pending IRP cancels it)
+    ///     let outcome = Outcome::from(pended);
+    ///     assert_eq!(outcome.status(), wdm::Status::PENDING);
+    ///     outcome
+    /// }
+    /// ```
     pub fn status(&self) -> Status {
         match self {
             Outcome::Completed(c) => c.status,
@@ -164,18 +224,51 @@ impl<'irp> Irp<'irp> {
     }
 
     /// The device object the IRP was sent to (to tell a driver's devices apart).
+    ///
+    /// ```
+    /// use wdm::{Device, Irp, Outcome, Status, Unlocked};
+    ///
+    /// fn create<'irp>(control: &Device, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let mine = core::ptr::eq(irp.device_object(), control.as_raw());
+    ///     irp.complete(if mine { Status::SUCCESS } else { Status::INVALID_DEVICE_REQUEST }, cx).into()
+    /// }
+    /// ```
     #[must_use]
     pub fn device_object(&self) -> *const wdm_sys::DEVICE_OBJECT {
         location(self.raw).DeviceObject
     }
 
     /// The file object the request was made on (which handle it came through).
+    ///
+    /// ```
+    /// use wdm::{Irp, IrpQueue, Outcome, Status, Unlocked};
+    ///
+    /// // IRP_MJ_CLEANUP: cancel what this handle queued.
+    /// fn cleanup<'irp>(queue: &IrpQueue, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let file = irp.file_object();
+    ///     while let Some(queued) = queue.remove_first(|q| q.file_object() == file) {
+    ///         queued.complete(Status::CANCELLED, cx);
+    ///     }
+    ///     irp.complete(Status::SUCCESS, cx).into()
+    /// }
+    /// ```
     #[must_use]
     pub fn file_object(&self) -> *const wdm_sys::FILE_OBJECT {
         location(self.raw).FileObject
     }
 
     /// The major function code of the current stack location (`IRP_MJ_*`).
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    /// use wdm::sys::IRP_MJ_READ;
+    ///
+    /// // One handler for reads and writes.
+    /// fn transfer<'irp>(irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let is_read = u32::from(irp.major_function()) == IRP_MJ_READ;
+    ///     irp.complete(if is_read { Status::SUCCESS } else { Status::NOT_SUPPORTED }, cx).into()
+    /// }
+    /// ```
     #[must_use]
     pub fn major_function(&self) -> u8 {
         location(self.raw).MajorFunction
@@ -183,6 +276,14 @@ impl<'irp> Irp<'irp> {
 
     /// Completes the IRP with `status` and no information. `cx` proves no spin lock is held
     /// (SDV SpinLockSafe).
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// fn create<'irp>(irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     irp.complete(Status::SUCCESS, cx).into()
+    /// }
+    /// ```
     pub fn complete(self, status: Status, cx: &Unlocked) -> Completed<'irp> {
         self.complete_with(status, 0, cx)
     }
@@ -215,6 +316,17 @@ impl<'irp> Irp<'irp> {
     /// queued or started and completed later; the dispatch routine returns the [`Pended`]
     /// proof. Marking is the only way to return STATUS_PENDING (SDV MarkIrpPending2), and after
     /// it the dispatch routine can return nothing else (SDV MarkIrpPending).
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, PendingIrp, SpinLock, Unlocked};
+    ///
+    /// fn park<'irp>(slot: &SpinLock<Option<PendingIrp>>, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let (pending, pended) = irp.mark_pending();
+    ///     let older = slot.lock(cx).replace(pending);
+    ///     drop(older); // an older one is completed as cancelled, outside the lock
+    ///     pended.into()
+    /// }
+    /// ```
     pub fn mark_pending(self) -> (PendingIrp, Pended<'irp>) {
         // SAFETY: an owned, live IRP.
         unsafe { IoMarkIrpPending(self.raw.as_ptr()) };
@@ -223,6 +335,14 @@ impl<'irp> Irp<'irp> {
 
     /// Passes the IRP, unchanged, to the next-lower device (IoSkipCurrentIrpStackLocation +
     /// IoCallDriver) and returns that driver's status for the dispatch routine to return.
+    ///
+    /// ```
+    /// use wdm::{Irp, LowerDevice, Outcome, Unlocked};
+    ///
+    /// fn pass_through<'irp>(lower: &LowerDevice, irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     irp.forward(lower).into()
+    /// }
+    /// ```
     pub fn forward(self, lower: &crate::LowerDevice) -> Forwarded<'irp> {
         let irp = self.raw.as_ptr();
         // SAFETY: an owned IRP with a location for the lower driver (the stack was sized when
@@ -272,11 +392,29 @@ unsafe impl Send for PendingIrp {}
 
 impl PendingIrp {
     /// Completes the IRP. `cx` proves no spin lock is held (SDV SpinLockSafe).
+    ///
+    /// ```
+    /// use wdm::{IrpQueue, Status, Unlocked};
+    ///
+    /// fn answer_one(queue: &IrpQueue, cx: &Unlocked) {
+    ///     if let Some(irp) = queue.remove_next() {
+    ///         irp.complete(Status::SUCCESS, cx);
+    ///     }
+    /// }
+    /// ```
     pub fn complete(self, status: Status, cx: &Unlocked) {
         self.complete_with(status, 0, cx);
     }
 
     /// Completes the IRP with `information`.
+    ///
+    /// ```
+    /// use wdm::{PendingIrp, Status, Unlocked};
+    ///
+    /// fn finish_write(write: PendingIrp, written: usize, cx: &Unlocked) {
+    ///     write.complete_with(Status::SUCCESS, written, cx);
+    /// }
+    /// ```
     pub fn complete_with(self, status: Status, information: usize, _cx: &Unlocked) {
         self.complete_unchecked(status, information);
     }
@@ -288,6 +426,18 @@ impl PendingIrp {
     }
 
     /// Whether the IRP has been cancelled (`Irp->Cancel`).
+    ///
+    /// ```
+    /// use wdm::{PendingIrp, Status, Unlocked};
+    ///
+    /// fn step(irp: PendingIrp, cx: &Unlocked) -> Option<PendingIrp> {
+    ///     if irp.is_cancelled() {
+    ///         irp.complete(Status::CANCELLED, cx); // stop long work early
+    ///         return None;
+    ///     }
+    ///     Some(irp)
+    /// }
+    /// ```
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
         cancel_requested(self.raw)

@@ -73,7 +73,7 @@ pub mod host;
 
 pub use cancel::{CancelLock, CancelLockReleased};
 pub use completion::{CompletionRoutine, LowerCompleted, Next};
-pub use device::{Device, DeviceOptions, IoMethod, LowerDevice, Plain};
+pub use device::{Device, DeviceOptions, IoMethod, LowerDevice, MAX_LINKS, Plain};
 pub use driver::{Dispatch, Driver, DriverObject, Handler, MAJOR_FUNCTIONS, entry};
 pub use irp::{Completed, Forwarded, Irp, Outcome, Pended, PendingIrp};
 pub use irql::{DispatchLevel, at_dispatch};

@@ -79,6 +79,17 @@ pub struct QueuedIrp<'a, T = ()> {
 
 impl<T: Copy> QueuedIrp<'_, T> {
     /// The value attached when the IRP was queued.
+    ///
+    /// ```
+    /// use wdm::{IrpQueue, Status, Unlocked};
+    ///
+    /// // Requests carry the tick they are due at; answer the due ones.
+    /// fn expire(queue: &IrpQueue<u64>, now: u64, cx: &Unlocked) {
+    ///     while let Some(irp) = queue.remove_first(|q| q.context() <= now) {
+    ///         irp.complete(Status::SUCCESS, cx);
+    ///     }
+    /// }
+    /// ```
     pub fn context(&self) -> T {
         let irp = (self.irp as *const IRP).cast_mut();
         // SAFETY: written by `insert_with` for every IRP in a queue of `T`, and unchanged since.
@@ -86,6 +97,16 @@ impl<T: Copy> QueuedIrp<'_, T> {
     }
 
     /// The file object the request was made on (to remove one handle's requests at cleanup).
+    ///
+    /// ```
+    /// use wdm::{IrpQueue, Status, Unlocked};
+    ///
+    /// fn cancel_handle(queue: &IrpQueue, file: *const wdm::sys::FILE_OBJECT, cx: &Unlocked) {
+    ///     while let Some(irp) = queue.remove_first(|q| q.file_object() == file) {
+    ///         irp.complete(Status::CANCELLED, cx);
+    ///     }
+    /// }
+    /// ```
     pub fn file_object(&self) -> *const FILE_OBJECT {
         let irp = (self.irp as *const IRP).cast_mut();
         // SAFETY: a queued IRP is live; its current location belongs to this driver.
@@ -95,6 +116,15 @@ impl<T: Copy> QueuedIrp<'_, T> {
     }
 
     /// The major function code.
+    ///
+    /// ```
+    /// use wdm::{IrpQueue, Status, Unlocked};
+    ///
+    /// // Answer queued reads only.
+    /// fn next_read(queue: &IrpQueue) -> Option<wdm::PendingIrp> {
+    ///     queue.remove_first(|q| u32::from(q.major_function()) == wdm::sys::IRP_MJ_READ)
+    /// }
+    /// ```
     pub fn major_function(&self) -> u8 {
         let irp = (self.irp as *const IRP).cast_mut();
         // SAFETY: as in `file_object`.
@@ -162,6 +192,21 @@ impl IrpQueue<()> {
 
 impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// An empty queue.
+    ///
+    /// ```
+    /// use wdm::IrpQueue;
+    ///
+    /// struct Driver {
+    ///     reads: IrpQueue,         // no value attached
+    ///     timed: IrpQueue<u64>,    // a deadline per request
+    /// }
+    ///
+    /// // (on the simulator, kernel code runs inside a simulated kernel)
+    /// wdm_sim::Kernel::new().run(|| {
+    ///     let d = Driver { reads: IrpQueue::new(), timed: IrpQueue::new() };
+    ///     assert!(d.reads.is_empty() && d.timed.is_empty());
+    /// });
+    /// ```
     pub fn new() -> Self {
         let list = Box::new(SpinLock::new(List {
             head: LIST_ENTRY::default(),
@@ -184,6 +229,16 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// Queues `irp` with `context`, cancelable. If it is already cancelled it is completed with
     /// STATUS_CANCELLED instead (it never stays queued): hence `cx`, the proof that no spin lock
     /// is held.
+    ///
+    /// ```
+    /// use wdm::{Irp, IrpQueue, Outcome, Unlocked};
+    ///
+    /// fn wait<'irp>(queue: &IrpQueue<u64>, due: u64, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let (pending, pended) = irp.mark_pending();
+    ///     queue.insert_with(pending, due, cx);
+    ///     pended.into()
+    /// }
+    /// ```
     pub fn insert_with(&self, irp: PendingIrp, context: T, _cx: &Unlocked) {
         let raw = irp.into_raw().as_ptr();
         // SAFETY: DriverContext is the driver's while it owns the IRP.
@@ -213,11 +268,35 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
 
     /// Removes the first queued IRP for which `keep` is true and whose cancel routine has not
     /// started; the caller owns it.
+    ///
+    /// ```
+    /// use wdm::{IrpQueue, Status, Unlocked};
+    ///
+    /// fn answer(queue: &IrpQueue<u32>, ticket: u32, cx: &Unlocked) -> bool {
+    ///     match queue.remove_first(|q| q.context() == ticket) {
+    ///         Some(irp) => {
+    ///             irp.complete(Status::SUCCESS, cx);
+    ///             true
+    ///         }
+    ///         None => false, // not queued, or its cancel routine has it
+    ///     }
+    /// }
+    /// ```
     pub fn remove_first(&self, keep: impl FnMut(&QueuedIrp<'_, T>) -> bool) -> Option<PendingIrp> {
         self.remove_first_with(keep).map(|(irp, _)| irp)
     }
 
     /// As [`remove_first`](Self::remove_first), with the value attached to the IRP.
+    ///
+    /// ```
+    /// use wdm::{IrpQueue, Status, Unlocked};
+    ///
+    /// fn oldest_due(queue: &IrpQueue<u64>, now: u64, cx: &Unlocked) -> Option<u64> {
+    ///     let (irp, due) = queue.remove_first_with(|q| q.context() <= now)?;
+    ///     irp.complete(Status::SUCCESS, cx);
+    ///     Some(due)
+    /// }
+    /// ```
     pub fn remove_first_with(&self, mut keep: impl FnMut(&QueuedIrp<'_, T>) -> bool) -> Option<(PendingIrp, T)> {
         let mut list = self.list.lock_internal();
         let head: PLIST_ENTRY = &raw mut list.head;
@@ -250,17 +329,47 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     }
 
     /// Removes the first queued IRP whose cancel routine has not started.
+    ///
+    /// ```
+    /// use wdm::{IrpQueue, Status, Unlocked};
+    ///
+    /// fn drain(queue: &IrpQueue, cx: &Unlocked) {
+    ///     while let Some(irp) = queue.remove_next() {
+    ///         irp.complete(Status::CANCELLED, cx);
+    ///     }
+    /// }
+    /// ```
     pub fn remove_next(&self) -> Option<PendingIrp> {
         self.remove_first(|_| true)
     }
 
     /// As [`remove_next`](Self::remove_next), with the value attached to the IRP.
+    ///
+    /// ```
+    /// use wdm::{IrpQueue, Status, Unlocked};
+    ///
+    /// fn next_sequence(queue: &IrpQueue<u32>, cx: &Unlocked) -> Option<u32> {
+    ///     let (irp, sequence) = queue.remove_next_with()?;
+    ///     irp.complete(Status::SUCCESS, cx);
+    ///     Some(sequence)
+    /// }
+    /// ```
     pub fn remove_next_with(&self) -> Option<(PendingIrp, T)> {
         self.remove_first_with(|_| true)
     }
 
     /// Calls `visit` for each queued IRP, in order, under the queue's lock (to find the earliest
     /// deadline, count a caller's requests, ...). It must not block.
+    ///
+    /// ```
+    /// use wdm::IrpQueue;
+    ///
+    /// fn earliest_deadline(queue: &IrpQueue<u64>) -> Option<u64> {
+    ///     let mut earliest = None;
+    ///     queue.for_each(|q| earliest = Some(earliest.map_or(q.context(), |e: u64| e.min(q.context()))));
+    ///     earliest
+    /// }
+    /// ```
     pub fn for_each(&self, mut visit: impl FnMut(&QueuedIrp<'_, T>)) {
         let mut list = self.list.lock_internal();
         let head: PLIST_ENTRY = &raw mut list.head;
@@ -279,6 +388,14 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     }
 
     /// Whether the queue is empty (of IRPs not yet taken by their cancel routine, or not).
+    ///
+    /// ```
+    /// use wdm::IrpQueue;
+    ///
+    /// fn should_keep_ticking(waiting: &IrpQueue<u64>) -> bool {
+    ///     !waiting.is_empty()
+    /// }
+    /// ```
     pub fn is_empty(&self) -> bool {
         let mut list = self.list.lock_internal();
         // SAFETY: the locked, initialized list.

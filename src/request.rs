@@ -64,6 +64,20 @@ unsafe fn slice<'a>(p: *mut u8, len: usize) -> Result<&'a mut [u8], Status> {
 }
 
 /// A device-control request (IRP_MJ_DEVICE_CONTROL / INTERNAL_DEVICE_CONTROL).
+///
+/// ```
+/// use wdm::{Irp, Outcome, Status, Unlocked};
+///
+/// const IOCTL_PING: u32 = wdm::ctl_code(wdm::FILE_DEVICE_UNKNOWN, 0x900, wdm::Method::Buffered, wdm::FILE_ANY_ACCESS);
+///
+/// fn device_control<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///     let status = match irp.ioctl() {
+///         Some(ioctl) if ioctl.code == IOCTL_PING => Status::SUCCESS,
+///         _ => Status::INVALID_DEVICE_REQUEST, // unknown control codes
+///     };
+///     irp.complete(status, cx).into()
+/// }
+/// ```
 pub struct Ioctl<'a> {
     irp: &'a mut IRP,
     /// In the dispatch routine (the requesting thread's context), not from a pended IRP.
@@ -78,6 +92,25 @@ pub struct Ioctl<'a> {
 
 /// A METHOD_BUFFERED request's system buffer: the input is copied in first, the output is
 /// written over it and copied back (`Information` bytes of it).
+///
+/// ```
+/// use wdm::{Irp, Outcome, Status, Unlocked};
+///
+/// fn device_control<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///     let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.buffered()).and_then(|mut b| {
+///         // Echo: the input, copied to the output (they share one system buffer).
+///         let n = b.input().len();
+///         if b.output().len() < n {
+///             return Err(Status::BUFFER_TOO_SMALL);
+///         }
+///         Ok(n)
+///     });
+///     match result {
+///         Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
+///         Err(status) => irp.complete(status, cx).into(),
+///     }
+/// }
+/// ```
 pub struct Buffered<'a> {
     buffer: &'a mut [u8],
     input_len: usize,
@@ -86,11 +119,44 @@ pub struct Buffered<'a> {
 
 impl Buffered<'_> {
     /// The input (read it before writing the output: they share the buffer).
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// fn device_control<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.buffered()).and_then(|mut b| {
+    ///         let sum = b.input().iter().map(|&x| u32::from(x)).sum::<u32>();
+    ///         let out = b.output().get_mut(..4).ok_or(Status::BUFFER_TOO_SMALL)?;
+    ///         out.copy_from_slice(&sum.to_le_bytes());
+    ///         Ok(4)
+    ///     });
+    ///     match result {
+    ///         Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
+    ///         Err(status) => irp.complete(status, cx).into(),
+    ///     }
+    /// }
+    /// ```
     pub fn input(&self) -> &[u8] {
         &self.buffer[..self.input_len]
     }
 
     /// The output.
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// fn device_control<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.buffered()).and_then(|mut b| {
+    ///         let version = 3u32.to_le_bytes();
+    ///         b.output().get_mut(..4).ok_or(Status::BUFFER_TOO_SMALL)?.copy_from_slice(&version);
+    ///         Ok(4)
+    ///     });
+    ///     match result {
+    ///         Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
+    ///         Err(status) => irp.complete(status, cx).into(),
+    ///     }
+    /// }
+    /// ```
     pub fn output(&mut self) -> &mut [u8] {
         &mut self.buffer[..self.output_len]
     }
@@ -99,6 +165,22 @@ impl Buffered<'_> {
 /// A METHOD_IN_DIRECT / METHOD_OUT_DIRECT request's buffers: input in the system buffer,
 /// "output" (the second buffer) through its MDL. With IN_DIRECT the driver reads the second
 /// buffer; with OUT_DIRECT it writes it.
+///
+/// ```
+/// use wdm::{Irp, Outcome, Status, Unlocked};
+///
+/// // METHOD_OUT_DIRECT: fill the caller's (locked, mapped) second buffer.
+/// fn fill<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///     let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.direct()).map(|d| {
+///         d.output.fill(0x5A);
+///         d.output.len()
+///     });
+///     match result {
+///         Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
+///         Err(status) => irp.complete(status, cx).into(),
+///     }
+/// }
+/// ```
 pub struct Direct<'a> {
     /// The input buffer.
     pub input: &'a [u8],
@@ -114,6 +196,24 @@ pub struct Direct<'a> {
 ///   a caller cannot make the driver read or write kernel memory;
 /// - the copy itself runs in a routine with an SEH handler (`wdm_sys::user`), so an unmapped or
 ///   protected address yields STATUS_ACCESS_VIOLATION instead of a bug check.
+///
+/// ```
+/// use wdm::{Irp, Outcome, Status, Unlocked};
+///
+/// // METHOD_NEITHER, without `unsafe`: copy in, work on the copy, copy out.
+/// fn neither<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///     let mut data = [0u8; 16];
+///     let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.user_buffers()).and_then(|mut u| {
+///         let n = u.read_input(&mut data)?;
+///         data[..n].make_ascii_uppercase();
+///         u.write_output(&data[..n])
+///     });
+///     match result {
+///         Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
+///         Err(status) => irp.complete(status, cx).into(), // bad addresses: a status, not a crash
+///     }
+/// }
+/// ```
 pub struct UserBuffers<'a> {
     input: usize,
     input_len: usize,
@@ -125,11 +225,29 @@ pub struct UserBuffers<'a> {
 
 impl UserBuffers<'_> {
     /// The input buffer's length.
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// fn check_lengths<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let ok = irp.ioctl().and_then(|i| i.user_buffers().ok()).is_some_and(|u| u.input_len() == 4);
+    ///     irp.complete(if ok { Status::SUCCESS } else { Status::INVALID_PARAMETER }, cx).into()
+    /// }
+    /// ```
     pub fn input_len(&self) -> usize {
         self.input_len
     }
 
     /// The output buffer's length.
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// fn check_lengths<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let ok = irp.ioctl().and_then(|i| i.user_buffers().ok()).is_some_and(|u| u.output_len() >= 8);
+    ///     irp.complete(if ok { Status::SUCCESS } else { Status::BUFFER_TOO_SMALL }, cx).into()
+    /// }
+    /// ```
     pub fn output_len(&self) -> usize {
         self.output_len
     }
@@ -145,6 +263,24 @@ impl UserBuffers<'_> {
     }
 
     /// Copies the start of the input into `to` (as much as both have); returns the bytes copied.
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// fn read_u32<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let mut word = [0u8; 4];
+    ///     let status = match irp.ioctl().map(|i| i.user_buffers()) {
+    ///         Some(Ok(u)) => match u.read_input(&mut word) {
+    ///             Ok(4) => Status::SUCCESS,
+    ///             Ok(_) => Status::INVALID_PARAMETER,
+    ///             Err(status) => status, // STATUS_INVALID_USER_BUFFER, STATUS_ACCESS_VIOLATION
+    ///         },
+    ///         Some(Err(status)) => status,
+    ///         None => Status::INVALID_DEVICE_REQUEST,
+    ///     };
+    ///     irp.complete(status, cx).into()
+    /// }
+    /// ```
     pub fn read_input(&self, to: &mut [u8]) -> Result<usize, Status> {
         let n = to.len().min(self.input_len);
         self.check(self.input, self.input_len)?;
@@ -155,6 +291,20 @@ impl UserBuffers<'_> {
     }
 
     /// Copies `from` to the start of the output (as much as fits); returns the bytes copied.
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// fn answer<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.user_buffers()).and_then(|mut u| {
+    ///         u.write_output(b"pong")
+    ///     });
+    ///     match result {
+    ///         Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
+    ///         Err(status) => irp.complete(status, cx).into(),
+    ///     }
+    /// }
+    /// ```
     pub fn write_output(&mut self, from: &[u8]) -> Result<usize, Status> {
         let n = from.len().min(self.output_len);
         self.check(self.output, self.output_len)?;
@@ -167,11 +317,35 @@ impl UserBuffers<'_> {
 
 impl<'a> Ioctl<'a> {
     /// The buffering method (`METHOD_*`) of the control code.
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// fn by_method<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let buffered = irp.ioctl().is_some_and(|i| i.method() == wdm::Method::Buffered as u32);
+    ///     irp.complete(if buffered { Status::SUCCESS } else { Status::NOT_SUPPORTED }, cx).into()
+    /// }
+    /// ```
     pub fn method(&self) -> u32 {
         self.code & 3
     }
 
     /// The buffers of a METHOD_BUFFERED request (STATUS_INVALID_PARAMETER for another method).
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// fn device_control<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.buffered()).and_then(|mut b| {
+    ///         b.output().fill(0);
+    ///         Ok(b.output().len())
+    ///     });
+    ///     match result {
+    ///         Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
+    ///         Err(status) => irp.complete(status, cx).into(),
+    ///     }
+    /// }
+    /// ```
     pub fn buffered(self) -> Result<Buffered<'a>, Status> {
         if self.method() != METHOD_BUFFERED {
             return Err(Status::INVALID_PARAMETER);
@@ -190,6 +364,19 @@ impl<'a> Ioctl<'a> {
 
     /// The buffers of a METHOD_IN_DIRECT / METHOD_OUT_DIRECT request (STATUS_INVALID_PARAMETER
     /// for another method; STATUS_INSUFFICIENT_RESOURCES if the MDL cannot be mapped).
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// // METHOD_IN_DIRECT: the second buffer is data to consume.
+    /// fn consume<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.direct()).map(|d| d.output.len());
+    ///     match result {
+    ///         Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
+    ///         Err(status) => irp.complete(status, cx).into(),
+    ///     }
+    /// }
+    /// ```
     pub fn direct(self) -> Result<Direct<'a>, Status> {
         if self.method() != METHOD_IN_DIRECT && self.method() != METHOD_OUT_DIRECT {
             return Err(Status::INVALID_PARAMETER);
@@ -262,6 +449,21 @@ impl<'a> Ioctl<'a> {
     /// and the process may unmap or change them at any time. C drivers touch them only inside
     /// `__try`/`__except` after ProbeForRead/ProbeForWrite; Rust cannot catch the access
     /// violation, so the caller takes full responsibility for every access.
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// fn raw_addresses<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     // SAFETY: only the addresses are looked at; nothing is read or written through them.
+    ///     let status = match irp.ioctl().map(|i| unsafe { i.neither() }) {
+    ///         Some(Ok((input, _output))) if !input.is_null() => Status::SUCCESS,
+    ///         Some(Ok(_)) => Status::INVALID_PARAMETER,
+    ///         Some(Err(status)) => status,
+    ///         None => Status::INVALID_DEVICE_REQUEST,
+    ///     };
+    ///     irp.complete(status, cx).into()
+    /// }
+    /// ```
     pub unsafe fn neither(self) -> Result<(*const u8, *mut u8), Status> {
         if self.method() != METHOD_NEITHER {
             return Err(Status::INVALID_PARAMETER);
@@ -359,6 +561,18 @@ impl<'irp> Irp<'irp> {
     }
 
     /// The length of a read or write request (`None` for another request).
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// fn write<'irp>(irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     match irp.transfer_length() {
+    ///         Some(n) if n > 4096 => irp.complete(Status::INVALID_BUFFER_SIZE, cx).into(),
+    ///         Some(n) => irp.complete_with(Status::SUCCESS, n, cx).into(), // accept it all
+    ///         None => irp.complete(Status::INVALID_DEVICE_REQUEST, cx).into(),
+    ///     }
+    /// }
+    /// ```
     pub fn transfer_length(&self) -> Option<usize> {
         transfer_length_of(self.raw())
     }
@@ -389,6 +603,16 @@ impl<'irp> Irp<'irp> {
     ///
     /// # Safety
     /// A user-mode address: see [`Ioctl::neither`].
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// fn where_is_it<'irp>(irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     // SAFETY: the address is only compared, never dereferenced.
+    ///     let null = unsafe { irp.user_buffer() }.is_null();
+    ///     irp.complete(if null { Status::INVALID_USER_BUFFER } else { Status::SUCCESS }, cx).into()
+    /// }
+    /// ```
     pub unsafe fn user_buffer(&self) -> *mut u8 {
         // SAFETY: we own the live IRP.
         unsafe { (*self.raw().as_ptr()).UserBuffer.cast() }
@@ -398,11 +622,36 @@ impl<'irp> Irp<'irp> {
 impl PendingIrp {
     /// As [`Irp::ioctl`], for a request the driver has pended (for example to answer it later
     /// from a queue or a DPC). Its buffers are system-space, valid in any context.
+    ///
+    /// ```
+    /// use wdm::{PendingIrp, Status, Unlocked};
+    ///
+    /// // A pended IOCTL answered later (from a DPC, a worker): its buffers are system-space.
+    /// fn answer_later(mut irp: PendingIrp, cx: &Unlocked) {
+    ///     let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.buffered()).map(|mut b| {
+    ///         b.output().fill(1);
+    ///         b.output().len()
+    ///     });
+    ///     match result {
+    ///         Ok(n) => irp.complete_with(Status::SUCCESS, n, cx),
+    ///         Err(status) => irp.complete(status, cx),
+    ///     }
+    /// }
+    /// ```
     pub fn ioctl(&mut self) -> Option<Ioctl<'_>> {
         ioctl_of(self.raw(), false)
     }
 
     /// As [`Irp::transfer_length`].
+    ///
+    /// ```
+    /// use wdm::{PendingIrp, Status, Unlocked};
+    ///
+    /// fn finish(write: PendingIrp, cx: &Unlocked) {
+    ///     let n = write.transfer_length().unwrap_or(0);
+    ///     write.complete_with(Status::SUCCESS, n, cx);
+    /// }
+    /// ```
     pub fn transfer_length(&self) -> Option<usize> {
         transfer_length_of(self.raw())
     }
@@ -428,6 +677,13 @@ impl PendingIrp {
 }
 
 /// The buffering method of a control code: how the I/O manager passes its buffers.
+///
+/// ```
+/// use wdm::{FILE_ANY_ACCESS, FILE_DEVICE_UNKNOWN, Method, ctl_code};
+///
+/// const IOCTL_READ_DIRECT: u32 = ctl_code(FILE_DEVICE_UNKNOWN, 0x801, Method::OutDirect, FILE_ANY_ACCESS);
+/// assert_eq!(IOCTL_READ_DIRECT & 3, Method::OutDirect as u32);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Method {
@@ -442,12 +698,37 @@ pub enum Method {
 }
 
 /// `FILE_DEVICE_UNKNOWN`, the device type of devices made with [`DeviceOptions::new`](crate::DeviceOptions::new).
+///
+/// ```
+/// assert_eq!(wdm::ctl_code(wdm::FILE_DEVICE_UNKNOWN, 0x800, wdm::Method::Buffered, wdm::FILE_ANY_ACCESS), 0x0022_2000);
+/// ```
 pub const FILE_DEVICE_UNKNOWN: u32 = wdm_sys::FILE_DEVICE_UNKNOWN;
 /// `FILE_ANY_ACCESS`: any handle may send the control code.
+///
+/// ```
+/// use wdm::{FILE_ANY_ACCESS, FILE_DEVICE_UNKNOWN, Method, ctl_code};
+/// // Any handle may send it.
+/// const IOCTL_QUERY: u32 = ctl_code(FILE_DEVICE_UNKNOWN, 0x802, Method::Buffered, FILE_ANY_ACCESS);
+/// assert_eq!((IOCTL_QUERY >> 14) & 3, 0);
+/// ```
 pub const FILE_ANY_ACCESS: u32 = wdm_sys::FILE_ANY_ACCESS;
 /// `FILE_READ_DATA`: only handles opened for reading may send the control code.
+///
+/// ```
+/// use wdm::{FILE_DEVICE_UNKNOWN, FILE_READ_ACCESS, Method, ctl_code};
+/// // Only handles opened for reading may send it (the I/O manager checks).
+/// const IOCTL_GET: u32 = ctl_code(FILE_DEVICE_UNKNOWN, 0x803, Method::Buffered, FILE_READ_ACCESS);
+/// assert_eq!((IOCTL_GET >> 14) & 3, 1);
+/// ```
 pub const FILE_READ_ACCESS: u32 = wdm_sys::FILE_READ_DATA;
 /// `FILE_WRITE_DATA`: only handles opened for writing may send the control code.
+///
+/// ```
+/// use wdm::{FILE_DEVICE_UNKNOWN, FILE_WRITE_ACCESS, Method, ctl_code};
+/// // Only handles opened for writing may send it.
+/// const IOCTL_SET: u32 = ctl_code(FILE_DEVICE_UNKNOWN, 0x804, Method::Buffered, FILE_WRITE_ACCESS);
+/// assert_eq!((IOCTL_SET >> 14) & 3, 2);
+/// ```
 pub const FILE_WRITE_ACCESS: u32 = wdm_sys::FILE_WRITE_DATA;
 
 /// A control code, as the `CTL_CODE` macro builds it. Functions 0x800 and up are for vendors.

@@ -6,10 +6,18 @@
 //! The simulator backend uses the host's `std`.
 
 /// The pool tag of every allocation made through the global allocator: `wdmR` in a debugger.
+///
+/// ```
+/// assert_eq!(&wdm::POOL_TAG.to_le_bytes(), b"wdmR"); // `!poolused` / `!poolfind wdmR` in WinDbg
+/// ```
 pub const POOL_TAG: u32 = u32::from_le_bytes(*b"wdmR");
 
 /// The bug-check code a panic stops the machine with ("WDMP"); parameter 1 points to the
 /// panic's file name (NUL-terminated, possibly cut), parameter 2 is the line, 3 the column.
+///
+/// ```
+/// assert_eq!(wdm::PANIC_BUGCHECK_CODE, 0x5744_4D50); // "WDMP" in the bug-check screen
+/// ```
 pub const PANIC_BUGCHECK_CODE: u32 = u32::from_le_bytes(*b"PMDW");
 
 #[cfg(wdm_backend = "kernel")]

@@ -41,6 +41,44 @@ use crate::irql::DispatchLevel;
 use crate::{Driver, DriverObject, Status, Unlocked};
 
 /// How a driver's StartIo runs.
+///
+/// ```
+/// use wdm::start_io::{Deferred, NoCancelRoutine, NonCancelable, Packet, Running, Set, StartIoState};
+/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+///
+/// struct Serial {
+///     device: Device<StartIoState<Serial, NoCancelRoutine, Set<NonCancelable>>>,
+/// }
+///
+/// impl Driver for Serial {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         let device = driver
+///             .create_device(&DeviceOptions::new())?
+///             .start_io(driver)
+///             .set_start_io_attributes(NonCancelable);
+///         Ok(Serial { device })
+///     }
+/// }
+///
+/// impl StartIo for Serial {
+///     type Mode = Deferred;
+///
+///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+///         let n = packet.transfer_length().unwrap_or(0);
+///         packet.finish(Status::SUCCESS, n, cx);
+///     }
+/// }
+///
+/// impl Serial {
+///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         let (pending, pended) = irp.mark_pending();
+///         self.device.start_packet(pending, cx);
+///         pended.into()
+///     }
+/// }
+/// ```
 pub trait Mode: 'static {
     /// IoSetStartIoAttributes' DeferredStartIo.
     const DEFERRED: bool;
@@ -48,9 +86,86 @@ pub trait Mode: 'static {
 
 /// StartIo is deferred: a packet finished inside StartIo starts the next one after StartIo
 /// returns, not from inside it.
+///
+/// ```
+/// use wdm::start_io::{Deferred, NoCancelRoutine, NonCancelable, Packet, Running, Set, StartIoState};
+/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+///
+/// struct Serial {
+///     device: Device<StartIoState<Serial, NoCancelRoutine, Set<NonCancelable>>>,
+/// }
+///
+/// impl Driver for Serial {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         let device = driver
+///             .create_device(&DeviceOptions::new())?
+///             .start_io(driver)
+///             .set_start_io_attributes(NonCancelable);
+///         Ok(Serial { device })
+///     }
+/// }
+///
+/// impl StartIo for Serial {
+///     type Mode = Deferred;
+///
+///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+///         let n = packet.transfer_length().unwrap_or(0);
+///         packet.finish(Status::SUCCESS, n, cx);
+///     }
+/// }
+///
+/// impl Serial {
+///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         let (pending, pended) = irp.mark_pending();
+///         self.device.start_packet(pending, cx);
+///         pended.into()
+///     }
+/// }
+/// ```
 pub struct Deferred;
 /// StartIo is not deferred: finishing a packet inside StartIo would recurse, so it is not
 /// allowed (the packet is held and finished later).
+///
+/// ```
+/// use wdm::start_io::{Cancelable, Immediate, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
+/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+///
+/// struct Serial {
+///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
+/// }
+///
+/// impl Driver for Serial {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         let device = driver
+///             .create_device(&DeviceOptions::new())?
+///             .start_io(driver)
+///             .cancel_routine::<RemoveAndComplete>()
+///             .set_start_io_attributes(Cancelable);
+///         Ok(Serial { device })
+///     }
+/// }
+///
+/// impl StartIo for Serial {
+///     type Mode = Immediate;
+///
+///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel, cx: &mut Unlocked) {
+///         let _ = cx;
+///         let _held = packet.hold(); // finished later, from the hardware's DPC
+///     }
+/// }
+///
+/// impl Serial {
+///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         let (pending, pended) = irp.mark_pending();
+///         self.device.start_packet(pending, cx);
+///         pended.into()
+///     }
+/// }
+/// ```
 pub struct Immediate;
 
 impl Mode for Deferred {
@@ -119,6 +234,17 @@ pub trait StartIo: Driver {
 }
 
 /// The configuration of a device whose StartIo is running (what StartIo can do with it).
+///
+/// ```
+/// use wdm::start_io::{Deferred, Packet, Running};
+/// use wdm::{Device, DispatchLevel, Status, Unlocked};
+///
+/// // What StartIo gets: the device (in its `Running` state) and the packet.
+/// fn start_io(device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+///     let _ = device.as_raw();
+///     packet.finish(Status::SUCCESS, 0, cx);
+/// }
+/// ```
 pub struct Running;
 
 /// A driver's Cancel routine for IRPs queued in the device queue.
@@ -150,22 +276,265 @@ pub trait CancelRoutine<D>: 'static {
 }
 
 /// StartIo configuration: the driver `D`, its Cancel routine state `C`, attributes `A`.
+///
+/// ```
+/// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
+/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+///
+/// struct Serial {
+///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
+/// }
+///
+/// impl Driver for Serial {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         let device = driver
+///             .create_device(&DeviceOptions::new())?
+///             .start_io(driver)
+///             .cancel_routine::<RemoveAndComplete>()
+///             .set_start_io_attributes(Cancelable);
+///         Ok(Serial { device })
+///     }
+/// }
+///
+/// impl StartIo for Serial {
+///     type Mode = Deferred;
+///
+///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+///         let n = packet.transfer_length().unwrap_or(0);
+///         packet.finish(Status::SUCCESS, n, cx);
+///     }
+/// }
+///
+/// impl Serial {
+///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         let (pending, pended) = irp.mark_pending();
+///         self.device.start_packet(pending, cx);
+///         pended.into()
+///     }
+/// }
+/// ```
 pub struct StartIoState<D, C, A>(PhantomData<(D, C, A)>);
 
 /// No Cancel routine registered.
+///
+/// ```
+/// use wdm::start_io::{Deferred, NoCancelRoutine, NonCancelable, Packet, Running, Set, StartIoState};
+/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+///
+/// struct Serial {
+///     device: Device<StartIoState<Serial, NoCancelRoutine, Set<NonCancelable>>>,
+/// }
+///
+/// impl Driver for Serial {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         let device = driver
+///             .create_device(&DeviceOptions::new())?
+///             .start_io(driver)
+///             .set_start_io_attributes(NonCancelable);
+///         Ok(Serial { device })
+///     }
+/// }
+///
+/// impl StartIo for Serial {
+///     type Mode = Deferred;
+///
+///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+///         let n = packet.transfer_length().unwrap_or(0);
+///         packet.finish(Status::SUCCESS, n, cx);
+///     }
+/// }
+///
+/// impl Serial {
+///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         let (pending, pended) = irp.mark_pending();
+///         self.device.start_packet(pending, cx);
+///         pended.into()
+///     }
+/// }
+/// ```
 pub struct NoCancelRoutine;
 /// Cancel routine `C` registered.
+///
+/// ```
+/// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
+/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+///
+/// struct Serial {
+///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
+/// }
+///
+/// impl Driver for Serial {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         let device = driver
+///             .create_device(&DeviceOptions::new())?
+///             .start_io(driver)
+///             .cancel_routine::<RemoveAndComplete>()
+///             .set_start_io_attributes(Cancelable);
+///         Ok(Serial { device })
+///     }
+/// }
+///
+/// impl StartIo for Serial {
+///     type Mode = Deferred;
+///
+///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+///         let n = packet.transfer_length().unwrap_or(0);
+///         packet.finish(Status::SUCCESS, n, cx);
+///     }
+/// }
+///
+/// impl Serial {
+///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         let (pending, pended) = irp.mark_pending();
+///         self.device.start_packet(pending, cx);
+///         pended.into()
+///     }
+/// }
+/// ```
 pub struct WithCancelRoutine<C>(PhantomData<C>);
 /// IoSetStartIoAttributes not called yet.
+///
+/// ```
+/// use wdm::start_io::{NoCancelRoutine, StartIoState, Unset};
+/// use wdm::{Device, StartIo};
+///
+/// // Between `.start_io(driver)` and `.set_start_io_attributes(..)`: packets cannot start yet
+/// // (`start_packet` exists only once the attributes are `Set`).
+/// fn not_yet<D: StartIo>(device: Device<StartIoState<D, NoCancelRoutine, Unset>>) -> *mut wdm::sys::DEVICE_OBJECT {
+///     device.as_raw()
+/// }
+/// ```
 pub struct Unset;
 /// IoSetStartIoAttributes called with cancelability `A`.
+///
+/// ```
+/// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
+/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+///
+/// struct Serial {
+///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
+/// }
+///
+/// impl Driver for Serial {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         let device = driver
+///             .create_device(&DeviceOptions::new())?
+///             .start_io(driver)
+///             .cancel_routine::<RemoveAndComplete>()
+///             .set_start_io_attributes(Cancelable);
+///         Ok(Serial { device })
+///     }
+/// }
+///
+/// impl StartIo for Serial {
+///     type Mode = Deferred;
+///
+///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+///         let n = packet.transfer_length().unwrap_or(0);
+///         packet.finish(Status::SUCCESS, n, cx);
+///     }
+/// }
+///
+/// impl Serial {
+///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         let (pending, pended) = irp.mark_pending();
+///         self.device.start_packet(pending, cx);
+///         pended.into()
+///     }
+/// }
+/// ```
 pub struct Set<A>(PhantomData<A>);
 
 /// NonCancelable = TRUE: the I/O manager clears the Cancel routine when it hands a packet to
 /// StartIo. Allowed in every state.
+///
+/// ```
+/// use wdm::start_io::{Deferred, NoCancelRoutine, NonCancelable, Packet, Running, Set, StartIoState};
+/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+///
+/// struct Serial {
+///     device: Device<StartIoState<Serial, NoCancelRoutine, Set<NonCancelable>>>,
+/// }
+///
+/// impl Driver for Serial {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         let device = driver
+///             .create_device(&DeviceOptions::new())?
+///             .start_io(driver)
+///             .set_start_io_attributes(NonCancelable);
+///         Ok(Serial { device })
+///     }
+/// }
+///
+/// impl StartIo for Serial {
+///     type Mode = Deferred;
+///
+///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+///         let n = packet.transfer_length().unwrap_or(0);
+///         packet.finish(Status::SUCCESS, n, cx);
+///     }
+/// }
+///
+/// impl Serial {
+///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         let (pending, pended) = irp.mark_pending();
+///         self.device.start_packet(pending, cx);
+///         pended.into()
+///     }
+/// }
+/// ```
 pub struct NonCancelable;
 /// NonCancelable = FALSE: a packet stays cancelable until StartIo takes it. Allowed only with a
 /// Cancel routine (SDV StartIoCancel).
+///
+/// ```
+/// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
+/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+///
+/// struct Serial {
+///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
+/// }
+///
+/// impl Driver for Serial {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         let device = driver
+///             .create_device(&DeviceOptions::new())?
+///             .start_io(driver)
+///             .cancel_routine::<RemoveAndComplete>()
+///             .set_start_io_attributes(Cancelable);
+///         Ok(Serial { device })
+///     }
+/// }
+///
+/// impl StartIo for Serial {
+///     type Mode = Deferred;
+///
+///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+///         let n = packet.transfer_length().unwrap_or(0);
+///         packet.finish(Status::SUCCESS, n, cx);
+///     }
+/// }
+///
+/// impl Serial {
+///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         let (pending, pended) = irp.mark_pending();
+///         self.device.start_packet(pending, cx);
+///         pended.into()
+///     }
+/// }
+/// ```
 pub struct Cancelable;
 
 /// Whether a cancelability may be declared in Cancel-routine state `C`.
@@ -174,6 +543,16 @@ pub struct Cancelable;
     label = "this device has no Cancel routine",
     note = "register one first: `.cancel_routine::<MyCancel>()`, or pass `NonCancelable`"
 )]
+/// ```
+/// use wdm::start_io::{Cancelability, Cancelable, NoCancelRoutine, NonCancelable, RemoveAndComplete, WithCancelRoutine};
+///
+/// fn allowed<A: Cancelability<C>, C>() {}
+///
+/// allowed::<NonCancelable, NoCancelRoutine>();
+/// allowed::<NonCancelable, WithCancelRoutine<RemoveAndComplete>>();
+/// allowed::<Cancelable, WithCancelRoutine<RemoveAndComplete>>();
+/// // allowed::<Cancelable, NoCancelRoutine>(); // does not compile: SDV StartIoCancel
+/// ```
 pub trait Cancelability<C>: 'static {
     /// IoSetStartIoAttributes' NonCancelable.
     const NON_CANCELABLE: bool;
@@ -186,6 +565,45 @@ impl<X> Cancelability<WithCancelRoutine<X>> for Cancelable {
 }
 
 /// The Cancel routine a configuration passes to IoStartPacket.
+///
+/// ```
+/// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
+/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+///
+/// struct Serial {
+///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
+/// }
+///
+/// impl Driver for Serial {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         let device = driver
+///             .create_device(&DeviceOptions::new())?
+///             .start_io(driver)
+///             .cancel_routine::<RemoveAndComplete>()
+///             .set_start_io_attributes(Cancelable);
+///         Ok(Serial { device })
+///     }
+/// }
+///
+/// impl StartIo for Serial {
+///     type Mode = Deferred;
+///
+///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+///         let n = packet.transfer_length().unwrap_or(0);
+///         packet.finish(Status::SUCCESS, n, cx);
+///     }
+/// }
+///
+/// impl Serial {
+///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         let (pending, pended) = irp.mark_pending();
+///         self.device.start_packet(pending, cx);
+///         pended.into()
+///     }
+/// }
+/// ```
 pub trait CancelState<D>: 'static {
     /// The routine, if any.
     const ROUTINE: wdm_sys::PDRIVER_CANCEL;
@@ -199,6 +617,44 @@ impl<D: StartIo, X: CancelRoutine<D>> CancelState<D> for WithCancelRoutine<X> {
 
 impl Device<Plain> {
     /// Gives the device a StartIo routine: the driver's [`StartIo`] implementation.
+    ///
+    /// ```
+    /// use wdm::start_io::{Deferred, NoCancelRoutine, NonCancelable, Packet, Running, Set, StartIoState};
+    /// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+    ///
+    /// struct Serial {
+    ///     device: Device<StartIoState<Serial, NoCancelRoutine, Set<NonCancelable>>>,
+    /// }
+    ///
+    /// impl Driver for Serial {
+    ///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+    ///
+    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+    ///         let device = driver
+    ///             .create_device(&DeviceOptions::new())?
+    ///             .start_io(driver)
+    ///             .set_start_io_attributes(NonCancelable);
+    ///         Ok(Serial { device })
+    ///     }
+    /// }
+    ///
+    /// impl StartIo for Serial {
+    ///     type Mode = Deferred;
+    ///
+    ///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+    ///         let n = packet.transfer_length().unwrap_or(0);
+    ///         packet.finish(Status::SUCCESS, n, cx);
+    ///     }
+    /// }
+    ///
+    /// impl Serial {
+    ///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         let (pending, pended) = irp.mark_pending();
+    ///         self.device.start_packet(pending, cx);
+    ///         pended.into()
+    ///     }
+    /// }
+    /// ```
     pub fn start_io<D: StartIo>(self, driver: &mut DriverObject<D>) -> Device<StartIoState<D, NoCancelRoutine, Unset>> {
         // SAFETY: during init the driver object is ours alone.
         unsafe { (*driver.as_raw()).DriverStartIo = Some(start_io_trampoline::<D>) };
@@ -208,6 +664,45 @@ impl Device<Plain> {
 
 impl<D: StartIo> Device<StartIoState<D, NoCancelRoutine, Unset>> {
     /// Registers `C` as the Cancel routine of every packet this device starts.
+    ///
+    /// ```
+    /// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
+    /// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+    ///
+    /// struct Serial {
+    ///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
+    /// }
+    ///
+    /// impl Driver for Serial {
+    ///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+    ///
+    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+    ///         let device = driver
+    ///             .create_device(&DeviceOptions::new())?
+    ///             .start_io(driver)
+    ///             .cancel_routine::<RemoveAndComplete>()
+    ///             .set_start_io_attributes(Cancelable);
+    ///         Ok(Serial { device })
+    ///     }
+    /// }
+    ///
+    /// impl StartIo for Serial {
+    ///     type Mode = Deferred;
+    ///
+    ///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+    ///         let n = packet.transfer_length().unwrap_or(0);
+    ///         packet.finish(Status::SUCCESS, n, cx);
+    ///     }
+    /// }
+    ///
+    /// impl Serial {
+    ///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         let (pending, pended) = irp.mark_pending();
+    ///         self.device.start_packet(pending, cx);
+    ///         pended.into()
+    ///     }
+    /// }
+    /// ```
     pub fn cancel_routine<C: CancelRoutine<D>>(self) -> Device<StartIoState<D, WithCancelRoutine<C>, Unset>> {
         // SAFETY: the header is initialized; configuration happens during init.
         unsafe { (*self.header()).cancelable = true };
@@ -218,6 +713,45 @@ impl<D: StartIo> Device<StartIoState<D, NoCancelRoutine, Unset>> {
 impl<D: StartIo, C: CancelState<D>> Device<StartIoState<D, C, Unset>> {
     /// IoSetStartIoAttributes: deferral from `D::Mode`, cancelability `attr`.
     /// [`Cancelable`] compiles only with a Cancel routine registered (SDV StartIoCancel).
+    ///
+    /// ```
+    /// use wdm::start_io::{Cancelable, Immediate, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
+    /// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+    ///
+    /// struct Serial {
+    ///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
+    /// }
+    ///
+    /// impl Driver for Serial {
+    ///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+    ///
+    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+    ///         let device = driver
+    ///             .create_device(&DeviceOptions::new())?
+    ///             .start_io(driver)
+    ///             .cancel_routine::<RemoveAndComplete>()
+    ///             .set_start_io_attributes(Cancelable);
+    ///         Ok(Serial { device })
+    ///     }
+    /// }
+    ///
+    /// impl StartIo for Serial {
+    ///     type Mode = Immediate;
+    ///
+    ///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel, cx: &mut Unlocked) {
+    ///         let _ = cx;
+    ///         let _held = packet.hold(); // finished later, from the hardware's DPC
+    ///     }
+    /// }
+    ///
+    /// impl Serial {
+    ///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         let (pending, pended) = irp.mark_pending();
+    ///         self.device.start_packet(pending, cx);
+    ///         pended.into()
+    ///     }
+    /// }
+    /// ```
     pub fn set_start_io_attributes<A: Cancelability<C>>(self, _attr: A) -> Device<StartIoState<D, C, Set<A>>> {
         // SAFETY: a live device of this driver; any IRQL.
         unsafe {
@@ -235,6 +769,44 @@ impl<D: StartIo, C: CancelState<D>, A: 'static> Device<StartIoState<D, C, Set<A>
     /// Queues a pended IRP for StartIo (IoStartPacket): StartIo gets it now if the device is
     /// idle, later otherwise. StartIo may run, and complete packets, before this returns: hence
     /// `cx`, the proof that no spin lock is held.
+    ///
+    /// ```
+    /// use wdm::start_io::{Deferred, NoCancelRoutine, NonCancelable, Packet, Running, Set, StartIoState};
+    /// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+    ///
+    /// struct Serial {
+    ///     device: Device<StartIoState<Serial, NoCancelRoutine, Set<NonCancelable>>>,
+    /// }
+    ///
+    /// impl Driver for Serial {
+    ///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+    ///
+    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+    ///         let device = driver
+    ///             .create_device(&DeviceOptions::new())?
+    ///             .start_io(driver)
+    ///             .set_start_io_attributes(NonCancelable);
+    ///         Ok(Serial { device })
+    ///     }
+    /// }
+    ///
+    /// impl StartIo for Serial {
+    ///     type Mode = Deferred;
+    ///
+    ///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+    ///         let n = packet.transfer_length().unwrap_or(0);
+    ///         packet.finish(Status::SUCCESS, n, cx);
+    ///     }
+    /// }
+    ///
+    /// impl Serial {
+    ///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         let (pending, pended) = irp.mark_pending();
+    ///         self.device.start_packet(pending, cx);
+    ///         pended.into()
+    ///     }
+    /// }
+    /// ```
     pub fn start_packet(&self, irp: PendingIrp, _cx: &Unlocked) {
         let raw = irp.into_raw();
         // SAFETY: a live device with StartIo and an IRP marked pending, handed to the I/O
@@ -246,6 +818,45 @@ impl<D: StartIo, C: CancelState<D>, A: 'static> Device<StartIoState<D, C, Set<A>
 /// A packet StartIo received. Its Cancel routine has been taken back: it is no longer
 /// cancelable through IoCancelIrp (check [`is_cancelled`](Packet::is_cancelled) to stop long
 /// work early).
+///
+/// ```
+/// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
+/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+///
+/// struct Serial {
+///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
+/// }
+///
+/// impl Driver for Serial {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         let device = driver
+///             .create_device(&DeviceOptions::new())?
+///             .start_io(driver)
+///             .cancel_routine::<RemoveAndComplete>()
+///             .set_start_io_attributes(Cancelable);
+///         Ok(Serial { device })
+///     }
+/// }
+///
+/// impl StartIo for Serial {
+///     type Mode = Deferred;
+///
+///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+///         let n = packet.transfer_length().unwrap_or(0);
+///         packet.finish(Status::SUCCESS, n, cx);
+///     }
+/// }
+///
+/// impl Serial {
+///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         let (pending, pended) = irp.mark_pending();
+///         self.device.start_packet(pending, cx);
+///         pended.into()
+///     }
+/// }
+/// ```
 pub struct Packet<'s, M> {
     irp: NonNull<IRP>,
     device: PDEVICE_OBJECT,
@@ -254,6 +865,45 @@ pub struct Packet<'s, M> {
 }
 
 /// A packet held past StartIo (for a DPC or timer to finish). It is `Send`.
+///
+/// ```
+/// use wdm::start_io::{Cancelable, Immediate, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
+/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+///
+/// struct Serial {
+///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
+/// }
+///
+/// impl Driver for Serial {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         let device = driver
+///             .create_device(&DeviceOptions::new())?
+///             .start_io(driver)
+///             .cancel_routine::<RemoveAndComplete>()
+///             .set_start_io_attributes(Cancelable);
+///         Ok(Serial { device })
+///     }
+/// }
+///
+/// impl StartIo for Serial {
+///     type Mode = Immediate;
+///
+///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel, cx: &mut Unlocked) {
+///         let _ = cx;
+///         let _held = packet.hold(); // finished later, from the hardware's DPC
+///     }
+/// }
+///
+/// impl Serial {
+///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         let (pending, pended) = irp.mark_pending();
+///         self.device.start_packet(pending, cx);
+///         pended.into()
+///     }
+/// }
+/// ```
 pub struct HeldPacket {
     irp: NonNull<IRP>,
     device: PDEVICE_OBJECT,
@@ -265,29 +915,114 @@ unsafe impl Send for HeldPacket {}
 
 impl<M> Packet<'_, M> {
     /// Whether IoCancelIrp was called for the IRP (Irp->Cancel).
+    ///
+    /// ```
+    /// use wdm::start_io::{Deferred, Packet};
+    /// use wdm::{Status, Unlocked};
+    ///
+    /// fn start(packet: Packet<'_, Deferred>, cx: &Unlocked) {
+    ///     let status = if packet.is_cancelled() { Status::CANCELLED } else { Status::SUCCESS };
+    ///     packet.finish(status, 0, cx);
+    /// }
+    /// ```
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
         crate::irp::cancel_requested(self.irp)
     }
 
     /// The major function code (`IRP_MJ_READ`, `IRP_MJ_WRITE`, ...).
+    ///
+    /// ```
+    /// use wdm::start_io::{Deferred, Packet};
+    /// use wdm::{Status, Unlocked};
+    ///
+    /// fn start(packet: Packet<'_, Deferred>, cx: &Unlocked) {
+    ///     let is_read = u32::from(packet.major_function()) == wdm::sys::IRP_MJ_READ;
+    ///     packet.finish(if is_read { Status::SUCCESS } else { Status::NOT_SUPPORTED }, 0, cx);
+    /// }
+    /// ```
     #[must_use]
     pub fn major_function(&self) -> u8 {
         crate::irp::major_of(self.irp)
     }
 
     /// As [`Irp::transfer_length`](crate::Irp::transfer_length).
+    ///
+    /// ```
+    /// use wdm::start_io::{Deferred, Packet};
+    /// use wdm::{Status, Unlocked};
+    ///
+    /// fn start(packet: Packet<'_, Deferred>, cx: &Unlocked) {
+    ///     let n = packet.transfer_length().unwrap_or(0);
+    ///     packet.finish(Status::SUCCESS, n, cx);
+    /// }
+    /// ```
     #[must_use]
     pub fn transfer_length(&self) -> Option<usize> {
         crate::request::transfer_length_of(self.irp)
     }
 
     /// As [`Irp::data`](crate::Irp::data): a read's buffer to fill or a write's data.
+    ///
+    /// ```
+    /// use wdm::start_io::{Deferred, Packet};
+    /// use wdm::{Status, Unlocked};
+    ///
+    /// fn start(mut packet: Packet<'_, Deferred>, cx: &Unlocked) {
+    ///     match packet.data() {
+    ///         Ok(data) => {
+    ///             data.fill(0);
+    ///             let n = data.len();
+    ///             packet.finish(Status::SUCCESS, n, cx);
+    ///         }
+    ///         Err(status) => packet.finish(status, 0, cx),
+    ///     }
+    /// }
+    /// ```
     pub fn data(&mut self) -> Result<&mut [u8], Status> {
         crate::request::data_of(self.irp)
     }
 
     /// Keeps the packet in progress past StartIo, to finish it later.
+    ///
+    /// ```
+    /// use wdm::start_io::{Cancelable, Immediate, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
+    /// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+    ///
+    /// struct Serial {
+    ///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
+    /// }
+    ///
+    /// impl Driver for Serial {
+    ///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+    ///
+    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+    ///         let device = driver
+    ///             .create_device(&DeviceOptions::new())?
+    ///             .start_io(driver)
+    ///             .cancel_routine::<RemoveAndComplete>()
+    ///             .set_start_io_attributes(Cancelable);
+    ///         Ok(Serial { device })
+    ///     }
+    /// }
+    ///
+    /// impl StartIo for Serial {
+    ///     type Mode = Immediate;
+    ///
+    ///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel, cx: &mut Unlocked) {
+    ///         let _ = cx;
+    ///         let _held = packet.hold(); // finished later, from the hardware's DPC
+    ///     }
+    /// }
+    ///
+    /// impl Serial {
+    ///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         let (pending, pended) = irp.mark_pending();
+    ///         self.device.start_packet(pending, cx);
+    ///         pended.into()
+    ///     }
+    /// }
+    /// ```
     pub fn hold(self) -> HeldPacket {
         HeldPacket {
             irp: self.irp,
@@ -300,6 +1035,44 @@ impl<M> Packet<'_, M> {
 impl Packet<'_, Deferred> {
     /// Completes the packet and starts the next one. Inside a deferred StartIo the next
     /// StartIo runs after this one returns.
+    ///
+    /// ```
+    /// use wdm::start_io::{Deferred, NoCancelRoutine, NonCancelable, Packet, Running, Set, StartIoState};
+    /// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+    ///
+    /// struct Serial {
+    ///     device: Device<StartIoState<Serial, NoCancelRoutine, Set<NonCancelable>>>,
+    /// }
+    ///
+    /// impl Driver for Serial {
+    ///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+    ///
+    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+    ///         let device = driver
+    ///             .create_device(&DeviceOptions::new())?
+    ///             .start_io(driver)
+    ///             .set_start_io_attributes(NonCancelable);
+    ///         Ok(Serial { device })
+    ///     }
+    /// }
+    ///
+    /// impl StartIo for Serial {
+    ///     type Mode = Deferred;
+    ///
+    ///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+    ///         let n = packet.transfer_length().unwrap_or(0);
+    ///         packet.finish(Status::SUCCESS, n, cx);
+    ///     }
+    /// }
+    ///
+    /// impl Serial {
+    ///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         let (pending, pended) = irp.mark_pending();
+    ///         self.device.start_packet(pending, cx);
+    ///         pended.into()
+    ///     }
+    /// }
+    /// ```
     pub fn finish(self, status: Status, information: usize, cx: &Unlocked) {
         // SAFETY: StartIo runs at DISPATCH_LEVEL, for the whole call this packet lives in.
         let level = unsafe { DispatchLevel::assume() };
@@ -309,24 +1082,64 @@ impl Packet<'_, Deferred> {
 
 impl HeldPacket {
     /// Whether IoCancelIrp was called for the IRP (Irp->Cancel).
+    ///
+    /// ```
+    /// use wdm::start_io::HeldPacket;
+    /// use wdm::{DispatchLevel, Status, Unlocked};
+    ///
+    /// fn hardware_done(packet: HeldPacket, level: &DispatchLevel, cx: &Unlocked) {
+    ///     let status = if packet.is_cancelled() { Status::CANCELLED } else { Status::SUCCESS };
+    ///     packet.finish(status, 0, level, cx);
+    /// }
+    /// ```
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
         crate::irp::cancel_requested(self.irp)
     }
 
     /// The major function code (`IRP_MJ_READ`, `IRP_MJ_WRITE`, ...).
+    ///
+    /// ```
+    /// use wdm::start_io::HeldPacket;
+    /// use wdm::{DispatchLevel, Status, Unlocked};
+    ///
+    /// fn hardware_done(packet: HeldPacket, level: &DispatchLevel, cx: &Unlocked) {
+    ///     let is_write = u32::from(packet.major_function()) == wdm::sys::IRP_MJ_WRITE;
+    ///     packet.finish(if is_write { Status::SUCCESS } else { Status::NOT_SUPPORTED }, 0, level, cx);
+    /// }
+    /// ```
     #[must_use]
     pub fn major_function(&self) -> u8 {
         crate::irp::major_of(self.irp)
     }
 
     /// As [`Irp::transfer_length`](crate::Irp::transfer_length).
+    ///
+    /// ```
+    /// use wdm::start_io::HeldPacket;
+    /// use wdm::{DispatchLevel, Status, Unlocked};
+    ///
+    /// fn hardware_done(packet: HeldPacket, level: &DispatchLevel, cx: &Unlocked) {
+    ///     let n = packet.transfer_length().unwrap_or(0);
+    ///     packet.finish(Status::SUCCESS, n, level, cx);
+    /// }
+    /// ```
     #[must_use]
     pub fn transfer_length(&self) -> Option<usize> {
         crate::request::transfer_length_of(self.irp)
     }
 
     /// As [`Irp::data`](crate::Irp::data): a read's buffer to fill or a write's data.
+    ///
+    /// ```
+    /// use wdm::start_io::HeldPacket;
+    /// use wdm::{DispatchLevel, Status, Unlocked};
+    ///
+    /// fn hardware_done(mut packet: HeldPacket, level: &DispatchLevel, cx: &Unlocked) {
+    ///     let n = packet.data().map(|d| d.len()).unwrap_or(0);
+    ///     packet.finish(Status::SUCCESS, n, level, cx);
+    /// }
+    /// ```
     pub fn data(&mut self) -> Result<&mut [u8], Status> {
         crate::request::data_of(self.irp)
     }
@@ -357,6 +1170,24 @@ impl HeldPacket {
 }
 
 /// An IRP being cancelled while in the device queue.
+///
+/// ```
+/// use wdm::start_io::{CancelRoutine, CancelledIrp};
+/// use wdm::{CancelLock, CancelLockReleased, Status};
+///
+/// struct CountingCancel;
+///
+/// impl<D> CancelRoutine<D> for CountingCancel {
+///     fn cancel<'c>(_driver: &D, irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
+///         let removed = irp.remove(&lock);
+///         let mut released = lock.release();
+///         if let Some(irp) = removed {
+///             irp.complete(Status::CANCELLED, released.unlocked());
+///         }
+///         released
+///     }
+/// }
+/// ```
 pub struct CancelledIrp<'c> {
     irp: PIRP,
     device: PDEVICE_OBJECT,
@@ -366,6 +1197,20 @@ pub struct CancelledIrp<'c> {
 impl CancelledIrp<'_> {
     /// Takes the IRP out of the device queue (KeRemoveEntryDeviceQueue). `None` if it is not
     /// queued any more (StartIo has it). Complete the IRP after releasing the lock.
+    ///
+    /// ```
+    /// use wdm::start_io::CancelledIrp;
+    /// use wdm::{CancelLock, CancelLockReleased, Status};
+    ///
+    /// fn cancel<'c>(irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
+    ///     let removed = irp.remove(&lock); // None: StartIo has it and will see Irp->Cancel
+    ///     let mut released = lock.release();
+    ///     if let Some(irp) = removed {
+    ///         irp.complete(Status::CANCELLED, released.unlocked());
+    ///     }
+    ///     released
+    /// }
+    /// ```
     pub fn remove(self, _lock: &CancelLock<'_>) -> Option<PendingIrp> {
         // SAFETY: a live IRP whose queue entry lives inside it; only its address is computed.
         let entry = unsafe { &raw mut (*self.irp).Tail.Overlay.__bindgen_anon_1.DeviceQueueEntry };
@@ -440,6 +1285,45 @@ wdm_sys::callback! {
 
 /// A Cancel routine that does what the documentation's StartIo pattern does: take the IRP out
 /// of the device queue and complete it as cancelled.
+///
+/// ```
+/// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
+/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+///
+/// struct Serial {
+///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
+/// }
+///
+/// impl Driver for Serial {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         let device = driver
+///             .create_device(&DeviceOptions::new())?
+///             .start_io(driver)
+///             .cancel_routine::<RemoveAndComplete>()
+///             .set_start_io_attributes(Cancelable);
+///         Ok(Serial { device })
+///     }
+/// }
+///
+/// impl StartIo for Serial {
+///     type Mode = Deferred;
+///
+///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+///         let n = packet.transfer_length().unwrap_or(0);
+///         packet.finish(Status::SUCCESS, n, cx);
+///     }
+/// }
+///
+/// impl Serial {
+///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         let (pending, pended) = irp.mark_pending();
+///         self.device.start_packet(pending, cx);
+///         pended.into()
+///     }
+/// }
+/// ```
 pub struct RemoveAndComplete;
 
 impl<D> CancelRoutine<D> for RemoveAndComplete {

@@ -25,56 +25,153 @@ pub struct Status(NTSTATUS);
 
 impl Status {
     /// `STATUS_SUCCESS`.
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::SUCCESS.raw() as u32, 0x00000000); // as a debugger shows it
+    /// ```
     pub const SUCCESS: Self = Self(wdm_sys::STATUS_SUCCESS);
     /// `STATUS_PENDING`.
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::PENDING.raw() as u32, 0x00000103); // as a debugger shows it
+    /// ```
     pub const PENDING: Self = Self(wdm_sys::STATUS_PENDING);
     /// `STATUS_CANCELLED`.
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::CANCELLED.raw() as u32, 0xc0000120); // as a debugger shows it
+    /// ```
     pub const CANCELLED: Self = Self(wdm_sys::STATUS_CANCELLED);
     /// `STATUS_UNSUCCESSFUL`.
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::UNSUCCESSFUL.raw() as u32, 0xc0000001); // as a debugger shows it
+    /// ```
     pub const UNSUCCESSFUL: Self = Self(wdm_sys::STATUS_UNSUCCESSFUL);
     /// `STATUS_INVALID_DEVICE_REQUEST`: the request is not supported by this device.
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::INVALID_DEVICE_REQUEST.raw() as u32, 0xc0000010); // as a debugger shows it
+    /// ```
     pub const INVALID_DEVICE_REQUEST: Self = Self(wdm_sys::STATUS_INVALID_DEVICE_REQUEST);
     /// `STATUS_INVALID_PARAMETER`.
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::INVALID_PARAMETER.raw() as u32, 0xc000000d); // as a debugger shows it
+    /// ```
     pub const INVALID_PARAMETER: Self = Self(wdm_sys::STATUS_INVALID_PARAMETER);
     /// `STATUS_BUFFER_TOO_SMALL`: an output buffer cannot hold the result.
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::BUFFER_TOO_SMALL.raw() as u32, 0xc0000023); // as a debugger shows it
+    /// ```
     pub const BUFFER_TOO_SMALL: Self = Self(wdm_sys::STATUS_BUFFER_TOO_SMALL);
     /// `STATUS_INSUFFICIENT_RESOURCES`: an allocation failed.
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::INSUFFICIENT_RESOURCES.raw() as u32, 0xc000009a); // as a debugger shows it
+    /// ```
     pub const INSUFFICIENT_RESOURCES: Self = Self(wdm_sys::STATUS_INSUFFICIENT_RESOURCES);
     /// `STATUS_NOT_SUPPORTED`.
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::NOT_SUPPORTED.raw() as u32, 0xc00000bb); // as a debugger shows it
+    /// ```
     pub const NOT_SUPPORTED: Self = Self(wdm_sys::STATUS_NOT_SUPPORTED);
     /// `STATUS_NO_SUCH_DEVICE`.
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::NO_SUCH_DEVICE.raw() as u32, 0xc000000e); // as a debugger shows it
+    /// ```
     pub const NO_SUCH_DEVICE: Self = Self(wdm_sys::STATUS_NO_SUCH_DEVICE);
     /// `STATUS_DEVICE_BUSY`.
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::DEVICE_BUSY.raw() as u32, 0x80000011); // as a debugger shows it
+    /// ```
     pub const DEVICE_BUSY: Self = Self(wdm_sys::STATUS_DEVICE_BUSY);
     /// STATUS_INVALID_DEVICE_STATE: the device (or driver) is not in a state for the request.
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::INVALID_DEVICE_STATE.raw() as u32, 0xc0000184); // as a debugger shows it
+    /// ```
     pub const INVALID_DEVICE_STATE: Self = Self(wdm_sys::STATUS_INVALID_DEVICE_STATE);
     /// STATUS_INVALID_BUFFER_SIZE: a buffer's size is not one the request accepts.
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::INVALID_BUFFER_SIZE.raw() as u32, 0xc0000206); // as a debugger shows it
+    /// ```
     pub const INVALID_BUFFER_SIZE: Self = Self(wdm_sys::STATUS_INVALID_BUFFER_SIZE);
     /// STATUS_BUFFER_OVERFLOW: the data did not fit; part of it was returned (a warning).
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::BUFFER_OVERFLOW.raw() as u32, 0x80000005); // as a debugger shows it
+    /// ```
     pub const BUFFER_OVERFLOW: Self = Self(wdm_sys::STATUS_BUFFER_OVERFLOW);
     /// STATUS_ACCESS_VIOLATION: a caller's address could not be read or written.
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::ACCESS_VIOLATION.raw() as u32, 0xc0000005); // as a debugger shows it
+    /// ```
     pub const ACCESS_VIOLATION: Self = Self(wdm_sys::STATUS_ACCESS_VIOLATION);
     /// STATUS_INVALID_USER_BUFFER: a caller's buffer is not a valid user-mode range.
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::INVALID_USER_BUFFER.raw() as u32, 0xc00000e8); // as a debugger shows it
+    /// ```
     pub const INVALID_USER_BUFFER: Self = Self(wdm_sys::STATUS_INVALID_USER_BUFFER);
 
     /// Wraps a raw NTSTATUS.
+    ///
+    /// ```
+    /// use wdm::Status;
+    ///
+    /// assert_eq!(Status::from_raw(0), Status::SUCCESS);
+    /// assert_eq!(Status::from_raw(wdm::sys::STATUS_PENDING), Status::PENDING);
+    /// ```
     pub const fn from_raw(status: NTSTATUS) -> Self {
         Self(status)
     }
 
     /// The raw NTSTATUS.
+    ///
+    /// ```
+    /// use wdm::Status;
+    ///
+    /// let dispatch_return: wdm::sys::NTSTATUS = Status::CANCELLED.raw();
+    /// assert_eq!(dispatch_return as u32, 0xC000_0120);
+    /// ```
     #[must_use]
     pub const fn raw(self) -> NTSTATUS {
         self.0
     }
 
     /// `NT_SUCCESS`: success or informational.
+    ///
+    /// ```
+    /// use wdm::Status;
+    ///
+    /// assert!(Status::SUCCESS.is_success());
+    /// assert!(!Status::BUFFER_OVERFLOW.is_success()); // a warning (0x8...), not success
+    /// assert!(!Status::INVALID_PARAMETER.is_success());
+    /// ```
     #[must_use]
     pub const fn is_success(self) -> bool {
         wdm_sys::NT_SUCCESS(self.0)
     }
 
     /// `Ok(())` for success codes, `Err(self)` otherwise.
+    ///
+    /// ```
+    /// use wdm::Status;
+    ///
+    /// fn open() -> Result<(), Status> {
+    ///     Status::from_raw(0).ok()?; // `?` on a raw NTSTATUS
+    ///     Ok(())
+    /// }
+    /// assert_eq!(open(), Ok(()));
+    /// assert_eq!(Status::NO_SUCH_DEVICE.ok(), Err(Status::NO_SUCH_DEVICE));
+    /// ```
     pub const fn ok(self) -> Result<(), Status> {
         if self.is_success() { Ok(()) } else { Err(self) }
     }

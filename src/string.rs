@@ -5,6 +5,13 @@ use wdm_sys::UNICODE_STRING;
 /// A NUL-terminated UTF-16 string with `'static` storage, as the object manager wants names.
 ///
 /// Made by [`utf16!`](crate::utf16), which encodes a string literal at compile time.
+///
+/// ```
+/// use wdm::{U16CStr, utf16};
+///
+/// const NAME: U16CStr = utf16!("\\Device\\Sample");
+/// assert_eq!(NAME.as_units().len(), "\\Device\\Sample".len());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct U16CStr {
     units: &'static [u16],
@@ -16,6 +23,13 @@ impl U16CStr {
     /// # Panics
     /// At compile time (it is used in constants) when `units` is not NUL-terminated, has an
     /// interior NUL, or is longer than a UNICODE_STRING can describe.
+    ///
+    /// ```
+    /// use wdm::U16CStr;
+    ///
+    /// const HI: U16CStr = U16CStr::from_units(&[0x48, 0x69, 0]);
+    /// assert_eq!(HI.as_units(), &[0x48, 0x69]);
+    /// ```
     pub const fn from_units(units: &'static [u16]) -> Self {
         assert!(
             !units.is_empty() && units[units.len() - 1] == 0,
@@ -34,12 +48,25 @@ impl U16CStr {
     }
 
     /// The units, without the terminator.
+    ///
+    /// ```
+    /// use wdm::utf16;
+    ///
+    /// assert_eq!(utf16!("ab").as_units(), &[0x61, 0x62]); // no terminator
+    /// ```
     #[must_use]
     pub const fn as_units(&self) -> &'static [u16] {
         self.units.split_at(self.units.len() - 1).0
     }
 
     /// A UNICODE_STRING describing this string. The kernel only reads through it.
+    ///
+    /// ```
+    /// use wdm::utf16;
+    ///
+    /// let s = utf16!("abc").to_unicode_string();
+    /// assert_eq!((s.Length, s.MaximumLength), (6, 8)); // bytes, without and with the NUL
+    /// ```
     #[must_use]
     pub fn to_unicode_string(&self) -> UNICODE_STRING {
         let bytes = (self.as_units().len() * 2) as u16;

@@ -96,6 +96,17 @@ unsafe impl<T: Send> Send for SpinLock<T> {}
 
 impl<T> SpinLock<T> {
     /// A new, unlocked lock (KeInitializeSpinLock sets the word to 0).
+    ///
+    /// ```
+    /// use wdm::SpinLock;
+    ///
+    /// struct Counters {
+    ///     opened: SpinLock<u32>, // in the driver's state, shared by every processor
+    /// }
+    ///
+    /// let c = Counters { opened: SpinLock::new(0) };
+    /// let _ = c;
+    /// ```
     pub const fn new(value: T) -> Self {
         Self {
             lock: UnsafeCell::new(0),
@@ -105,6 +116,16 @@ impl<T> SpinLock<T> {
 
     /// Raises to DISPATCH_LEVEL and acquires the lock (KeAcquireSpinLock). The guard borrows
     /// `cx` until it is dropped.
+    ///
+    /// ```
+    /// use wdm::{SpinLock, Unlocked};
+    ///
+    /// fn next_sequence(sequence: &SpinLock<u32>, cx: &mut Unlocked) -> u32 {
+    ///     let mut s = sequence.lock(cx);
+    ///     *s += 1;
+    ///     *s
+    /// }
+    /// ```
     pub fn lock<'a>(&'a self, cx: &'a mut Unlocked) -> SpinLockGuard<'a, T> {
         let _ = cx;
         self.lock_internal()

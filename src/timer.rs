@@ -21,6 +21,23 @@ use crate::irql::DispatchLevel;
 use crate::{Driver, DriverObject, Unlocked};
 
 /// What runs when a timer expires.
+///
+/// ```
+/// use wdm::{DispatchLevel, IrpQueue, Status, TimerCallback, Unlocked};
+///
+/// struct Waiter {
+///     waiting: IrpQueue,
+/// }
+/// struct Expire;
+///
+/// impl TimerCallback<Waiter> for Expire {
+///     fn expired(driver: &Waiter, _level: &DispatchLevel, cx: &mut Unlocked) {
+///         while let Some(irp) = driver.waiting.remove_next() {
+///             irp.complete(Status::SUCCESS, cx);
+///         }
+///     }
+/// }
+/// ```
 pub trait TimerCallback<D>: 'static {
     /// Runs in the timer's DPC, at DISPATCH_LEVEL, holding no spin lock (`cx`).
     fn expired(driver: &D, level: &DispatchLevel, cx: &mut Unlocked);
@@ -104,6 +121,26 @@ unsafe impl Sync for Timer {}
 
 impl Timer {
     /// A timer whose expiry calls `C::expired` with the driver's state. Made during `init`.
+    ///
+    /// ```
+    /// use wdm::{DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Status, Timer, TimerCallback, Unlocked};
+    ///
+    /// struct Watchdog {
+    ///     timer: Timer,
+    /// }
+    /// struct Bark;
+    /// impl TimerCallback<Watchdog> for Bark {
+    ///     fn expired(_driver: &Watchdog, _level: &DispatchLevel, _cx: &mut Unlocked) {}
+    /// }
+    ///
+    /// impl Driver for Watchdog {
+    ///     const DISPATCH: Dispatch<Self> = Dispatch::new();
+    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+    ///         driver.create_device(&DeviceOptions::new())?;
+    ///         Ok(Watchdog { timer: Timer::new::<Self, Bark>(driver) })
+    ///     }
+    /// }
+    /// ```
     pub fn new<D: Driver, C: TimerCallback<D>>(driver: &DriverObject<D>) -> Self {
         let mut objects = Box::new(Objects {
             timer: KTIMER::default(),
@@ -147,12 +184,31 @@ impl Timer {
 
     /// Sets the timer to expire once after `due` (KeSetTimer). Returns whether it was already
     /// set (that setting is replaced).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use wdm::Timer;
+    ///
+    /// fn kick(watchdog: &Timer) {
+    ///     let was_set = watchdog.set(Duration::from_secs(5)); // replaces a pending expiry
+    ///     let _ = was_set;
+    /// }
+    /// ```
     pub fn set(&self, due: Duration) -> bool {
         self.set_periodic(due, Duration::ZERO)
     }
 
     /// Sets the timer to expire after `due`, then every `period` (KeSetTimerEx; zero: once).
     /// Returns whether it was already set. Once the driver is unloading it does nothing.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use wdm::Timer;
+    ///
+    /// fn start_polling(poll: &Timer) {
+    ///     poll.set_periodic(Duration::from_millis(10), Duration::from_millis(100));
+    /// }
+    /// ```
     pub fn set_periodic(&self, due: Duration, period: Duration) -> bool {
         let (timer, dpc) = self.raw();
         let hundreds = i64::try_from(due.as_nanos() / 100).unwrap_or(i64::MAX);
@@ -170,6 +226,17 @@ impl Timer {
 
     /// Cancels the timer (KeCancelTimer). True if it was set; false if it had already expired
     /// (its DPC may be queued or running).
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use wdm::Timer;
+    ///
+    /// fn stop(poll: &Timer) {
+    ///     if !poll.cancel() {
+    ///         // it had expired: its DPC may still run once
+    ///     }
+    /// }
+    /// ```
     pub fn cancel(&self) -> bool {
         let (timer, _) = self.raw();
         // SAFETY: an initialized timer.

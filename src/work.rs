@@ -25,6 +25,24 @@ use crate::deferred::{Deferred, Member, Registry};
 use crate::{Device, Driver, DriverObject, SpinLock, Status, Unlocked};
 
 /// What a work item runs.
+///
+/// ```
+/// use wdm::{IrpQueue, Status, Unlocked, WorkCallback};
+///
+/// struct Disk {
+///     writes: IrpQueue,
+/// }
+/// struct Flush;
+///
+/// impl WorkCallback<Disk> for Flush {
+///     // PASSIVE_LEVEL: may wait, may take its time.
+///     fn run(driver: &Disk, cx: &mut Unlocked) {
+///         while let Some(write) = driver.writes.remove_next() {
+///             write.complete(Status::SUCCESS, cx);
+///         }
+///     }
+/// }
+/// ```
 pub trait WorkCallback<D>: 'static {
     /// Runs on a system worker thread, at PASSIVE_LEVEL, holding no spin lock (`cx`): it may
     /// wait and take its time.
@@ -124,6 +142,27 @@ unsafe impl Sync for WorkItem {}
 impl WorkItem {
     /// A work item of `device` whose runs call `W::run` with the driver's state. Made during
     /// `init`. STATUS_INSUFFICIENT_RESOURCES if the kernel has no memory for it.
+    ///
+    /// ```
+    /// use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Status, Unlocked, WorkCallback, WorkItem};
+    ///
+    /// struct Worker {
+    ///     work: WorkItem,
+    /// }
+    /// struct Job;
+    /// impl WorkCallback<Worker> for Job {
+    ///     fn run(_driver: &Worker, _cx: &mut Unlocked) {}
+    /// }
+    ///
+    /// impl Driver for Worker {
+    ///     const DISPATCH: Dispatch<Self> = Dispatch::new();
+    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+    ///         let device = driver.create_device(&DeviceOptions::new())?;
+    ///         let work = WorkItem::new::<Self, Job>(driver, &device)?; // STATUS_INSUFFICIENT_RESOURCES?
+    ///         Ok(Worker { work })
+    ///     }
+    /// }
+    /// ```
     pub fn new<D: Driver, W: WorkCallback<D>>(driver: &DriverObject<D>, device: &Device) -> Result<Self, Status> {
         // SAFETY: a live device object of this driver.
         let item = unsafe { IoAllocateWorkItem(device.as_raw()) };
@@ -155,6 +194,16 @@ impl WorkItem {
 
     /// Queues the item to run (IoQueueWorkItem on the delayed work queue). False if it is
     /// already queued and has not started (that run will serve both) or the driver is unloading.
+    ///
+    /// ```
+    /// use wdm::WorkItem;
+    ///
+    /// fn poke(work: &WorkItem) {
+    ///     if !work.queue() {
+    ///         // already waiting to run (that run serves this request too), or unloading
+    ///     }
+    /// }
+    /// ```
     pub fn queue(&self) -> bool {
         let o = &*self.objects;
         // SAFETY: the registry outlives the work item (see `new`).
