@@ -8,9 +8,9 @@
 //! 2. cancels every timer and dequeues its DPC;
 //! 3. waits for DPCs already running (KeFlushQueuedDpcs) and for every work item to be idle.
 //!
-//! A driver without timers or work items pays nothing for this: unload reaches the sequence
-//! through a hook that only registering a member installs, so the code is linked only into
-//! drivers that use them.
+//! A driver without timers or work items pays nothing for this: the registry is allocated by
+//! the first `Timer::new` or `WorkItem::new`, and unload runs the sequence only if there is one,
+//! so the code is linked only into drivers that use them.
 
 use core::cell::Cell;
 use core::ptr::NonNull;
@@ -42,9 +42,9 @@ struct Inner {
 /// A driver's deferred objects.
 pub(crate) struct Registry {
     inner: SpinLock<Inner>,
-    /// [`Registry::quiesce_members`] once a member was added (during init, single-threaded),
-    /// read at unload.
-    quiesce: Cell<Option<fn(&Registry)>>,
+    /// [`Registry::stop_and_wait`], called through this pointer so that unload, which runs for
+    /// every driver, only links the sequence when a registry was ever made.
+    quiesce: fn(&Registry),
 }
 
 // SAFETY: the members are heap objects of `Send + Sync` timers and work items, only linked and
@@ -66,19 +66,18 @@ unsafe fn walk(first: Option<Member>, mut f: impl FnMut(&dyn Deferred)) {
 }
 
 impl Registry {
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             inner: SpinLock::new(Inner {
                 unloading: false,
                 head: None,
             }),
-            quiesce: Cell::new(None),
+            quiesce: Self::stop_and_wait,
         }
     }
 
     /// Adds `member`, which stays valid until [`remove`](Self::remove). Called during init.
     pub(crate) fn add(&self, member: Member) {
-        self.quiesce.set(Some(Self::quiesce_members));
         let mut inner = self.inner.lock_internal();
         // SAFETY: the member is valid (caller) and not yet linked.
         unsafe { member.as_ref() }.next().set(inner.head);
@@ -118,15 +117,12 @@ impl Registry {
         if inner.unloading { None } else { Some(arm()) }
     }
 
-    /// Stops every member and waits for it to be idle, if there ever were any. At
-    /// PASSIVE_LEVEL, during unload.
+    /// Stops every member and waits for it to be idle. At PASSIVE_LEVEL, during unload.
     pub(crate) fn quiesce(&self) {
-        if let Some(quiesce) = self.quiesce.get() {
-            quiesce(self);
-        }
+        (self.quiesce)(self);
     }
 
-    fn quiesce_members(&self) {
+    fn stop_and_wait(&self) {
         let mut dpcs = false;
         let head = {
             let mut inner = self.inner.lock_internal();

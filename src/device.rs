@@ -149,15 +149,21 @@ impl DeviceOptions {
 }
 
 /// What the framework keeps at the start of every device extension it creates.
+///
+/// IoCreateDevice zeroes the extension (documented; the simulator and Wine do too), and every
+/// field is valid as zero bytes (NULL pointers, `None` function pointer, `false`), so creating a
+/// device writes only the fields it sets.
 #[repr(C)]
 pub(crate) struct DeviceHeader {
     /// The driver's state (`*const D`), valid from the end of `Driver::init` to unload.
     pub driver: *const (),
-    /// The name the device was created with.
-    pub name: Option<U16CStr>,
-    /// Symbolic links to delete before the device (a fixed array: no allocation code for the
-    /// common case of one link).
-    pub links: [Option<U16CStr>; MAX_LINKS],
+    /// The driver's deferred-work registry, or NULL: set in the first device of the driver's
+    /// list at the end of init.
+    pub registry: *const crate::deferred::Registry,
+    /// The name the device was created with ([`U16CStr::as_ptr`]), or NULL.
+    pub name: *const u16,
+    /// Symbolic links to delete before the device ([`U16CStr::as_ptr`]; NULL: free slot).
+    pub links: [*const u16; MAX_LINKS],
     /// The device this one is attached to (detached at unload), or NULL.
     pub lower: *mut DEVICE_OBJECT,
     /// Its StartIo packets carry a Cancel routine.
@@ -171,8 +177,9 @@ pub(crate) struct DeviceHeader {
 impl DeviceHeader {
     /// Deletes the device's symbolic links and detaches it from the device below.
     fn undo_links_and_attachment(&self) {
-        for link in self.links.iter().flatten() {
-            let mut s = link.to_unicode_string();
+        for &link in self.links.iter().filter(|l| !l.is_null()) {
+            // SAFETY: links are stored as `U16CStr::as_ptr`.
+            let mut s = unsafe { U16CStr::from_ptr(link) }.to_unicode_string();
             // A link that is already gone needs no deleting; nothing else can fail here.
             // SAFETY: a 'static UTF-16 string.
             let _ = unsafe { IoDeleteSymbolicLink(&raw mut s) };
@@ -339,13 +346,13 @@ impl<S> Device<S> {
         let links = unsafe { &mut (*self.header()).links };
         let slot = links
             .iter_mut()
-            .find(|l| l.is_none())
+            .find(|l| l.is_null())
             .ok_or(Status::INSUFFICIENT_RESOURCES)?;
         let mut link_string = link.to_unicode_string();
         let mut target = name.to_unicode_string();
         // SAFETY: both strings point to 'static UTF-16 data; the kernel copies them.
         Status::from_raw(unsafe { IoCreateSymbolicLink(&raw mut link_string, &raw mut target) }).ok()?;
-        *slot = Some(link);
+        *slot = link.as_ptr();
         // SAFETY: as above.
         unsafe { (*self.header()).teardown = Some(DeviceHeader::undo_links_and_attachment) };
         Ok(())
@@ -364,7 +371,9 @@ impl<S> Device<S> {
     pub fn name(&self) -> Option<U16CStr> {
         // SAFETY: the header is initialized for every framework device and the name never
         // changes.
-        unsafe { (*self.header()).name }
+        let name = unsafe { (*self.header()).name };
+        // SAFETY: a non-NULL name is stored as `U16CStr::as_ptr`.
+        (!name.is_null()).then(|| unsafe { U16CStr::from_ptr(name) })
     }
 
     pub(crate) fn set_io_method(&self, method: IoMethod) {

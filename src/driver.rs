@@ -1,5 +1,7 @@
 //! The driver: its entry point, dispatch table and unload.
 
+use alloc::boxed::Box;
+use core::cell::Cell;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
@@ -294,25 +296,44 @@ pub trait Driver: Sized + Send + Sync + 'static {
     fn unload(&mut self) {}
 }
 
-/// What the framework allocates for a driver (from non-paged pool): the deferred-work registry,
-/// then the driver's state.
+/// Where the driver's state lives: a block of non-paged pool, or nowhere for a zero-sized
+/// state (a stateless driver allocates nothing).
 ///
-/// Every device's header points at `state`, and that is how unload finds the block again: a
-/// driver must create at least one device. (The driver-object extension would be the textbook
-/// place, but Wine's IoAllocateDriverObjectExtension is a stub that fails, and a static would be
-/// shared by every driver the simulator loads into one process.)
-#[repr(C)]
-struct Slot<D> {
-    registry: Registry,
-    state: MaybeUninit<D>,
+/// Every device's header points at the state, and that is how unload finds it again: a driver
+/// must create at least one device. (The driver-object extension would be the textbook place,
+/// but Wine's IoAllocateDriverObjectExtension is a stub that fails, and a static would be shared
+/// by every driver the simulator loads into one process.)
+fn allocate_state<D>() -> Option<*mut MaybeUninit<D>> {
+    let layout = core::alloc::Layout::new::<D>();
+    if layout.size() == 0 {
+        return Some(NonNull::<MaybeUninit<D>>::dangling().as_ptr());
+    }
+    // SAFETY: a non-zero size.
+    let block = unsafe { alloc::alloc::alloc(layout) }.cast::<MaybeUninit<D>>();
+    (!block.is_null()).then_some(block)
 }
 
-/// The block whose `state` field is at `state`.
-fn slot_of<D>(state: *mut D) -> *mut Slot<D> {
-    state
-        .cast::<u8>()
-        .wrapping_sub(core::mem::offset_of!(Slot<D>, state))
-        .cast()
+/// Frees what [`allocate_state`] returned (the state itself already dropped or never written).
+///
+/// # Safety
+/// `state` came from `allocate_state::<D>` and nothing refers to it any more.
+unsafe fn free_state<D>(state: *mut MaybeUninit<D>) {
+    let layout = core::alloc::Layout::new::<D>();
+    if layout.size() != 0 {
+        // SAFETY: allocated with this layout (caller).
+        unsafe { alloc::alloc::dealloc(state.cast(), layout) };
+    }
+}
+
+/// Drops and frees a registry made by [`DriverObject::registry`], if there is one.
+///
+/// # Safety
+/// Every timer and work item registered with it has been dropped.
+unsafe fn free_registry(registry: *const Registry) {
+    if !registry.is_null() {
+        // SAFETY: made by `Box::into_raw` in `DriverObject::registry`; unused now (caller).
+        drop(unsafe { Box::from_raw(registry.cast_mut()) });
+    }
 }
 
 /// The driver object, during `Driver::init`.
@@ -341,7 +362,8 @@ fn slot_of<D>(state: *mut D) -> *mut Slot<D> {
 pub struct DriverObject<D> {
     raw: NonNull<DRIVER_OBJECT>,
     slot: *mut MaybeUninit<D>,
-    registry: *const Registry,
+    /// Made by the first timer or work item (NULL until then).
+    registry: Cell<*const Registry>,
     _driver: PhantomData<D>,
 }
 
@@ -358,7 +380,10 @@ impl<D: Driver> DriverObject<D> {
 
     /// The driver's deferred-work registry, valid until after the state is dropped.
     pub(crate) fn registry(&self) -> *const Registry {
-        self.registry
+        if self.registry.get().is_null() {
+            self.registry.set(Box::into_raw(Box::new(Registry::new())));
+        }
+        self.registry.get()
     }
 
     /// Creates a device object (and its symbolic link, if the options name one).
@@ -401,16 +426,12 @@ impl<D: Driver> DriverObject<D> {
         let raw = NonNull::new(raw).ok_or(Status::UNSUCCESSFUL)?;
         // SAFETY: IoCreateDevice gave us a device with an extension of the header's size.
         let header = unsafe { (*raw.as_ptr()).DeviceExtension.cast::<DeviceHeader>() };
-        // SAFETY: the extension is ours, sized and aligned (16) for the header.
-        unsafe {
-            header.write(DeviceHeader {
-                driver: self.slot.cast_const().cast(),
-                name: options.name,
-                links: [None; crate::device::MAX_LINKS],
-                lower: core::ptr::null_mut(),
-                cancelable: false,
-                teardown: None,
-            });
+        // SAFETY: the extension is ours, sized and aligned (16) for the header, and zeroed by
+        // IoCreateDevice: a valid header with no name, links, registry or lower device.
+        unsafe { (*header).driver = self.slot.cast_const().cast() };
+        if let Some(name) = options.name {
+            // SAFETY: as above; the other fields stay as IoCreateDevice zeroed them.
+            unsafe { (*header).name = name.as_ptr() };
         }
         // SAFETY: created above by this framework.
         let device = unsafe { Device::from_raw(raw) };
@@ -452,30 +473,32 @@ pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_
     let Some(raw) = NonNull::new(driver) else {
         return Status::INVALID_PARAMETER.raw();
     };
-    let layout = core::alloc::Layout::new::<Slot<D>>();
-    // SAFETY: a non-zero size (the registry is not empty).
-    let whole = unsafe { alloc::alloc::alloc(layout) }.cast::<Slot<D>>();
-    if whole.is_null() {
+    let Some(slot) = allocate_state::<D>() else {
         return Status::INSUFFICIENT_RESOURCES.raw();
-    }
-    // SAFETY: only computes the state field's address.
-    let slot = unsafe { &raw mut (*whole).state };
-    // SAFETY: as above.
-    let registry = unsafe { &raw mut (*whole).registry };
-    // SAFETY: the block is ours, big enough for an aligned Slot<D>; the registry is initialized
-    // here and dropped at unload (or below, if init fails).
-    unsafe { registry.write(Registry::new()) };
-    let registry = registry.cast_const();
-    let mut object = DriverObject::<D> { raw, slot, registry, _driver: PhantomData };
+    };
+    let mut object = DriverObject::<D> {
+        raw,
+        slot,
+        registry: Cell::new(core::ptr::null()),
+        _driver: PhantomData,
+    };
     let result = match D::init(&mut object) {
         // SAFETY: a valid driver object; its device list names the devices init created.
         Ok(_) if unsafe { (*driver).DeviceObject }.is_null() => Err(Status::INVALID_DEVICE_STATE),
         other => other,
     };
+    let registry = object.registry.get();
     match result {
         Ok(state) => {
             // SAFETY: the slot is ours, aligned for D, and big enough.
             unsafe { (*slot).write(state) };
+            // SAFETY: init created at least one device (checked above); unload finds the
+            // registry in the header of the first one in the list.
+            let first = unsafe { (*driver).DeviceObject };
+            // SAFETY: a framework device, so its extension starts with the header.
+            let header = unsafe { crate::device::header_of(first) };
+            // SAFETY: as above; init is over, nothing else touches the header now.
+            unsafe { (*header).registry = registry };
             // SAFETY: a valid driver object, not yet visible to any other thread.
             let d = unsafe { &mut *driver };
             for (slot, routine) in d.MajorFunction.iter_mut().zip(Glue::<D>::DISPATCH) {
@@ -489,11 +512,10 @@ pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_
         Err(e) => {
             // SAFETY: the driver failed to load; no IRP can reach its devices.
             unsafe { delete_devices(driver) };
-            // SAFETY: written above; the timers and work items made in init were dropped with
-            // it, so nothing refers to the registry any more.
-            unsafe { core::ptr::drop_in_place(whole.cast::<Registry>()) };
-            // SAFETY: allocated above with this layout; nothing refers to it any more.
-            unsafe { alloc::alloc::dealloc(whole.cast(), layout) };
+            // SAFETY: the timers and work items made in init were dropped with init's error.
+            unsafe { free_registry(registry) };
+            // SAFETY: allocated above; the state was never written.
+            unsafe { free_state(slot) };
             e.raw()
         }
     }
@@ -577,25 +599,25 @@ impl<D: Driver> Glue<D> {
             let header = unsafe { crate::device::header_of(first.as_ptr()) };
             // SAFETY: the header points to the state in the block `entry` allocated.
             let slot = unsafe { (*header).driver }.cast::<D>().cast_mut();
-            let whole = slot_of(slot);
+            // SAFETY: as above; set at the end of init, NULL without timers or work items.
+            let registry = unsafe { (*header).registry };
             // SAFETY: the state was written at the end of a successful init; unload runs once,
             // after the last IRP.
             unsafe { (*slot).unload() };
-            // SAFETY: only computes the registry field's address.
-            let registry = unsafe { &raw const (*whole).registry };
-            // SAFETY: the registry was initialized in `entry` and lives until the end of unload.
-            let registry = unsafe { &*registry };
             // No timer DPC or work item may run once the state is gone.
-            registry.quiesce();
+            // SAFETY: a non-NULL registry lives until it is freed below.
+            if let Some(registry) = unsafe { registry.as_ref() } {
+                registry.quiesce();
+            }
             // SAFETY: as above; the state is dropped exactly once, here.
             unsafe { core::ptr::drop_in_place(slot) };
             // SAFETY: every timer and work item was dropped with the state.
-            unsafe { core::ptr::drop_in_place(whole.cast::<Registry>()) };
+            unsafe { free_registry(registry) };
             // SAFETY: none of the driver's devices receives IRPs during unload.
             unsafe { delete_devices(driver) };
-            // SAFETY: allocated in `entry` with this layout; the devices that pointed into it
-            // are gone.
-            unsafe { alloc::alloc::dealloc(whole.cast(), core::alloc::Layout::new::<Slot<D>>()) };
+            // SAFETY: allocated in `entry`; dropped above, and the devices that pointed to it are
+            // gone.
+            unsafe { free_state(slot.cast::<MaybeUninit<D>>()) };
         }
     }
 }

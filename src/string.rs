@@ -47,6 +47,30 @@ impl U16CStr {
         Self { units }
     }
 
+    /// The string whose units start at `start` and run to the first NUL.
+    ///
+    /// # Safety
+    /// `start` must be the first unit of a `U16CStr` (as [`as_ptr`](Self::as_ptr) gives).
+    pub(crate) unsafe fn from_ptr(start: *const u16) -> Self {
+        let mut len = 0;
+        loop {
+            // SAFETY: a U16CStr is NUL-terminated, so the scan stays inside it.
+            let unit = unsafe { start.wrapping_add(len).read() };
+            if unit == 0 {
+                break;
+            }
+            len += 1;
+        }
+        // SAFETY: `len + 1` units, up to and including the NUL, all in the 'static string.
+        let units = unsafe { core::slice::from_raw_parts(start, len + 1) };
+        Self { units }
+    }
+
+    /// The first unit: a thin, NUL-terminated pointer (never NULL).
+    pub(crate) fn as_ptr(&self) -> *const u16 {
+        self.units.as_ptr()
+    }
+
     /// The units, without the terminator.
     ///
     /// ```
