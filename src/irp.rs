@@ -246,7 +246,7 @@ impl<'irp> Irp<'irp> {
     /// // IRP_MJ_CLEANUP: cancel what this handle queued.
     /// fn cleanup<'irp>(queue: &IrpQueue, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
     ///     let file = irp.file_object();
-    ///     while let Some(queued) = queue.remove_first(|q| q.file_object() == file) {
+    ///     while let Some(queued) = queue.remove_first(|q| q.file_object() == file, cx) {
     ///         queued.complete(Status::CANCELLED, cx);
     ///     }
     ///     irp.complete(Status::SUCCESS, cx).into()

@@ -49,7 +49,7 @@ unsafe impl Send for List {}
 ///     }
 ///
 ///     fn answer(&self, ticket: u32, cx: &Unlocked) {
-///         if let Some(read) = self.queue.remove_first(|q| q.context() == ticket) {
+///         if let Some(read) = self.queue.remove_first(|q| q.context() == ticket, cx) {
 ///             read.complete(Status::SUCCESS, cx);
 ///         }
 ///     }
@@ -63,12 +63,12 @@ pub struct IrpQueue<T: Copy + Send + 'static = ()> {
 /// What a removal predicate (or [`IrpQueue::for_each`]) can see of a queued IRP.
 ///
 /// ```
-/// use wdm::IrpQueue;
+/// use wdm::{IrpQueue, Unlocked};
 ///
 /// // How many requests a handle has queued (for a per-handle limit).
-/// fn queued_by(queue: &IrpQueue<u64>, file: *const wdm::sys::FILE_OBJECT) -> usize {
+/// fn queued_by(queue: &IrpQueue<u64>, file: *const wdm::sys::FILE_OBJECT, cx: &Unlocked) -> usize {
 ///     let mut n = 0;
-///     queue.for_each(|q| n += usize::from(q.file_object() == file));
+///     queue.for_each(|q| n += usize::from(q.file_object() == file), cx);
 ///     n
 /// }
 /// ```
@@ -85,7 +85,7 @@ impl<T: Copy> QueuedIrp<'_, T> {
     ///
     /// // Requests carry the tick they are due at; answer the due ones.
     /// fn expire(queue: &IrpQueue<u64>, now: u64, cx: &Unlocked) {
-    ///     while let Some(irp) = queue.remove_first(|q| q.context() <= now) {
+    ///     while let Some(irp) = queue.remove_first(|q| q.context() <= now, cx) {
     ///         irp.complete(Status::SUCCESS, cx);
     ///     }
     /// }
@@ -102,7 +102,7 @@ impl<T: Copy> QueuedIrp<'_, T> {
     /// use wdm::{IrpQueue, Status, Unlocked};
     ///
     /// fn cancel_handle(queue: &IrpQueue, file: *const wdm::sys::FILE_OBJECT, cx: &Unlocked) {
-    ///     while let Some(irp) = queue.remove_first(|q| q.file_object() == file) {
+    ///     while let Some(irp) = queue.remove_first(|q| q.file_object() == file, cx) {
     ///         irp.complete(Status::CANCELLED, cx);
     ///     }
     /// }
@@ -121,8 +121,8 @@ impl<T: Copy> QueuedIrp<'_, T> {
     /// use wdm::{IrpQueue, Status, Unlocked};
     ///
     /// // Answer queued reads only.
-    /// fn next_read(queue: &IrpQueue) -> Option<wdm::PendingIrp> {
-    ///     queue.remove_first(|q| u32::from(q.major_function()) == wdm::sys::IRP_MJ_READ)
+    /// fn next_read(queue: &IrpQueue, cx: &Unlocked) -> Option<wdm::PendingIrp> {
+    ///     queue.remove_first(|q| u32::from(q.major_function()) == wdm::sys::IRP_MJ_READ, cx)
     /// }
     /// ```
     pub fn major_function(&self) -> u8 {
@@ -267,13 +267,14 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     }
 
     /// Removes the first queued IRP for which `keep` is true and whose cancel routine has not
-    /// started; the caller owns it.
+    /// started; the caller owns it. `keep` runs under the queue's spin lock; `cx` (no lock
+    /// held, and borrowed for the call) keeps it from taking another lock or completing.
     ///
     /// ```
     /// use wdm::{IrpQueue, Status, Unlocked};
     ///
     /// fn answer(queue: &IrpQueue<u32>, ticket: u32, cx: &Unlocked) -> bool {
-    ///     match queue.remove_first(|q| q.context() == ticket) {
+    ///     match queue.remove_first(|q| q.context() == ticket, cx) {
     ///         Some(irp) => {
     ///             irp.complete(Status::SUCCESS, cx);
     ///             true
@@ -282,8 +283,8 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     ///     }
     /// }
     /// ```
-    pub fn remove_first(&self, keep: impl FnMut(&QueuedIrp<'_, T>) -> bool) -> Option<PendingIrp> {
-        self.remove_first_with(keep).map(|(irp, _)| irp)
+    pub fn remove_first(&self, keep: impl FnMut(&QueuedIrp<'_, T>) -> bool, cx: &Unlocked) -> Option<PendingIrp> {
+        self.remove_first_with(keep, cx).map(|(irp, _)| irp)
     }
 
     /// As [`remove_first`](Self::remove_first), with the value attached to the IRP.
@@ -292,12 +293,21 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// use wdm::{IrpQueue, Status, Unlocked};
     ///
     /// fn oldest_due(queue: &IrpQueue<u64>, now: u64, cx: &Unlocked) -> Option<u64> {
-    ///     let (irp, due) = queue.remove_first_with(|q| q.context() <= now)?;
+    ///     let (irp, due) = queue.remove_first_with(|q| q.context() <= now, cx)?;
     ///     irp.complete(Status::SUCCESS, cx);
     ///     Some(due)
     /// }
     /// ```
-    pub fn remove_first_with(&self, mut keep: impl FnMut(&QueuedIrp<'_, T>) -> bool) -> Option<(PendingIrp, T)> {
+    pub fn remove_first_with(
+        &self,
+        keep: impl FnMut(&QueuedIrp<'_, T>) -> bool,
+        _cx: &Unlocked,
+    ) -> Option<(PendingIrp, T)> {
+        self.take_first(keep)
+    }
+
+    /// Removal, for the framework's own predicates (which take no lock).
+    fn take_first(&self, mut keep: impl FnMut(&QueuedIrp<'_, T>) -> bool) -> Option<(PendingIrp, T)> {
         let mut list = self.list.lock_internal();
         let head: PLIST_ENTRY = &raw mut list.head;
         // SAFETY: the locked list.
@@ -340,7 +350,7 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// }
     /// ```
     pub fn remove_next(&self) -> Option<PendingIrp> {
-        self.remove_first(|_| true)
+        self.take_first(|_| true).map(|(irp, _)| irp)
     }
 
     /// As [`remove_next`](Self::remove_next), with the value attached to the IRP.
@@ -355,22 +365,23 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// }
     /// ```
     pub fn remove_next_with(&self) -> Option<(PendingIrp, T)> {
-        self.remove_first_with(|_| true)
+        self.take_first(|_| true)
     }
 
     /// Calls `visit` for each queued IRP, in order, under the queue's lock (to find the earliest
-    /// deadline, count a caller's requests, ...). It must not block.
+    /// deadline, count a caller's requests, ...). As with [`remove_first`](Self::remove_first),
+    /// `cx` keeps `visit` from taking another lock.
     ///
     /// ```
-    /// use wdm::IrpQueue;
+    /// use wdm::{IrpQueue, Unlocked};
     ///
-    /// fn earliest_deadline(queue: &IrpQueue<u64>) -> Option<u64> {
+    /// fn earliest_deadline(queue: &IrpQueue<u64>, cx: &Unlocked) -> Option<u64> {
     ///     let mut earliest = None;
-    ///     queue.for_each(|q| earliest = Some(earliest.map_or(q.context(), |e: u64| e.min(q.context()))));
+    ///     queue.for_each(|q| earliest = Some(earliest.map_or(q.context(), |e: u64| e.min(q.context()))), cx);
     ///     earliest
     /// }
     /// ```
-    pub fn for_each(&self, mut visit: impl FnMut(&QueuedIrp<'_, T>)) {
+    pub fn for_each(&self, mut visit: impl FnMut(&QueuedIrp<'_, T>), _cx: &Unlocked) {
         let mut list = self.list.lock_internal();
         let head: PLIST_ENTRY = &raw mut list.head;
         // SAFETY: the locked list.

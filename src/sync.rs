@@ -68,8 +68,11 @@ impl Unlocked {
 ///
 /// Locking borrows the caller's [`Unlocked`] proof, so nothing that needs it (completing an
 /// IRP, starting the next StartIo packet) compiles while the guard lives (SDV SpinLockSafe),
-/// and a second lock cannot be taken inside the first: `wdm` drivers hold one spin lock at a
-/// time, which also rules out lock-order deadlocks and re-acquiring a held lock (0xF).
+/// and a second lock cannot be taken inside the first: driver code holds one spin lock at a
+/// time, which rules out re-acquiring a held lock (0xF) and lock-order deadlocks between the
+/// driver's locks. The framework's own short critical sections (an [`IrpQueue`](crate::IrpQueue)'s
+/// lock) may nest inside a driver's lock, never the other way round: a queue's predicates run
+/// under its lock while the call borrows the proof, so they cannot lock.
 ///
 /// ```
 /// use wdm::{SpinLock, Unlocked};

@@ -98,7 +98,7 @@ impl Csq {
     /// The handle is closing: its queued reads are cancelled.
     fn cleanup<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let file = irp.file_object();
-        while let Some(read) = self.reads.remove_first(|q| q.file_object() == file) {
+        while let Some(read) = self.reads.remove_first(|q| q.file_object() == file, cx) {
             read.complete(Status::CANCELLED, cx);
         }
         irp.complete(Status::SUCCESS, cx).into()

@@ -59,7 +59,7 @@ impl TimerCallback<Event> for Tick {
     fn expired(driver: &Event, _level: &DispatchLevel, cx: &mut Unlocked) {
         let now = driver.ticks.fetch_add(1, Ordering::Relaxed) + 1;
         // Completed outside any spin lock (SDV SpinLockSafe; the simulator reports it).
-        while let Some(request) = driver.waiting.remove_first(|q| q.context() <= now) {
+        while let Some(request) = driver.waiting.remove_first(|q| q.context() <= now, cx) {
             request.complete(Status::SUCCESS, cx);
         }
         // The next tick is armed from a work item, never from here: Wine's KeSetTimer and
@@ -154,7 +154,7 @@ impl Event {
     /// them at thread exit anyway; the C sample does the same here).
     fn cleanup<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let file = irp.file_object();
-        while let Some(request) = self.waiting.remove_first(|q| q.file_object() == file) {
+        while let Some(request) = self.waiting.remove_first(|q| q.file_object() == file, cx) {
             request.complete(Status::CANCELLED, cx);
         }
         irp.complete(Status::SUCCESS, cx).into()
