@@ -453,6 +453,15 @@ pub fn tools_present() -> bool {
         && bindgen_libclang_present()
 }
 
+/// `libclang.so*` or `libclang-<version>.so*`, as bindgen loads; not `libclang-cpp` (the C++
+/// library, which the `llvm` package brings without libclang).
+fn is_libclang(name: &str) -> bool {
+    name.starts_with("libclang.so")
+        || name
+            .strip_prefix("libclang-")
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()) && rest.contains(".so"))
+}
+
 fn bindgen_libclang_present() -> bool {
     [
         "/usr/lib/llvm-14/lib",
@@ -463,10 +472,7 @@ fn bindgen_libclang_present() -> bool {
     .iter()
     .any(|d| {
         std::fs::read_dir(d)
-            .map(|rd| {
-                rd.flatten()
-                    .any(|e| e.file_name().to_string_lossy().starts_with("libclang"))
-            })
+            .map(|rd| rd.flatten().any(|e| is_libclang(&e.file_name().to_string_lossy())))
             .unwrap_or(false)
     })
 }
@@ -513,6 +519,16 @@ mod tests {
             "NOT RUN: the bindings comparison needs libclang-dev and mingw-w64-x86-64-dev (cargo xtask test installs them)"
         );
         false
+    }
+
+    #[test]
+    fn libclang_is_told_from_libclang_cpp() {
+        assert!(is_libclang("libclang.so"));
+        assert!(is_libclang("libclang.so.1"));
+        assert!(is_libclang("libclang-14.so.1"));
+        assert!(is_libclang("libclang-14.0.6.so"));
+        assert!(!is_libclang("libclang-cpp.so.14"));
+        assert!(!is_libclang("libclangBasic.a"));
     }
 
     fn root() -> PathBuf {
