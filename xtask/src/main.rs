@@ -25,9 +25,9 @@ cargo xtask <command>
              with apt if missing) and drive it from a user-mode client; samples
              importing routines Wine 8 only stubs are reported as not run
   test       everything CI runs: installs what is missing (rustup targets and
-             components, Debian packages), then rustfmt, clippy -D warnings, the
-             whole test suite, `samples` (with the Wine end-to-end runs) and
-             `zero-cost`
+             components, Debian packages), then rustfmt, clippy -D warnings (host and
+             kernel builds), the whole test suite, cargo doc, `samples` (with the Wine
+             end-to-end runs) and `zero-cost`
   zero-cost  compare a driver written with raw wdm-sys calls and with wdm:
              instructions per IOCTL (callgrind) and .text size (needs valgrind)
   bindings   regenerate wdm-sys's bundled bindings and export lists (needs
@@ -71,6 +71,15 @@ fn test(root: &Path) -> Result<(), String> {
         root,
         &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
     )?;
+    // The framework and the samples as they build for the kernel (the bundled backend: the
+    // allocator, panic handler and SEH-guarded user copy only exist there).
+    let mut kernel_clippy = vec!["clippy", "--target", sys::TARGET, "-p", "wdm", "-p", "wdm-sys"];
+    let samples = sys::samples(root)?;
+    for name in &samples {
+        kernel_clippy.extend(["-p", name.as_str()]);
+    }
+    kernel_clippy.extend(["--", "-D", "warnings"]);
+    cargo(root, &kernel_clippy)?;
     cargo(root, &["test", "--workspace"])?;
     // The API documentation builds without a warning (broken links, private items).
     println!("\n$ RUSTDOCFLAGS=-D warnings cargo doc --no-deps -p wdm -p wdm-sim -p wdm-sys");
