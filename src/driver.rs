@@ -1,6 +1,5 @@
 //! The driver: its entry point, dispatch table and unload.
 
-use alloc::boxed::Box;
 use core::cell::Cell;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
@@ -12,6 +11,7 @@ use wdm_sys::{DRIVER_OBJECT, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PIRP, PUN
 use crate::deferred::Registry;
 use crate::device::{Device, DeviceHeader, DeviceOptions, Plain};
 use crate::irp::{Irp, Outcome};
+use crate::pool::PoolBox;
 use crate::{Status, Unlocked};
 
 /// The number of major function codes (`IRP_MJ_MAXIMUM_FUNCTION + 1`).
@@ -304,13 +304,7 @@ pub trait Driver: Sized + Send + Sync + 'static {
 /// but Wine's IoAllocateDriverObjectExtension is a stub that fails, and a static would be shared
 /// by every driver the simulator loads into one process.)
 fn allocate_state<D>() -> Option<*mut MaybeUninit<D>> {
-    let layout = core::alloc::Layout::new::<D>();
-    if layout.size() == 0 {
-        return Some(NonNull::<MaybeUninit<D>>::dangling().as_ptr());
-    }
-    // SAFETY: a non-zero size.
-    let block = unsafe { alloc::alloc::alloc(layout) }.cast::<MaybeUninit<D>>();
-    (!block.is_null()).then_some(block)
+    crate::pool::allocate::<MaybeUninit<D>>().ok().map(NonNull::as_ptr)
 }
 
 /// Frees what [`allocate_state`] returned (the state itself already dropped or never written).
@@ -318,10 +312,9 @@ fn allocate_state<D>() -> Option<*mut MaybeUninit<D>> {
 /// # Safety
 /// `state` came from `allocate_state::<D>` and nothing refers to it any more.
 unsafe fn free_state<D>(state: *mut MaybeUninit<D>) {
-    let layout = core::alloc::Layout::new::<D>();
-    if layout.size() != 0 {
-        // SAFETY: allocated with this layout (caller).
-        unsafe { alloc::alloc::dealloc(state.cast(), layout) };
+    if let Some(state) = NonNull::new(state) {
+        // SAFETY: from `allocate_state`, unused now (caller).
+        unsafe { crate::pool::free(state) };
     }
 }
 
@@ -330,9 +323,9 @@ unsafe fn free_state<D>(state: *mut MaybeUninit<D>) {
 /// # Safety
 /// Every timer and work item registered with it has been dropped.
 unsafe fn free_registry(registry: *const Registry) {
-    if !registry.is_null() {
-        // SAFETY: made by `Box::into_raw` in `DriverObject::registry`; unused now (caller).
-        drop(unsafe { Box::from_raw(registry.cast_mut()) });
+    if let Some(registry) = NonNull::new(registry.cast_mut()) {
+        // SAFETY: made by `PoolBox::into_raw` in `DriverObject::registry`; unused now (caller).
+        drop(unsafe { PoolBox::from_raw(registry) });
     }
 }
 
@@ -355,7 +348,7 @@ unsafe fn free_registry(registry: *const Registry) {
 ///     // Devices, timers and work items are made from the driver object, during init only.
 ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
 ///         driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\Ticker")))?;
-///         Ok(Ticker { timer: Timer::new::<Self, Tick>(driver) })
+///         Ok(Ticker { timer: Timer::new::<Self, Tick>(driver)? })
 ///     }
 /// }
 /// ```
@@ -379,11 +372,12 @@ impl<D: Driver> DriverObject<D> {
     }
 
     /// The driver's deferred-work registry, valid until after the state is dropped.
-    pub(crate) fn registry(&self) -> *const Registry {
+    pub(crate) fn registry(&self) -> Result<*const Registry, Status> {
         if self.registry.get().is_null() {
-            self.registry.set(Box::into_raw(Box::new(Registry::new())));
+            let registry = PoolBox::try_new(Registry::new())?;
+            self.registry.set(registry.into_raw().as_ptr());
         }
-        self.registry.get()
+        Ok(self.registry.get())
     }
 
     /// Creates a device object (and its symbolic link, if the options name one).

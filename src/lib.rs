@@ -54,6 +54,7 @@ mod device;
 mod driver;
 mod irp;
 mod irql;
+mod pool;
 #[doc(hidden)]
 pub mod print;
 mod queue;

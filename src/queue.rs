@@ -9,7 +9,6 @@
 //!   completed at once, and a cancellation during insertion is handed to the cancel routine;
 //! - removal never returns an IRP whose cancel routine has started.
 
-use alloc::boxed::Box;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
@@ -20,6 +19,7 @@ use wdm_sys::ntddk::{
 use wdm_sys::{FILE_OBJECT, IRP, LIST_ENTRY, PDEVICE_OBJECT, PIRP, PLIST_ENTRY, PVOID};
 
 use crate::irp::PendingIrp;
+use crate::pool::PoolBox;
 use crate::{SpinLock, Status, Unlocked};
 
 /// The list, on the heap so that the queue value itself may move.
@@ -56,7 +56,7 @@ unsafe impl Send for List {}
 /// }
 /// ```
 pub struct IrpQueue<T: Copy + Send + 'static = ()> {
-    list: Box<SpinLock<List>>,
+    list: PoolBox<SpinLock<List>>,
     _context: PhantomData<T>,
 }
 
@@ -167,12 +167,6 @@ fn context_slot<T>(irp: PIRP) -> *mut T {
     owner_slot(irp).wrapping_add(1).cast()
 }
 
-impl<T: Copy + Send + 'static> Default for IrpQueue<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl IrpQueue<()> {
     /// Queues `irp`, cancelable. If it is already cancelled it is completed with
     /// STATUS_CANCELLED instead (it never stays queued).
@@ -191,7 +185,8 @@ impl IrpQueue<()> {
 }
 
 impl<T: Copy + Send + 'static> IrpQueue<T> {
-    /// An empty queue.
+    /// An empty queue (its list head and lock in a pool block, so the queue value can move);
+    /// STATUS_INSUFFICIENT_RESOURCES if the pool has no room.
     ///
     /// ```
     /// use wdm::IrpQueue;
@@ -203,27 +198,29 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     ///
     /// // (on the simulator, kernel code runs inside a simulated kernel)
     /// wdm_sim::Kernel::new().run(|| {
-    ///     let d = Driver { reads: IrpQueue::new(), timed: IrpQueue::new() };
+    ///     let d = Driver { reads: IrpQueue::new()?, timed: IrpQueue::new()? };
     ///     assert!(d.reads.is_empty() && d.timed.is_empty());
-    /// });
+    ///     Ok::<(), wdm::Status>(())
+    /// })
+    /// .unwrap();
     /// ```
-    pub fn new() -> Self {
-        let list = Box::new(SpinLock::new(List {
+    pub fn new() -> Result<Self, Status> {
+        let list = PoolBox::try_new(SpinLock::new(List {
             head: LIST_ENTRY::default(),
-        }));
+        }))?;
         {
             let mut l = list.lock_internal();
-            // SAFETY: the head lives in the Box, which never moves.
+            // SAFETY: the head lives in the pool block, which never moves.
             unsafe { InitializeListHead(&raw mut l.head) };
         }
-        Self {
+        Ok(Self {
             list,
             _context: PhantomData,
-        }
+        })
     }
 
     fn lock_ptr(&self) -> *mut SpinLock<List> {
-        (&raw const *self.list).cast_mut()
+        self.list.as_ptr()
     }
 
     /// Queues `irp` with `context`, cancelable. If it is already cancelled it is completed with

@@ -5,7 +5,6 @@
 //! [`DispatchLevel`](crate::DispatchLevel) proof. The kernel objects live on the heap, so the
 //! `Timer` value can move; dropping it cancels it.
 
-use alloc::boxed::Box;
 use core::cell::Cell;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -18,7 +17,8 @@ use wdm_sys::{KDPC, KTIMER, LARGE_INTEGER, PKDPC, PVOID};
 
 use crate::deferred::{Deferred, Member, Registry};
 use crate::irql::DispatchLevel;
-use crate::{Driver, DriverObject, Unlocked};
+use crate::pool::PoolBox;
+use crate::{Driver, DriverObject, Status, Unlocked};
 
 /// What runs when a timer expires.
 ///
@@ -98,7 +98,7 @@ impl Deferred for Objects {
 ///     const DISPATCH: Dispatch<Self> = Dispatch::new();
 ///
 ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-///         let timer = Timer::new::<Self, Blink>(driver);
+///         let timer = Timer::new::<Self, Blink>(driver)?;
 ///         timer.set_periodic(Duration::from_millis(500), Duration::from_millis(500));
 ///         Ok(Blinker { timer })
 ///     }
@@ -108,7 +108,7 @@ impl Deferred for Objects {
 /// A timer may be set from its own callback. At unload the framework stops every timer and waits
 /// for running DPCs before it drops the driver's state, so a callback never sees a dropped state.
 pub struct Timer {
-    objects: Box<Objects>,
+    objects: PoolBox<Objects>,
     registry: *const Registry,
     _not_sync: PhantomData<*mut ()>,
 }
@@ -120,7 +120,8 @@ unsafe impl Send for Timer {}
 unsafe impl Sync for Timer {}
 
 impl Timer {
-    /// A timer whose expiry calls `C::expired` with the driver's state. Made during `init`.
+    /// A timer whose expiry calls `C::expired` with the driver's state. Made during `init`;
+    /// STATUS_INSUFFICIENT_RESOURCES if the pool has no room for it.
     ///
     /// ```
     /// use wdm::{DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Status, Timer, TimerCallback, Unlocked};
@@ -137,16 +138,17 @@ impl Timer {
     ///     const DISPATCH: Dispatch<Self> = Dispatch::new();
     ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
     ///         driver.create_device(&DeviceOptions::new())?;
-    ///         Ok(Watchdog { timer: Timer::new::<Self, Bark>(driver) })
+    ///         Ok(Watchdog { timer: Timer::new::<Self, Bark>(driver)? })
     ///     }
     /// }
     /// ```
-    pub fn new<D: Driver, C: TimerCallback<D>>(driver: &DriverObject<D>) -> Self {
-        let mut objects = Box::new(Objects {
+    pub fn new<D: Driver, C: TimerCallback<D>>(driver: &DriverObject<D>) -> Result<Self, Status> {
+        let registry = driver.registry()?;
+        let mut objects = PoolBox::try_new(Objects {
             timer: KTIMER::default(),
             dpc: KDPC::default(),
             next: Cell::new(None),
-        });
+        })?;
         // SAFETY: the heap objects outlive the timer's use (Drop cancels it); the DPC context is
         // the driver state's slot, valid from the end of init to unload.
         unsafe {
@@ -160,16 +162,15 @@ impl Timer {
                 driver.state_slot().cast_mut().cast(),
             );
         }
-        let registry = driver.registry();
         let member: NonNull<dyn Deferred> = NonNull::from(&*objects);
         // SAFETY: the registry outlives the driver's state and so its timers; the member stays
         // valid until Drop removes it.
         unsafe { &*registry }.add(member);
-        Self {
+        Ok(Self {
             objects,
             registry,
             _not_sync: PhantomData,
-        }
+        })
     }
 
     fn raw(&self) -> (*mut KTIMER, PKDPC) {

@@ -6,7 +6,6 @@
 //! Verifier requires), and it may be queued again from its own callback. Dropping it, and
 //! unloading the driver, waits until its callback has returned.
 
-use alloc::boxed::Box;
 use core::cell::Cell;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -22,6 +21,7 @@ use wdm_sys::ntddk::{
 use wdm_sys::{KEVENT, PDEVICE_OBJECT, PIO_WORKITEM, PIO_WORKITEM_ROUTINE, PVOID};
 
 use crate::deferred::{Deferred, Member, Registry};
+use crate::pool::PoolBox;
 use crate::{Device, Driver, DriverObject, SpinLock, Status, Unlocked};
 
 /// What a work item runs.
@@ -130,7 +130,7 @@ impl Deferred for Objects {
 /// }
 /// ```
 pub struct WorkItem {
-    objects: Box<Objects>,
+    objects: PoolBox<Objects>,
     _not_sync: PhantomData<*mut ()>,
 }
 
@@ -164,12 +164,13 @@ impl WorkItem {
     /// }
     /// ```
     pub fn new<D: Driver, W: WorkCallback<D>>(driver: &DriverObject<D>, device: &Device) -> Result<Self, Status> {
+        let registry = driver.registry()?;
         // SAFETY: a live device object of this driver.
         let item = unsafe { IoAllocateWorkItem(device.as_raw()) };
         if item.is_null() {
             return Err(Status::INSUFFICIENT_RESOURCES);
         }
-        let objects = Box::new(Objects {
+        let objects = PoolBox::try_new(Objects {
             item,
             routine: Some(routine::<D, W>),
             state: SpinLock::new(State {
@@ -177,10 +178,14 @@ impl WorkItem {
                 active: 0,
             }),
             idle: KEVENT::default(),
-            registry: driver.registry(),
+            registry,
             driver: driver.state_slot().cast_mut().cast(),
             next: Cell::new(None),
-        });
+        })
+        .inspect_err(|_| {
+            // SAFETY: allocated above, never queued.
+            unsafe { IoFreeWorkItem(item) };
+        })?;
         // SAFETY: the event lives in the heap block until Drop; initialized once, here.
         unsafe { KeInitializeEvent(objects.idle_event(), NotificationEvent, 1) };
         let member: NonNull<dyn Deferred> = NonNull::from(&*objects);

@@ -48,7 +48,7 @@ impl Driver for Stack {
         Ok(Stack {
             function,
             lower,
-            reads: IrpQueue::new(),
+            reads: IrpQueue::new()?,
             seen: std::sync::atomic::AtomicU32::new(0),
         })
     }

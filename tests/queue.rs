@@ -24,7 +24,9 @@ impl Driver for Queued {
                 .name(utf16!("\\Device\\Queued"))
                 .symbolic_link(utf16!("\\DosDevices\\Queued")),
         )?;
-        Ok(Queued { queue: IrpQueue::new() })
+        Ok(Queued {
+            queue: IrpQueue::new()?,
+        })
     }
 }
 

@@ -37,8 +37,8 @@ impl Driver for Event {
                 .symbolic_link(utf16!("\\DosDevices\\Event")),
         )?;
         Ok(Event {
-            waiting: IrpQueue::new(),
-            timer: Timer::new::<Self, Fire>(driver),
+            waiting: IrpQueue::new()?,
+            timer: Timer::new::<Self, Fire>(driver)?,
         })
     }
 }

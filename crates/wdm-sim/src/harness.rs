@@ -211,6 +211,81 @@ impl Kernel {
         self
     }
 
+    /// Low-resources simulation, as Driver Verifier does it: after `n` more pool allocations
+    /// succeed, the next one (ExAllocatePoolWithTag, ExAllocatePool2) fails, once. A driver
+    /// must turn that into an error status, never a crash; [`failed_allocations`](Self::failed_allocations)
+    /// tells whether the failure was reached.
+    ///
+    /// ```
+    /// let kernel = wdm_sim::Kernel::new();
+    /// kernel.fail_allocation(0); // the very next allocation fails
+    /// let failed = kernel.run(|| unsafe { wdm_sys::ntddk::ExAllocatePoolWithTag(wdm_sys::NON_PAGED_POOL_NX, 8, 0) });
+    /// assert!(failed.is_null());
+    /// assert_eq!(kernel.failed_allocations(), 1);
+    /// ```
+    pub fn fail_allocation(&self, n: u64) -> &Self {
+        lock(&self.state.pool).fail_after = Some(n);
+        self
+    }
+
+    /// How many allocations [`fail_allocation`](Self::fail_allocation) has failed.
+    pub fn failed_allocations(&self) -> u64 {
+        lock(&self.state.pool).failed
+    }
+
+    /// Low-resources sweep of a driver's DriverEntry: loads it on a fresh machine once per pool
+    /// allocation DriverEntry makes, with that allocation failing, and checks every such load:
+    /// no bug check, and either an error status or (a driver that copes) a load that unloads
+    /// cleanly; nothing left behind (pool, devices, links) and no rule broken. Then loads it
+    /// with nothing failing, unloads it and checks that machine too. Returns the number of
+    /// allocation points tried.
+    ///
+    /// ```
+    /// use wdm_sys::ntddk::{ExAllocatePoolWithTag, ExFreePoolWithTag};
+    /// use wdm_sys::{NON_PAGED_POOL_NX, NTSTATUS, PDRIVER_OBJECT, PUNICODE_STRING, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS};
+    ///
+    /// // A raw driver that allocates one block in DriverEntry and frees it at unload.
+    /// static mut BLOCK: usize = 0;
+    ///
+    /// unsafe extern "C-unwind" fn unload(_driver: PDRIVER_OBJECT) {
+    ///     unsafe { ExFreePoolWithTag(BLOCK as _, 0x6b636f42) };
+    /// }
+    ///
+    /// unsafe extern "C-unwind" fn entry(driver: PDRIVER_OBJECT, _path: PUNICODE_STRING) -> NTSTATUS {
+    ///     let block = unsafe { ExAllocatePoolWithTag(NON_PAGED_POOL_NX, 64, 0x6b636f42) };
+    ///     if block.is_null() {
+    ///         return STATUS_INSUFFICIENT_RESOURCES; // without this check the sweep reports the crash
+    ///     }
+    ///     unsafe { BLOCK = block as usize };
+    ///     unsafe { (*driver).DriverUnload = Some(unload) };
+    ///     STATUS_SUCCESS
+    /// }
+    ///
+    /// assert_eq!(wdm_sim::Kernel::low_resources_sweep("block", entry), Ok(1));
+    /// ```
+    pub fn low_resources_sweep(name: &str, entry: DriverEntry) -> Result<u64, String> {
+        for point in 0.. {
+            let kernel = Kernel::new();
+            kernel.fail_allocation(point);
+            let loaded = kernel
+                .catch(|| kernel.load(name, entry).map(Driver::unload))
+                .map_err(|b| format!("allocation {point} failing: bug check {b}"))?;
+            let reached = kernel.failed_allocations() > 0;
+            if let (false, Err(status)) = (reached, loaded) {
+                return Err(format!(
+                    "DriverEntry failed with {status:#x} with no allocation failing"
+                ));
+            }
+            if let Some(detail) = kernel.unclean() {
+                return Err(format!("allocation {point} failing: {detail}"));
+            }
+            if !reached {
+                return Ok(point);
+            }
+        }
+        unreachable!("the sweep ends when an allocation point is not reached")
+    }
+
     /// Turns the IRP lifecycle log on (it is off by default: it costs time on every IRP).
     pub fn trace(&self) -> &Self {
         self.state.trace.enable();
@@ -272,10 +347,17 @@ impl Kernel {
     /// Panics, listing what is wrong, unless no violation was reported and no pool is
     /// allocated.
     pub fn assert_clean(&self) {
+        if let Some(msg) = self.unclean() {
+            panic!("{msg}");
+        }
+    }
+
+    /// What [`assert_clean`](Self::assert_clean) would complain about, if anything.
+    fn unclean(&self) -> Option<String> {
         let reports = self.reports();
         let pool = self.pool();
         if reports.is_empty() && pool.is_empty() {
-            return;
+            return None;
         }
         let mut msg = String::from("the simulated machine is not clean:\n");
         for r in &reports {
@@ -284,7 +366,7 @@ impl Kernel {
         for a in &pool {
             msg.push_str(&format!("  pool {:#x}: {} bytes, tag '{}'\n", a.address, a.size, a.tag));
         }
-        panic!("{msg}");
+        Some(msg)
     }
 }
 

@@ -603,11 +603,16 @@ pub unsafe extern "C-unwind" fn KeDelayExecutionThread(
     STATUS_SUCCESS
 }
 
-/// `IoAllocateWorkItem`.
+/// `IoAllocateWorkItem`: NULL when the pool has no room.
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn IoAllocateWorkItem(device: PDEVICE_OBJECT) -> PIO_WORKITEM {
     let k = current();
-    let item = Box::into_raw(Box::new(0u64)).cast::<wdm_sys::_IO_WORKITEM>();
+    // From the pool, as on Windows: counted as the driver's (a leak if never freed), and it
+    // fails under the low-resources simulation.
+    let item = crate::pool::ExAllocatePoolWithTag(0, 8, WORK_ITEM_TAG).cast::<wdm_sys::_IO_WORKITEM>();
+    if item.is_null() {
+        return item;
+    }
     lock(&k.system.inner).items.insert(
         item as usize,
         WorkItem {
@@ -618,6 +623,9 @@ pub extern "C-unwind" fn IoAllocateWorkItem(device: PDEVICE_OBJECT) -> PIO_WORKI
     );
     item
 }
+
+/// The pool tag of work items (Windows uses its own; this one reads "IoWk" in leak reports).
+const WORK_ITEM_TAG: u32 = u32::from_le_bytes(*b"IoWk");
 
 /// `IoQueueWorkItem`: runs `routine(device, context)` at PASSIVE_LEVEL on a worker thread.
 ///
@@ -677,10 +685,7 @@ pub unsafe extern "C-unwind" fn IoFreeWorkItem(item: PIO_WORKITEM) {
     let k = current();
     let removed = lock(&k.system.inner).items.remove(&(item as usize));
     match removed {
-        Some(w) if !w.queued => {
-            // SAFETY: allocated by IoAllocateWorkItem as a Box<u64>.
-            drop(unsafe { Box::from_raw(item.cast::<u64>()) });
-        }
+        Some(w) if !w.queued => crate::pool::ExFreePoolWithTag(item.cast(), WORK_ITEM_TAG),
         _ => k.report(
             Rule::InvalidParameter,
             "IoFreeWorkItem",

@@ -32,6 +32,10 @@ pub(crate) struct Pool {
     live: HashMap<usize, (Allocation, Layout)>,
     pub allocations: u64,
     pub frees: u64,
+    /// Low-resources simulation: how many more allocations succeed before one fails (once).
+    pub fail_after: Option<u64>,
+    /// Allocations failed on purpose so far.
+    pub failed: u64,
 }
 
 /// The tag as text: the bytes in memory order, as `!pool` shows them.
@@ -52,6 +56,18 @@ const ALIGN: usize = 16;
 
 fn allocate(size: usize, tag: ULONG, fill: Option<u8>) -> PVOID {
     let k = current();
+    {
+        let mut pool = lock(&k.pool);
+        match pool.fail_after {
+            Some(0) => {
+                pool.fail_after = None;
+                pool.failed += 1;
+                return std::ptr::null_mut();
+            }
+            Some(n) => pool.fail_after = Some(n - 1),
+            None => {}
+        }
+    }
     let Ok(layout) = Layout::from_size_align(size.max(1), ALIGN) else {
         return std::ptr::null_mut();
     };

@@ -68,7 +68,7 @@ impl Driver for Csq {
         let worker = WorkItem::new::<Self, Drain>(driver, &device)?;
         kprint!("csq: loaded\n");
         Ok(Csq {
-            reads: IrpQueue::new(),
+            reads: IrpQueue::new()?,
             worker,
             next: AtomicU32::new(0),
         })

@@ -176,3 +176,14 @@ fn scenario_timeline() {
     kernel.assert_clean();
     println!("{}", kernel.timeline());
 }
+
+/// Driver Verifier's low-resources simulation, systematically: every pool allocation
+/// DriverEntry makes is failed in turn; each load must fail cleanly (an error status, nothing
+/// leaked, no rule broken), never bug-check.
+#[test]
+fn every_allocation_failure_in_driver_entry_is_handled() {
+    let points = wdm_sim::Kernel::low_resources_sweep("csq", wdm::entry::<csq::Csq>).unwrap();
+    println!("csq: {points} allocation points in DriverEntry, each failed once");
+    // the state, the registry, the work item (IoAllocateWorkItem and its block), the queue
+    assert_eq!(points, 5);
+}

@@ -96,9 +96,9 @@ impl Driver for Event {
         let rearm = WorkItem::new::<Self, Rearm>(driver, &device)?;
         kprint!("event: loaded\n");
         Ok(Event {
-            timer: Timer::new::<Self, Tick>(driver),
+            timer: Timer::new::<Self, Tick>(driver)?,
             rearm,
-            waiting: IrpQueue::new(),
+            waiting: IrpQueue::new()?,
             ticks: AtomicU64::new(0),
             running: SpinLock::new(false),
         })

@@ -106,7 +106,7 @@ impl Driver for StartIoSample {
                 bytes: [0; CAPACITY],
                 len: 0,
             }),
-            hardware: Timer::new::<Self, TransferDone>(driver),
+            hardware: Timer::new::<Self, TransferDone>(driver)?,
         })
     }
 
