@@ -211,8 +211,10 @@ impl Kernel {
         self
     }
 
-    /// Low-resources simulation, as Driver Verifier does it: after `n` more pool allocations
-    /// succeed, the next one (ExAllocatePoolWithTag, ExAllocatePool2) fails, once. A driver
+    /// Low-resources simulation, as Driver Verifier does it: after `n` more allocations
+    /// succeed, the next one fails, once: ExAllocatePoolWithTag, ExAllocatePool2 and
+    /// IoAllocateWorkItem return NULL, IoCreateDevice and IoCreateSymbolicLink
+    /// STATUS_INSUFFICIENT_RESOURCES. A driver
     /// must turn that into an error status, never a crash; [`failed_allocations`](Self::failed_allocations)
     /// tells whether the failure was reached.
     ///
@@ -233,12 +235,12 @@ impl Kernel {
         lock(&self.state.pool).failed
     }
 
-    /// Low-resources sweep of a driver's DriverEntry: loads it on a fresh machine once per pool
-    /// allocation DriverEntry makes, with that allocation failing, and checks every such load:
-    /// no bug check, and either an error status or (a driver that copes) a load that unloads
-    /// cleanly; nothing left behind (pool, devices, links) and no rule broken. Then loads it
-    /// with nothing failing, unloads it and checks that machine too. Returns the number of
-    /// allocation points tried.
+    /// Low-resources sweep of a driver's DriverEntry: loads it on a fresh machine once per
+    /// allocation DriverEntry makes (see [`fail_allocation`](Self::fail_allocation)), with that
+    /// allocation failing, and checks every such load: no bug check, and either an error status
+    /// or (a driver that copes) a load that unloads cleanly; nothing left behind (pool, devices,
+    /// links) and no rule broken. Then loads it with nothing failing, unloads it and checks that
+    /// machine too. Returns the number of allocation points tried.
     ///
     /// ```
     /// use wdm_sys::ntddk::{ExAllocatePoolWithTag, ExFreePoolWithTag};

@@ -204,6 +204,9 @@ pub unsafe extern "C-unwind" fn IoCreateDevice(
     out: *mut PDEVICE_OBJECT,
 ) -> NTSTATUS {
     let k = current();
+    if crate::pool::low_resources_fails(k) {
+        return STATUS_INSUFFICIENT_RESOURCES;
+    }
     // SAFETY: the caller passes NULL or a valid UNICODE_STRING.
     let name = unsafe { read_unicode(name) };
     if name.as_deref().is_some_and(|n| !n.starts_with('\\')) {
@@ -354,6 +357,9 @@ pub unsafe extern "C-unwind" fn IoCreateSymbolicLink(link: PUNICODE_STRING, targ
     };
     if !name.starts_with('\\') || !target.starts_with('\\') {
         return STATUS_OBJECT_NAME_INVALID;
+    }
+    if crate::pool::low_resources_fails(k) {
+        return STATUS_INSUFFICIENT_RESOURCES;
     }
     let mut objects = lock(&k.objects);
     let key = canonical(&name);

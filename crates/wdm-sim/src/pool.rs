@@ -54,19 +54,29 @@ pub(crate) fn tag_text(tag: ULONG) -> String {
 
 const ALIGN: usize = 16;
 
+/// Whether the low-resources simulation fails this allocation (counting it either way). Pool
+/// allocations, device objects and symbolic links all draw from it, as they do from the pool on
+/// Windows.
+pub(crate) fn low_resources_fails(k: &crate::kernel::State) -> bool {
+    let mut pool = lock(&k.pool);
+    match pool.fail_after {
+        Some(0) => {
+            pool.fail_after = None;
+            pool.failed += 1;
+            true
+        }
+        Some(n) => {
+            pool.fail_after = Some(n - 1);
+            false
+        }
+        None => false,
+    }
+}
+
 fn allocate(size: usize, tag: ULONG, fill: Option<u8>) -> PVOID {
     let k = current();
-    {
-        let mut pool = lock(&k.pool);
-        match pool.fail_after {
-            Some(0) => {
-                pool.fail_after = None;
-                pool.failed += 1;
-                return std::ptr::null_mut();
-            }
-            Some(n) => pool.fail_after = Some(n - 1),
-            None => {}
-        }
+    if low_resources_fails(k) {
+        return std::ptr::null_mut();
     }
     let Ok(layout) = Layout::from_size_align(size.max(1), ALIGN) else {
         return std::ptr::null_mut();

@@ -255,13 +255,13 @@ mod wine_difference {
     }
 }
 
-/// Driver Verifier's low-resources simulation, systematically: every pool allocation
-/// DriverEntry makes is failed in turn; each load must fail cleanly (an error status, nothing
+/// Driver Verifier's low-resources simulation, systematically: every allocation DriverEntry
+/// makes (pool, device objects, symbolic links) is failed in turn; each load must fail cleanly (an error status, nothing
 /// leaked, no rule broken), never bug-check.
 #[test]
 fn every_allocation_failure_in_driver_entry_is_handled() {
     let points = wdm_sim::Kernel::low_resources_sweep("event", wdm::entry::<event::Event>).unwrap();
     println!("event: {points} allocation points in DriverEntry, each failed once");
-    // the state, the registry, the timer, the queue, the work item (IoAllocateWorkItem and its block)
-    assert_eq!(points, 6);
+    // the device, its link, the state, the registry, the timer, the queue, the work item (IoAllocateWorkItem and its block)
+    assert_eq!(points, 8);
 }
