@@ -287,7 +287,10 @@ pub trait Driver: Sized + Send + Sync + 'static {
     const DISPATCH: Dispatch<Self>;
 
     /// DriverEntry: create devices, return the driver's state. On error the framework
-    /// deletes what was created and the driver is not loaded. A driver must create at least one
+    /// deletes what was created and the driver is not loaded. The state lives in one block of
+    /// non-paged pool (none if it is zero-sized), so its alignment must be at most 16 (a
+    /// larger one does not compile); the block's allocation failing fails the load with
+    /// STATUS_INSUFFICIENT_RESOURCES. A driver must create at least one
     /// device (otherwise loading fails with STATUS_INVALID_DEVICE_STATE): the devices are how the
     /// framework finds the state again at unload.
     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status>;
