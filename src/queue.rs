@@ -44,11 +44,11 @@ unsafe impl Send for List {}
 /// }
 ///
 /// impl Reads {
-///     fn park(&self, read: PendingIrp, ticket: u32, cx: &Unlocked) {
+///     fn park(&self, read: PendingIrp, ticket: u32, cx: &mut Unlocked) {
 ///         self.queue.insert_with(read, ticket, cx);
 ///     }
 ///
-///     fn answer(&self, ticket: u32, cx: &Unlocked) {
+///     fn answer(&self, ticket: u32, cx: &mut Unlocked) {
 ///         if let Some(read) = self.queue.remove_first(|q| q.context() == ticket, cx) {
 ///             read.complete(Status::SUCCESS, cx);
 ///         }
@@ -66,7 +66,7 @@ pub struct IrpQueue<T: Copy + Send + 'static = ()> {
 /// use wdm::{IrpQueue, Unlocked};
 ///
 /// // How many requests a handle has queued (for a per-handle limit).
-/// fn queued_by(queue: &IrpQueue<u64>, file: *const wdm::sys::FILE_OBJECT, cx: &Unlocked) -> usize {
+/// fn queued_by(queue: &IrpQueue<u64>, file: *const wdm::sys::FILE_OBJECT, cx: &mut Unlocked) -> usize {
 ///     let mut n = 0;
 ///     queue.for_each(|q| n += usize::from(q.file_object() == file), cx);
 ///     n
@@ -84,7 +84,7 @@ impl<T: Copy> QueuedIrp<'_, T> {
     /// use wdm::{IrpQueue, Status, Unlocked};
     ///
     /// // Requests carry the tick they are due at; answer the due ones.
-    /// fn expire(queue: &IrpQueue<u64>, now: u64, cx: &Unlocked) {
+    /// fn expire(queue: &IrpQueue<u64>, now: u64, cx: &mut Unlocked) {
     ///     while let Some(irp) = queue.remove_first(|q| q.context() <= now, cx) {
     ///         irp.complete(Status::SUCCESS, cx);
     ///     }
@@ -101,7 +101,7 @@ impl<T: Copy> QueuedIrp<'_, T> {
     /// ```
     /// use wdm::{IrpQueue, Status, Unlocked};
     ///
-    /// fn cancel_handle(queue: &IrpQueue, file: *const wdm::sys::FILE_OBJECT, cx: &Unlocked) {
+    /// fn cancel_handle(queue: &IrpQueue, file: *const wdm::sys::FILE_OBJECT, cx: &mut Unlocked) {
     ///     while let Some(irp) = queue.remove_first(|q| q.file_object() == file, cx) {
     ///         irp.complete(Status::CANCELLED, cx);
     ///     }
@@ -121,7 +121,7 @@ impl<T: Copy> QueuedIrp<'_, T> {
     /// use wdm::{IrpQueue, Status, Unlocked};
     ///
     /// // Answer queued reads only.
-    /// fn next_read(queue: &IrpQueue, cx: &Unlocked) -> Option<wdm::PendingIrp> {
+    /// fn next_read(queue: &IrpQueue, cx: &mut Unlocked) -> Option<wdm::PendingIrp> {
     ///     queue.remove_first(|q| u32::from(q.major_function()) == wdm::sys::IRP_MJ_READ, cx)
     /// }
     /// ```
@@ -265,12 +265,13 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
 
     /// Removes the first queued IRP for which `keep` is true and whose cancel routine has not
     /// started; the caller owns it. `keep` runs under the queue's spin lock; `cx` (no lock
-    /// held, and borrowed for the call) keeps it from taking another lock or completing.
+    /// held), borrowed exclusively for the call, keeps it from taking another lock or
+    /// completing anything.
     ///
     /// ```
     /// use wdm::{IrpQueue, Status, Unlocked};
     ///
-    /// fn answer(queue: &IrpQueue<u32>, ticket: u32, cx: &Unlocked) -> bool {
+    /// fn answer(queue: &IrpQueue<u32>, ticket: u32, cx: &mut Unlocked) -> bool {
     ///     match queue.remove_first(|q| q.context() == ticket, cx) {
     ///         Some(irp) => {
     ///             irp.complete(Status::SUCCESS, cx);
@@ -280,7 +281,7 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     ///     }
     /// }
     /// ```
-    pub fn remove_first(&self, keep: impl FnMut(&QueuedIrp<'_, T>) -> bool, cx: &Unlocked) -> Option<PendingIrp> {
+    pub fn remove_first(&self, keep: impl FnMut(&QueuedIrp<'_, T>) -> bool, cx: &mut Unlocked) -> Option<PendingIrp> {
         self.remove_first_with(keep, cx).map(|(irp, _)| irp)
     }
 
@@ -289,7 +290,7 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// ```
     /// use wdm::{IrpQueue, Status, Unlocked};
     ///
-    /// fn oldest_due(queue: &IrpQueue<u64>, now: u64, cx: &Unlocked) -> Option<u64> {
+    /// fn oldest_due(queue: &IrpQueue<u64>, now: u64, cx: &mut Unlocked) -> Option<u64> {
     ///     let (irp, due) = queue.remove_first_with(|q| q.context() <= now, cx)?;
     ///     irp.complete(Status::SUCCESS, cx);
     ///     Some(due)
@@ -298,7 +299,7 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     pub fn remove_first_with(
         &self,
         keep: impl FnMut(&QueuedIrp<'_, T>) -> bool,
-        _cx: &Unlocked,
+        _cx: &mut Unlocked,
     ) -> Option<(PendingIrp, T)> {
         self.take_first(keep)
     }
@@ -340,7 +341,7 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// ```
     /// use wdm::{IrpQueue, Status, Unlocked};
     ///
-    /// fn drain(queue: &IrpQueue, cx: &Unlocked) {
+    /// fn drain(queue: &IrpQueue, cx: &mut Unlocked) {
     ///     while let Some(irp) = queue.remove_next() {
     ///         irp.complete(Status::CANCELLED, cx);
     ///     }
@@ -355,7 +356,7 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// ```
     /// use wdm::{IrpQueue, Status, Unlocked};
     ///
-    /// fn next_sequence(queue: &IrpQueue<u32>, cx: &Unlocked) -> Option<u32> {
+    /// fn next_sequence(queue: &IrpQueue<u32>, cx: &mut Unlocked) -> Option<u32> {
     ///     let (irp, sequence) = queue.remove_next_with()?;
     ///     irp.complete(Status::SUCCESS, cx);
     ///     Some(sequence)
@@ -372,13 +373,13 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// ```
     /// use wdm::{IrpQueue, Unlocked};
     ///
-    /// fn earliest_deadline(queue: &IrpQueue<u64>, cx: &Unlocked) -> Option<u64> {
+    /// fn earliest_deadline(queue: &IrpQueue<u64>, cx: &mut Unlocked) -> Option<u64> {
     ///     let mut earliest = None;
     ///     queue.for_each(|q| earliest = Some(earliest.map_or(q.context(), |e: u64| e.min(q.context()))), cx);
     ///     earliest
     /// }
     /// ```
-    pub fn for_each(&self, mut visit: impl FnMut(&QueuedIrp<'_, T>), _cx: &Unlocked) {
+    pub fn for_each(&self, mut visit: impl FnMut(&QueuedIrp<'_, T>), _cx: &mut Unlocked) {
         let mut list = self.list.lock_internal();
         let head: PLIST_ENTRY = &raw mut list.head;
         // SAFETY: the locked list.
