@@ -47,7 +47,7 @@ pub(crate) struct Registry {
     quiesce: fn(&Registry),
 }
 
-// SAFETY: the members are heap objects of `Send + Sync` timers and work items, only linked and
+// SAFETY: the members are pool-block objects of `Send + Sync` timers and work items, only linked and
 // unlinked under the lock.
 unsafe impl Send for Inner {}
 

@@ -22,7 +22,7 @@ use crate::irp::PendingIrp;
 use crate::pool::PoolBox;
 use crate::{SpinLock, Status, Unlocked};
 
-/// The list, on the heap so that the queue value itself may move.
+/// The list, in a pool block so that the queue value itself may move.
 struct List {
     head: LIST_ENTRY,
 }

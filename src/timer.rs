@@ -2,7 +2,7 @@
 //!
 //! A [`Timer`] pairs a KTIMER with its KDPC. When it expires, the DPC runs at DISPATCH_LEVEL
 //! and calls the driver's [`TimerCallback`] with the driver's state and the
-//! [`DispatchLevel`](crate::DispatchLevel) proof. The kernel objects live on the heap, so the
+//! [`DispatchLevel`](crate::DispatchLevel) proof. The kernel objects live in a pool block, so the
 //! `Timer` value can move; dropping it cancels it.
 
 use core::cell::Cell;
@@ -53,7 +53,7 @@ impl Deferred for Objects {
     fn stop(&self) {
         let o: *const Objects = self;
         let o = o.cast_mut();
-        // SAFETY: only computes a field address in this heap block.
+        // SAFETY: only computes a field address in this pool block.
         let timer = unsafe { &raw mut (*o).timer };
         // SAFETY: as above.
         let dpc = unsafe { &raw mut (*o).dpc };
@@ -113,7 +113,7 @@ pub struct Timer {
     _not_sync: PhantomData<*mut ()>,
 }
 
-// SAFETY: the kernel objects are on the heap and used only through kernel routines, which
+// SAFETY: the kernel objects are in a pool block and used only through kernel routines, which
 // synchronize internally; the DPC context is the driver state, which is `Sync`.
 unsafe impl Send for Timer {}
 // SAFETY: as above: `set` and `cancel` may be called from any processor concurrently.
@@ -149,7 +149,7 @@ impl Timer {
             dpc: KDPC::default(),
             next: Cell::new(None),
         })?;
-        // SAFETY: the heap objects outlive the timer's use (Drop cancels it); the DPC context is
+        // SAFETY: the pool-block objects outlive the timer's use (Drop cancels it); the DPC context is
         // the driver state's slot, valid from the end of init to unload.
         unsafe {
             KeInitializeTimer(&raw mut objects.timer);
@@ -176,7 +176,7 @@ impl Timer {
     fn raw(&self) -> (*mut KTIMER, PKDPC) {
         let o: *const Objects = &*self.objects;
         let o = o.cast_mut();
-        // SAFETY: a field address in our heap block; the kernel owns its contents.
+        // SAFETY: a field address in our pool block; the kernel owns its contents.
         let timer = unsafe { &raw mut (*o).timer };
         // SAFETY: as above.
         let dpc = unsafe { &raw mut (*o).dpc };
@@ -219,7 +219,7 @@ impl Timer {
         let registry = unsafe { &*self.registry };
         registry
             .unless_unloading(|| {
-                // SAFETY: an initialized timer and DPC on the heap, alive until Drop cancels them.
+                // SAFETY: an initialized timer and DPC in a pool block, alive until Drop cancels them.
                 unsafe { KeSetTimerEx(timer, due, period, dpc) != 0 }
             })
             .unwrap_or(false)

@@ -186,7 +186,7 @@ impl WorkItem {
             // SAFETY: allocated above, never queued.
             unsafe { IoFreeWorkItem(item) };
         })?;
-        // SAFETY: the event lives in the heap block until Drop; initialized once, here.
+        // SAFETY: the event lives in the pool block until Drop; initialized once, here.
         unsafe { KeInitializeEvent(objects.idle_event(), NotificationEvent, 1) };
         let member: NonNull<dyn Deferred> = NonNull::from(&*objects);
         // SAFETY: the registry outlives the driver's state and so its work items.
@@ -224,7 +224,7 @@ impl WorkItem {
                 // SAFETY: an initialized event (at DISPATCH_LEVEL, allowed for KeClearEvent).
                 unsafe { KeClearEvent(o.idle_event()) };
                 let context: *const Objects = o;
-                // SAFETY: an allocated, unqueued item; the context (this heap block) stays valid
+                // SAFETY: an allocated, unqueued item; the context (this pool block) stays valid
                 // until the run ends: Drop and unload wait for `active` to reach 0.
                 unsafe { IoQueueWorkItem(o.item, o.routine, DelayedWorkQueue, context.cast_mut().cast()) };
                 true
@@ -248,7 +248,7 @@ impl Drop for WorkItem {
 wdm_sys::callback! {
     /// The work item's routine: calls the driver's callback, then marks the run finished.
     unsafe fn routine<D: Driver, W: WorkCallback<D>>(_device: PDEVICE_OBJECT, context: PVOID) {
-        // SAFETY: the context is the item's heap block, alive until the run is marked finished.
+        // SAFETY: the context is the item's pool block, alive until the run is marked finished.
         let o = unsafe { &*context.cast::<Objects>() };
         o.state.lock_internal().queued = false;
         // SAFETY: the driver state, initialized (items are queued after init) and not dropped
