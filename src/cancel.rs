@@ -114,8 +114,7 @@ impl<'c> CancelLock<'c> {
     ///     let _released = lock.release(); // or drop it: released with the saved IRQL
     /// }
     /// ```
-    pub fn acquire(cx: &'c mut Unlocked) -> CancelLock<'c> {
-        let _ = cx;
+    pub fn acquire(_cx: &'c mut Unlocked) -> CancelLock<'c> {
         let mut irql = 0;
         // SAFETY: a writable IRQL; callers run at or below DISPATCH_LEVEL.
         unsafe { IoAcquireCancelSpinLock(&mut irql) };

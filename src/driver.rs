@@ -299,28 +299,6 @@ pub trait Driver: Sized + Send + Sync + 'static {
     fn unload(&mut self) {}
 }
 
-/// Where the driver's state lives: a block of non-paged pool, or nowhere for a zero-sized
-/// state (a stateless driver allocates nothing).
-///
-/// Every device's header points at the state, and that is how unload finds it again: a driver
-/// must create at least one device. (The driver-object extension would be the textbook place,
-/// but Wine's IoAllocateDriverObjectExtension is a stub that fails, and a static would be shared
-/// by every driver the simulator loads into one process.)
-fn allocate_state<D>() -> Option<*mut MaybeUninit<D>> {
-    crate::pool::allocate::<MaybeUninit<D>>().ok().map(NonNull::as_ptr)
-}
-
-/// Frees what [`allocate_state`] returned (the state itself already dropped or never written).
-///
-/// # Safety
-/// `state` came from `allocate_state::<D>` and nothing refers to it any more.
-unsafe fn free_state<D>(state: *mut MaybeUninit<D>) {
-    if let Some(state) = NonNull::new(state) {
-        // SAFETY: from `allocate_state`, unused now (caller).
-        unsafe { crate::pool::free(state) };
-    }
-}
-
 /// Drops and frees a registry made by [`DriverObject::registry`], if there is one.
 ///
 /// # Safety
@@ -470,9 +448,16 @@ pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_
     let Some(raw) = NonNull::new(driver) else {
         return Status::INVALID_PARAMETER.raw();
     };
-    let Some(slot) = allocate_state::<D>() else {
-        return Status::INSUFFICIENT_RESOURCES.raw();
+    // The driver's state: a block of non-paged pool (none for a zero-sized state). Every
+    // device's header points at it, and that is how unload finds it again: a driver must create
+    // at least one device. (The driver-object extension would be the textbook place, but Wine's
+    // IoAllocateDriverObjectExtension is a stub that fails, and a static would be shared by
+    // every driver the simulator loads into one process.)
+    let block = match crate::pool::allocate::<MaybeUninit<D>>() {
+        Ok(block) => block,
+        Err(status) => return status.raw(),
     };
+    let slot = block.as_ptr();
     let mut object = DriverObject::<D> {
         raw,
         slot,
@@ -512,7 +497,7 @@ pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_
             // SAFETY: the timers and work items made in init were dropped with init's error.
             unsafe { free_registry(registry) };
             // SAFETY: allocated above; the state was never written.
-            unsafe { free_state(slot) };
+            unsafe { crate::pool::free(block) };
             e.raw()
         }
     }
@@ -612,9 +597,11 @@ impl<D: Driver> Glue<D> {
             unsafe { free_registry(registry) };
             // SAFETY: none of the driver's devices receives IRPs during unload.
             unsafe { delete_devices(driver) };
-            // SAFETY: allocated in `entry`; dropped above, and the devices that pointed to it are
-            // gone.
-            unsafe { free_state(slot.cast::<MaybeUninit<D>>()) };
+            if let Some(block) = NonNull::new(slot.cast::<MaybeUninit<D>>()) {
+                // SAFETY: allocated in `entry`; dropped above, and the devices that pointed to it
+                // are gone.
+                unsafe { crate::pool::free(block) };
+            }
         }
     }
 }

@@ -43,40 +43,13 @@ use crate::{Driver, DriverObject, Status, Unlocked};
 /// How a driver's StartIo runs.
 ///
 /// ```
-/// use wdm::start_io::{Deferred, NoCancelRoutine, NonCancelable, Packet, Running, Set, StartIoState};
-/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+/// use wdm::start_io::{Deferred, Packet};
+/// use wdm::{Status, Unlocked};
 ///
-/// struct Serial {
-///     device: Device<StartIoState<Serial, NoCancelRoutine, Set<NonCancelable>>>,
-/// }
-///
-/// impl Driver for Serial {
-///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-///
-///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-///         let device = driver
-///             .create_device(&DeviceOptions::new())?
-///             .start_io(driver)
-///             .set_start_io_attributes(NonCancelable);
-///         Ok(Serial { device })
-///     }
-/// }
-///
-/// impl StartIo for Serial {
-///     type Mode = Deferred;
-///
-///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
-///         let n = packet.transfer_length().unwrap_or(0);
-///         packet.finish(Status::SUCCESS, n, cx);
-///     }
-/// }
-///
-/// impl Serial {
-///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-///         let (pending, pended) = irp.mark_pending();
-///         self.device.start_packet(pending, cx);
-///         pended.into()
-///     }
+/// // `type Mode = Deferred;` in `impl StartIo`: StartIo may finish its packet at once.
+/// fn start_io(packet: Packet<'_, Deferred>, cx: &Unlocked) {
+///     let n = packet.transfer_length().unwrap_or(0);
+///     packet.finish(Status::SUCCESS, n, cx); // the next StartIo runs after this one returns
 /// }
 /// ```
 pub trait Mode: 'static {
@@ -88,40 +61,13 @@ pub trait Mode: 'static {
 /// returns, not from inside it.
 ///
 /// ```
-/// use wdm::start_io::{Deferred, NoCancelRoutine, NonCancelable, Packet, Running, Set, StartIoState};
-/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+/// use wdm::start_io::{Deferred, Packet};
+/// use wdm::{Status, Unlocked};
 ///
-/// struct Serial {
-///     device: Device<StartIoState<Serial, NoCancelRoutine, Set<NonCancelable>>>,
-/// }
-///
-/// impl Driver for Serial {
-///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-///
-///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-///         let device = driver
-///             .create_device(&DeviceOptions::new())?
-///             .start_io(driver)
-///             .set_start_io_attributes(NonCancelable);
-///         Ok(Serial { device })
-///     }
-/// }
-///
-/// impl StartIo for Serial {
-///     type Mode = Deferred;
-///
-///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
-///         let n = packet.transfer_length().unwrap_or(0);
-///         packet.finish(Status::SUCCESS, n, cx);
-///     }
-/// }
-///
-/// impl Serial {
-///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-///         let (pending, pended) = irp.mark_pending();
-///         self.device.start_packet(pending, cx);
-///         pended.into()
-///     }
+/// // `type Mode = Deferred;` in `impl StartIo`: StartIo may finish its packet at once.
+/// fn start_io(packet: Packet<'_, Deferred>, cx: &Unlocked) {
+///     let n = packet.transfer_length().unwrap_or(0);
+///     packet.finish(Status::SUCCESS, n, cx); // the next StartIo runs after this one returns
 /// }
 /// ```
 pub struct Deferred;
@@ -129,41 +75,12 @@ pub struct Deferred;
 /// allowed (the packet is held and finished later).
 ///
 /// ```
-/// use wdm::start_io::{Cancelable, Immediate, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
-/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+/// use wdm::start_io::{HeldPacket, Immediate, Packet};
 ///
-/// struct Serial {
-///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
-/// }
-///
-/// impl Driver for Serial {
-///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-///
-///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-///         let device = driver
-///             .create_device(&DeviceOptions::new())?
-///             .start_io(driver)
-///             .cancel_routine::<RemoveAndComplete>()
-///             .set_start_io_attributes(Cancelable);
-///         Ok(Serial { device })
-///     }
-/// }
-///
-/// impl StartIo for Serial {
-///     type Mode = Immediate;
-///
-///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel, cx: &mut Unlocked) {
-///         let _ = cx;
-///         let _held = packet.hold(); // finished later, from the hardware's DPC
-///     }
-/// }
-///
-/// impl Serial {
-///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-///         let (pending, pended) = irp.mark_pending();
-///         self.device.start_packet(pending, cx);
-///         pended.into()
-///     }
+/// // `type Mode = Immediate;` in `impl StartIo`: the packet is held and finished later, from a DPC
+/// // (`Packet<'_, Immediate>` has no `finish`: SDV StartIoRecursion).
+/// fn start_io(packet: Packet<'_, Immediate>) -> HeldPacket {
+///     packet.hold()
 /// }
 /// ```
 pub struct Immediate;
@@ -278,41 +195,18 @@ pub trait CancelRoutine<D>: 'static {
 /// StartIo configuration: the driver `D`, its Cancel routine state `C`, attributes `A`.
 ///
 /// ```
-/// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
-/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+/// use wdm::start_io::{Cancelable, RemoveAndComplete, Set, StartIoState, WithCancelRoutine};
+/// use wdm::{Device, DriverObject, StartIo};
 ///
-/// struct Serial {
-///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
-/// }
-///
-/// impl Driver for Serial {
-///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-///
-///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-///         let device = driver
-///             .create_device(&DeviceOptions::new())?
-///             .start_io(driver)
-///             .cancel_routine::<RemoveAndComplete>()
-///             .set_start_io_attributes(Cancelable);
-///         Ok(Serial { device })
-///     }
-/// }
-///
-/// impl StartIo for Serial {
-///     type Mode = Deferred;
-///
-///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
-///         let n = packet.transfer_length().unwrap_or(0);
-///         packet.finish(Status::SUCCESS, n, cx);
-///     }
-/// }
-///
-/// impl Serial {
-///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-///         let (pending, pended) = irp.mark_pending();
-///         self.device.start_packet(pending, cx);
-///         pended.into()
-///     }
+/// // The whole configuration, for any StartIo driver `D` (see [`StartIo`] for a complete driver).
+/// fn configure<D: StartIo>(
+///     device: Device,
+///     driver: &mut DriverObject<D>,
+/// ) -> Device<StartIoState<D, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>> {
+///     device
+///         .start_io(driver)
+///         .cancel_routine::<RemoveAndComplete>() // first the Cancel routine...
+///         .set_start_io_attributes(Cancelable) // ...then NonCancelable = FALSE compiles
 /// }
 /// ```
 pub struct StartIoState<D, C, A>(PhantomData<(D, C, A)>);
@@ -320,81 +214,33 @@ pub struct StartIoState<D, C, A>(PhantomData<(D, C, A)>);
 /// No Cancel routine registered.
 ///
 /// ```
-/// use wdm::start_io::{Deferred, NoCancelRoutine, NonCancelable, Packet, Running, Set, StartIoState};
-/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+/// use wdm::start_io::{NoCancelRoutine, NonCancelable, Set, StartIoState};
+/// use wdm::{Device, DriverObject, StartIo};
 ///
-/// struct Serial {
-///     device: Device<StartIoState<Serial, NoCancelRoutine, Set<NonCancelable>>>,
-/// }
-///
-/// impl Driver for Serial {
-///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-///
-///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-///         let device = driver
-///             .create_device(&DeviceOptions::new())?
-///             .start_io(driver)
-///             .set_start_io_attributes(NonCancelable);
-///         Ok(Serial { device })
-///     }
-/// }
-///
-/// impl StartIo for Serial {
-///     type Mode = Deferred;
-///
-///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
-///         let n = packet.transfer_length().unwrap_or(0);
-///         packet.finish(Status::SUCCESS, n, cx);
-///     }
-/// }
-///
-/// impl Serial {
-///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-///         let (pending, pended) = irp.mark_pending();
-///         self.device.start_packet(pending, cx);
-///         pended.into()
-///     }
+/// // Without a Cancel routine only NonCancelable = TRUE compiles.
+/// fn configure<D: StartIo>(
+///     device: Device,
+///     driver: &mut DriverObject<D>,
+/// ) -> Device<StartIoState<D, NoCancelRoutine, Set<NonCancelable>>> {
+///     device.start_io(driver).set_start_io_attributes(NonCancelable)
 /// }
 /// ```
 pub struct NoCancelRoutine;
 /// Cancel routine `C` registered.
 ///
 /// ```
-/// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
-/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+/// use wdm::start_io::{Cancelable, RemoveAndComplete, Set, StartIoState, WithCancelRoutine};
+/// use wdm::{Device, DriverObject, StartIo};
 ///
-/// struct Serial {
-///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
-/// }
-///
-/// impl Driver for Serial {
-///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-///
-///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-///         let device = driver
-///             .create_device(&DeviceOptions::new())?
-///             .start_io(driver)
-///             .cancel_routine::<RemoveAndComplete>()
-///             .set_start_io_attributes(Cancelable);
-///         Ok(Serial { device })
-///     }
-/// }
-///
-/// impl StartIo for Serial {
-///     type Mode = Deferred;
-///
-///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
-///         let n = packet.transfer_length().unwrap_or(0);
-///         packet.finish(Status::SUCCESS, n, cx);
-///     }
-/// }
-///
-/// impl Serial {
-///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-///         let (pending, pended) = irp.mark_pending();
-///         self.device.start_packet(pending, cx);
-///         pended.into()
-///     }
+/// // The whole configuration, for any StartIo driver `D` (see [`StartIo`] for a complete driver).
+/// fn configure<D: StartIo>(
+///     device: Device,
+///     driver: &mut DriverObject<D>,
+/// ) -> Device<StartIoState<D, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>> {
+///     device
+///         .start_io(driver)
+///         .cancel_routine::<RemoveAndComplete>() // first the Cancel routine...
+///         .set_start_io_attributes(Cancelable) // ...then NonCancelable = FALSE compiles
 /// }
 /// ```
 pub struct WithCancelRoutine<C>(PhantomData<C>);
@@ -414,41 +260,18 @@ pub struct Unset;
 /// IoSetStartIoAttributes called with cancelability `A`.
 ///
 /// ```
-/// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
-/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+/// use wdm::start_io::{Cancelable, RemoveAndComplete, Set, StartIoState, WithCancelRoutine};
+/// use wdm::{Device, DriverObject, StartIo};
 ///
-/// struct Serial {
-///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
-/// }
-///
-/// impl Driver for Serial {
-///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-///
-///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-///         let device = driver
-///             .create_device(&DeviceOptions::new())?
-///             .start_io(driver)
-///             .cancel_routine::<RemoveAndComplete>()
-///             .set_start_io_attributes(Cancelable);
-///         Ok(Serial { device })
-///     }
-/// }
-///
-/// impl StartIo for Serial {
-///     type Mode = Deferred;
-///
-///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
-///         let n = packet.transfer_length().unwrap_or(0);
-///         packet.finish(Status::SUCCESS, n, cx);
-///     }
-/// }
-///
-/// impl Serial {
-///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-///         let (pending, pended) = irp.mark_pending();
-///         self.device.start_packet(pending, cx);
-///         pended.into()
-///     }
+/// // The whole configuration, for any StartIo driver `D` (see [`StartIo`] for a complete driver).
+/// fn configure<D: StartIo>(
+///     device: Device,
+///     driver: &mut DriverObject<D>,
+/// ) -> Device<StartIoState<D, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>> {
+///     device
+///         .start_io(driver)
+///         .cancel_routine::<RemoveAndComplete>() // first the Cancel routine...
+///         .set_start_io_attributes(Cancelable) // ...then NonCancelable = FALSE compiles
 /// }
 /// ```
 pub struct Set<A>(PhantomData<A>);
@@ -457,40 +280,15 @@ pub struct Set<A>(PhantomData<A>);
 /// StartIo. Allowed in every state.
 ///
 /// ```
-/// use wdm::start_io::{Deferred, NoCancelRoutine, NonCancelable, Packet, Running, Set, StartIoState};
-/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+/// use wdm::start_io::{NoCancelRoutine, NonCancelable, Set, StartIoState};
+/// use wdm::{Device, DriverObject, StartIo};
 ///
-/// struct Serial {
-///     device: Device<StartIoState<Serial, NoCancelRoutine, Set<NonCancelable>>>,
-/// }
-///
-/// impl Driver for Serial {
-///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-///
-///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-///         let device = driver
-///             .create_device(&DeviceOptions::new())?
-///             .start_io(driver)
-///             .set_start_io_attributes(NonCancelable);
-///         Ok(Serial { device })
-///     }
-/// }
-///
-/// impl StartIo for Serial {
-///     type Mode = Deferred;
-///
-///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
-///         let n = packet.transfer_length().unwrap_or(0);
-///         packet.finish(Status::SUCCESS, n, cx);
-///     }
-/// }
-///
-/// impl Serial {
-///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-///         let (pending, pended) = irp.mark_pending();
-///         self.device.start_packet(pending, cx);
-///         pended.into()
-///     }
+/// // Without a Cancel routine only NonCancelable = TRUE compiles.
+/// fn configure<D: StartIo>(
+///     device: Device,
+///     driver: &mut DriverObject<D>,
+/// ) -> Device<StartIoState<D, NoCancelRoutine, Set<NonCancelable>>> {
+///     device.start_io(driver).set_start_io_attributes(NonCancelable)
 /// }
 /// ```
 pub struct NonCancelable;
@@ -498,41 +296,18 @@ pub struct NonCancelable;
 /// Cancel routine (SDV StartIoCancel).
 ///
 /// ```
-/// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
-/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+/// use wdm::start_io::{Cancelable, RemoveAndComplete, Set, StartIoState, WithCancelRoutine};
+/// use wdm::{Device, DriverObject, StartIo};
 ///
-/// struct Serial {
-///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
-/// }
-///
-/// impl Driver for Serial {
-///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-///
-///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-///         let device = driver
-///             .create_device(&DeviceOptions::new())?
-///             .start_io(driver)
-///             .cancel_routine::<RemoveAndComplete>()
-///             .set_start_io_attributes(Cancelable);
-///         Ok(Serial { device })
-///     }
-/// }
-///
-/// impl StartIo for Serial {
-///     type Mode = Deferred;
-///
-///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
-///         let n = packet.transfer_length().unwrap_or(0);
-///         packet.finish(Status::SUCCESS, n, cx);
-///     }
-/// }
-///
-/// impl Serial {
-///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-///         let (pending, pended) = irp.mark_pending();
-///         self.device.start_packet(pending, cx);
-///         pended.into()
-///     }
+/// // The whole configuration, for any StartIo driver `D` (see [`StartIo`] for a complete driver).
+/// fn configure<D: StartIo>(
+///     device: Device,
+///     driver: &mut DriverObject<D>,
+/// ) -> Device<StartIoState<D, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>> {
+///     device
+///         .start_io(driver)
+///         .cancel_routine::<RemoveAndComplete>() // first the Cancel routine...
+///         .set_start_io_attributes(Cancelable) // ...then NonCancelable = FALSE compiles
 /// }
 /// ```
 pub struct Cancelable;
@@ -567,41 +342,17 @@ impl<X> Cancelability<WithCancelRoutine<X>> for Cancelable {
 /// The Cancel routine a configuration passes to IoStartPacket.
 ///
 /// ```
-/// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
-/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+/// use wdm::start_io::{CancelState, Set, StartIoState};
+/// use wdm::{Device, Irp, Outcome, StartIo, Unlocked};
 ///
-/// struct Serial {
-///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
-/// }
-///
-/// impl Driver for Serial {
-///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-///
-///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-///         let device = driver
-///             .create_device(&DeviceOptions::new())?
-///             .start_io(driver)
-///             .cancel_routine::<RemoveAndComplete>()
-///             .set_start_io_attributes(Cancelable);
-///         Ok(Serial { device })
-///     }
-/// }
-///
-/// impl StartIo for Serial {
-///     type Mode = Deferred;
-///
-///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
-///         let n = packet.transfer_length().unwrap_or(0);
-///         packet.finish(Status::SUCCESS, n, cx);
-///     }
-/// }
-///
-/// impl Serial {
-///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-///         let (pending, pended) = irp.mark_pending();
-///         self.device.start_packet(pending, cx);
-///         pended.into()
-///     }
+/// fn write<'irp, D: StartIo, C: CancelState<D>, A: 'static>(
+///     device: &Device<StartIoState<D, C, Set<A>>>,
+///     irp: Irp<'irp>,
+///     cx: &mut Unlocked,
+/// ) -> Outcome<'irp> {
+///     let (pending, pended) = irp.mark_pending();
+///     device.start_packet(pending, cx); // StartIo gets it now, or when the device is free
+///     pended.into()
 /// }
 /// ```
 pub trait CancelState<D>: 'static {
@@ -619,40 +370,15 @@ impl Device<Plain> {
     /// Gives the device a StartIo routine: the driver's [`StartIo`] implementation.
     ///
     /// ```
-    /// use wdm::start_io::{Deferred, NoCancelRoutine, NonCancelable, Packet, Running, Set, StartIoState};
-    /// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+    /// use wdm::start_io::{NoCancelRoutine, NonCancelable, Set, StartIoState};
+    /// use wdm::{Device, DriverObject, StartIo};
     ///
-    /// struct Serial {
-    ///     device: Device<StartIoState<Serial, NoCancelRoutine, Set<NonCancelable>>>,
-    /// }
-    ///
-    /// impl Driver for Serial {
-    ///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-    ///
-    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-    ///         let device = driver
-    ///             .create_device(&DeviceOptions::new())?
-    ///             .start_io(driver)
-    ///             .set_start_io_attributes(NonCancelable);
-    ///         Ok(Serial { device })
-    ///     }
-    /// }
-    ///
-    /// impl StartIo for Serial {
-    ///     type Mode = Deferred;
-    ///
-    ///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
-    ///         let n = packet.transfer_length().unwrap_or(0);
-    ///         packet.finish(Status::SUCCESS, n, cx);
-    ///     }
-    /// }
-    ///
-    /// impl Serial {
-    ///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-    ///         let (pending, pended) = irp.mark_pending();
-    ///         self.device.start_packet(pending, cx);
-    ///         pended.into()
-    ///     }
+    /// // Without a Cancel routine only NonCancelable = TRUE compiles.
+    /// fn configure<D: StartIo>(
+    ///     device: Device,
+    ///     driver: &mut DriverObject<D>,
+    /// ) -> Device<StartIoState<D, NoCancelRoutine, Set<NonCancelable>>> {
+    ///     device.start_io(driver).set_start_io_attributes(NonCancelable)
     /// }
     /// ```
     pub fn start_io<D: StartIo>(self, driver: &mut DriverObject<D>) -> Device<StartIoState<D, NoCancelRoutine, Unset>> {
@@ -666,41 +392,18 @@ impl<D: StartIo> Device<StartIoState<D, NoCancelRoutine, Unset>> {
     /// Registers `C` as the Cancel routine of every packet this device starts.
     ///
     /// ```
-    /// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
-    /// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+    /// use wdm::start_io::{Cancelable, RemoveAndComplete, Set, StartIoState, WithCancelRoutine};
+    /// use wdm::{Device, DriverObject, StartIo};
     ///
-    /// struct Serial {
-    ///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
-    /// }
-    ///
-    /// impl Driver for Serial {
-    ///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-    ///
-    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-    ///         let device = driver
-    ///             .create_device(&DeviceOptions::new())?
-    ///             .start_io(driver)
-    ///             .cancel_routine::<RemoveAndComplete>()
-    ///             .set_start_io_attributes(Cancelable);
-    ///         Ok(Serial { device })
-    ///     }
-    /// }
-    ///
-    /// impl StartIo for Serial {
-    ///     type Mode = Deferred;
-    ///
-    ///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
-    ///         let n = packet.transfer_length().unwrap_or(0);
-    ///         packet.finish(Status::SUCCESS, n, cx);
-    ///     }
-    /// }
-    ///
-    /// impl Serial {
-    ///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-    ///         let (pending, pended) = irp.mark_pending();
-    ///         self.device.start_packet(pending, cx);
-    ///         pended.into()
-    ///     }
+    /// // The whole configuration, for any StartIo driver `D` (see [`StartIo`] for a complete driver).
+    /// fn configure<D: StartIo>(
+    ///     device: Device,
+    ///     driver: &mut DriverObject<D>,
+    /// ) -> Device<StartIoState<D, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>> {
+    ///     device
+    ///         .start_io(driver)
+    ///         .cancel_routine::<RemoveAndComplete>() // first the Cancel routine...
+    ///         .set_start_io_attributes(Cancelable) // ...then NonCancelable = FALSE compiles
     /// }
     /// ```
     pub fn cancel_routine<C: CancelRoutine<D>>(self) -> Device<StartIoState<D, WithCancelRoutine<C>, Unset>> {
@@ -715,41 +418,18 @@ impl<D: StartIo, C: CancelState<D>> Device<StartIoState<D, C, Unset>> {
     /// [`Cancelable`] compiles only with a Cancel routine registered (SDV StartIoCancel).
     ///
     /// ```
-    /// use wdm::start_io::{Cancelable, Immediate, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
-    /// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+    /// use wdm::start_io::{Cancelable, RemoveAndComplete, Set, StartIoState, WithCancelRoutine};
+    /// use wdm::{Device, DriverObject, StartIo};
     ///
-    /// struct Serial {
-    ///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
-    /// }
-    ///
-    /// impl Driver for Serial {
-    ///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-    ///
-    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-    ///         let device = driver
-    ///             .create_device(&DeviceOptions::new())?
-    ///             .start_io(driver)
-    ///             .cancel_routine::<RemoveAndComplete>()
-    ///             .set_start_io_attributes(Cancelable);
-    ///         Ok(Serial { device })
-    ///     }
-    /// }
-    ///
-    /// impl StartIo for Serial {
-    ///     type Mode = Immediate;
-    ///
-    ///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel, cx: &mut Unlocked) {
-    ///         let _ = cx;
-    ///         let _held = packet.hold(); // finished later, from the hardware's DPC
-    ///     }
-    /// }
-    ///
-    /// impl Serial {
-    ///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-    ///         let (pending, pended) = irp.mark_pending();
-    ///         self.device.start_packet(pending, cx);
-    ///         pended.into()
-    ///     }
+    /// // The whole configuration, for any StartIo driver `D` (see [`StartIo`] for a complete driver).
+    /// fn configure<D: StartIo>(
+    ///     device: Device,
+    ///     driver: &mut DriverObject<D>,
+    /// ) -> Device<StartIoState<D, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>> {
+    ///     device
+    ///         .start_io(driver)
+    ///         .cancel_routine::<RemoveAndComplete>() // first the Cancel routine...
+    ///         .set_start_io_attributes(Cancelable) // ...then NonCancelable = FALSE compiles
     /// }
     /// ```
     pub fn set_start_io_attributes<A: Cancelability<C>>(self, _attr: A) -> Device<StartIoState<D, C, Set<A>>> {
@@ -771,40 +451,17 @@ impl<D: StartIo, C: CancelState<D>, A: 'static> Device<StartIoState<D, C, Set<A>
     /// `cx`, the proof that no spin lock is held.
     ///
     /// ```
-    /// use wdm::start_io::{Deferred, NoCancelRoutine, NonCancelable, Packet, Running, Set, StartIoState};
-    /// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+    /// use wdm::start_io::{CancelState, Set, StartIoState};
+    /// use wdm::{Device, Irp, Outcome, StartIo, Unlocked};
     ///
-    /// struct Serial {
-    ///     device: Device<StartIoState<Serial, NoCancelRoutine, Set<NonCancelable>>>,
-    /// }
-    ///
-    /// impl Driver for Serial {
-    ///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-    ///
-    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-    ///         let device = driver
-    ///             .create_device(&DeviceOptions::new())?
-    ///             .start_io(driver)
-    ///             .set_start_io_attributes(NonCancelable);
-    ///         Ok(Serial { device })
-    ///     }
-    /// }
-    ///
-    /// impl StartIo for Serial {
-    ///     type Mode = Deferred;
-    ///
-    ///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
-    ///         let n = packet.transfer_length().unwrap_or(0);
-    ///         packet.finish(Status::SUCCESS, n, cx);
-    ///     }
-    /// }
-    ///
-    /// impl Serial {
-    ///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-    ///         let (pending, pended) = irp.mark_pending();
-    ///         self.device.start_packet(pending, cx);
-    ///         pended.into()
-    ///     }
+    /// fn write<'irp, D: StartIo, C: CancelState<D>, A: 'static>(
+    ///     device: &Device<StartIoState<D, C, Set<A>>>,
+    ///     irp: Irp<'irp>,
+    ///     cx: &mut Unlocked,
+    /// ) -> Outcome<'irp> {
+    ///     let (pending, pended) = irp.mark_pending();
+    ///     device.start_packet(pending, cx); // StartIo gets it now, or when the device is free
+    ///     pended.into()
     /// }
     /// ```
     pub fn start_packet(&self, irp: PendingIrp, _cx: &Unlocked) {
@@ -820,41 +477,13 @@ impl<D: StartIo, C: CancelState<D>, A: 'static> Device<StartIoState<D, C, Set<A>
 /// work early).
 ///
 /// ```
-/// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
-/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+/// use wdm::start_io::{Deferred, Packet};
+/// use wdm::{Status, Unlocked};
 ///
-/// struct Serial {
-///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
-/// }
-///
-/// impl Driver for Serial {
-///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-///
-///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-///         let device = driver
-///             .create_device(&DeviceOptions::new())?
-///             .start_io(driver)
-///             .cancel_routine::<RemoveAndComplete>()
-///             .set_start_io_attributes(Cancelable);
-///         Ok(Serial { device })
-///     }
-/// }
-///
-/// impl StartIo for Serial {
-///     type Mode = Deferred;
-///
-///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
-///         let n = packet.transfer_length().unwrap_or(0);
-///         packet.finish(Status::SUCCESS, n, cx);
-///     }
-/// }
-///
-/// impl Serial {
-///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-///         let (pending, pended) = irp.mark_pending();
-///         self.device.start_packet(pending, cx);
-///         pended.into()
-///     }
+/// // `type Mode = Deferred;` in `impl StartIo`: StartIo may finish its packet at once.
+/// fn start_io(packet: Packet<'_, Deferred>, cx: &Unlocked) {
+///     let n = packet.transfer_length().unwrap_or(0);
+///     packet.finish(Status::SUCCESS, n, cx); // the next StartIo runs after this one returns
 /// }
 /// ```
 pub struct Packet<'s, M> {
@@ -867,40 +496,19 @@ pub struct Packet<'s, M> {
 /// A packet held past StartIo (for a DPC or timer to finish). It is `Send`.
 ///
 /// ```
-/// use wdm::start_io::{Cancelable, Immediate, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
-/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+/// use wdm::start_io::{HeldPacket, Immediate, Packet};
+/// use wdm::{DispatchLevel, SpinLock, Status, Unlocked};
 ///
-/// struct Serial {
-///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
+/// // StartIo holds the packet for the hardware...
+/// fn start_io(packet: Packet<'_, Immediate>, in_progress: &SpinLock<Option<HeldPacket>>, cx: &mut Unlocked) {
+///     *in_progress.lock(cx) = Some(packet.hold());
 /// }
 ///
-/// impl Driver for Serial {
-///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-///
-///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-///         let device = driver
-///             .create_device(&DeviceOptions::new())?
-///             .start_io(driver)
-///             .cancel_routine::<RemoveAndComplete>()
-///             .set_start_io_attributes(Cancelable);
-///         Ok(Serial { device })
-///     }
-/// }
-///
-/// impl StartIo for Serial {
-///     type Mode = Immediate;
-///
-///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel, cx: &mut Unlocked) {
-///         let _ = cx;
-///         let _held = packet.hold(); // finished later, from the hardware's DPC
-///     }
-/// }
-///
-/// impl Serial {
-///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-///         let (pending, pended) = irp.mark_pending();
-///         self.device.start_packet(pending, cx);
-///         pended.into()
+/// // ...and its "done" DPC finishes it, which starts the next.
+/// fn done(in_progress: &SpinLock<Option<HeldPacket>>, level: &DispatchLevel, cx: &mut Unlocked) {
+///     let packet = in_progress.lock(cx).take();
+///     if let Some(packet) = packet {
+///         packet.finish(Status::SUCCESS, 0, level, cx);
 ///     }
 /// }
 /// ```
@@ -986,41 +594,12 @@ impl<M> Packet<'_, M> {
     /// Keeps the packet in progress past StartIo, to finish it later.
     ///
     /// ```
-    /// use wdm::start_io::{Cancelable, Immediate, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
-    /// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+    /// use wdm::start_io::{HeldPacket, Immediate, Packet};
     ///
-    /// struct Serial {
-    ///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
-    /// }
-    ///
-    /// impl Driver for Serial {
-    ///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-    ///
-    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-    ///         let device = driver
-    ///             .create_device(&DeviceOptions::new())?
-    ///             .start_io(driver)
-    ///             .cancel_routine::<RemoveAndComplete>()
-    ///             .set_start_io_attributes(Cancelable);
-    ///         Ok(Serial { device })
-    ///     }
-    /// }
-    ///
-    /// impl StartIo for Serial {
-    ///     type Mode = Immediate;
-    ///
-    ///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel, cx: &mut Unlocked) {
-    ///         let _ = cx;
-    ///         let _held = packet.hold(); // finished later, from the hardware's DPC
-    ///     }
-    /// }
-    ///
-    /// impl Serial {
-    ///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-    ///         let (pending, pended) = irp.mark_pending();
-    ///         self.device.start_packet(pending, cx);
-    ///         pended.into()
-    ///     }
+    /// // `type Mode = Immediate;` in `impl StartIo`: the packet is held and finished later, from a DPC
+    /// // (`Packet<'_, Immediate>` has no `finish`: SDV StartIoRecursion).
+    /// fn start_io(packet: Packet<'_, Immediate>) -> HeldPacket {
+    ///     packet.hold()
     /// }
     /// ```
     pub fn hold(self) -> HeldPacket {
@@ -1037,40 +616,13 @@ impl Packet<'_, Deferred> {
     /// StartIo runs after this one returns.
     ///
     /// ```
-    /// use wdm::start_io::{Deferred, NoCancelRoutine, NonCancelable, Packet, Running, Set, StartIoState};
-    /// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+    /// use wdm::start_io::{Deferred, Packet};
+    /// use wdm::{Status, Unlocked};
     ///
-    /// struct Serial {
-    ///     device: Device<StartIoState<Serial, NoCancelRoutine, Set<NonCancelable>>>,
-    /// }
-    ///
-    /// impl Driver for Serial {
-    ///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-    ///
-    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-    ///         let device = driver
-    ///             .create_device(&DeviceOptions::new())?
-    ///             .start_io(driver)
-    ///             .set_start_io_attributes(NonCancelable);
-    ///         Ok(Serial { device })
-    ///     }
-    /// }
-    ///
-    /// impl StartIo for Serial {
-    ///     type Mode = Deferred;
-    ///
-    ///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
-    ///         let n = packet.transfer_length().unwrap_or(0);
-    ///         packet.finish(Status::SUCCESS, n, cx);
-    ///     }
-    /// }
-    ///
-    /// impl Serial {
-    ///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-    ///         let (pending, pended) = irp.mark_pending();
-    ///         self.device.start_packet(pending, cx);
-    ///         pended.into()
-    ///     }
+    /// // `type Mode = Deferred;` in `impl StartIo`: StartIo may finish its packet at once.
+    /// fn start_io(packet: Packet<'_, Deferred>, cx: &Unlocked) {
+    ///     let n = packet.transfer_length().unwrap_or(0);
+    ///     packet.finish(Status::SUCCESS, n, cx); // the next StartIo runs after this one returns
     /// }
     /// ```
     pub fn finish(self, status: Status, information: usize, cx: &Unlocked) {
@@ -1287,41 +839,18 @@ wdm_sys::callback! {
 /// of the device queue and complete it as cancelled.
 ///
 /// ```
-/// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
-/// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
+/// use wdm::start_io::{Cancelable, RemoveAndComplete, Set, StartIoState, WithCancelRoutine};
+/// use wdm::{Device, DriverObject, StartIo};
 ///
-/// struct Serial {
-///     device: Device<StartIoState<Serial, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>>,
-/// }
-///
-/// impl Driver for Serial {
-///     const DISPATCH: Dispatch<Self> = Dispatch::new().write(Self::write);
-///
-///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
-///         let device = driver
-///             .create_device(&DeviceOptions::new())?
-///             .start_io(driver)
-///             .cancel_routine::<RemoveAndComplete>()
-///             .set_start_io_attributes(Cancelable);
-///         Ok(Serial { device })
-///     }
-/// }
-///
-/// impl StartIo for Serial {
-///     type Mode = Deferred;
-///
-///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
-///         let n = packet.transfer_length().unwrap_or(0);
-///         packet.finish(Status::SUCCESS, n, cx);
-///     }
-/// }
-///
-/// impl Serial {
-///     fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-///         let (pending, pended) = irp.mark_pending();
-///         self.device.start_packet(pending, cx);
-///         pended.into()
-///     }
+/// // The whole configuration, for any StartIo driver `D` (see [`StartIo`] for a complete driver).
+/// fn configure<D: StartIo>(
+///     device: Device,
+///     driver: &mut DriverObject<D>,
+/// ) -> Device<StartIoState<D, WithCancelRoutine<RemoveAndComplete>, Set<Cancelable>>> {
+///     device
+///         .start_io(driver)
+///         .cancel_routine::<RemoveAndComplete>() // first the Cancel routine...
+///         .set_start_io_attributes(Cancelable) // ...then NonCancelable = FALSE compiles
 /// }
 /// ```
 pub struct RemoveAndComplete;

@@ -129,8 +129,7 @@ impl<T> SpinLock<T> {
     ///     *s
     /// }
     /// ```
-    pub fn lock<'a>(&'a self, cx: &'a mut Unlocked) -> SpinLockGuard<'a, T> {
-        let _ = cx;
+    pub fn lock<'a>(&'a self, _cx: &'a mut Unlocked) -> SpinLockGuard<'a, T> {
         self.lock_internal()
     }
 
