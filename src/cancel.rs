@@ -7,11 +7,12 @@
 //! makes: so it cannot return still holding the lock (0x11B), cannot release twice (release
 //! consumes the guard), cannot keep the guard past the callback (it is branded with the
 //! callback's lifetime), and cannot send it to another processor (it is not `Send`). Dropping
-//! the guard also releases it. Outside a Cancel routine, [`CancelLock::acquire`] gives the same
-//! guard.
+//! the guard also releases it, and forgetting it leaves the routine without the proof it must
+//! return. Outside a Cancel routine, [`CancelLock::with`] holds the lock for the length of a
+//! closure: the framework releases it, so there is no guard to forget.
 //!
 //! The cancel spin lock is a spin lock like any other for SDV SpinLockSafe: nothing may be
-//! completed while it is held. [`CancelLock::acquire`] borrows the caller's [`Unlocked`] proof,
+//! completed while it is held. [`CancelLock::with`] borrows the caller's [`Unlocked`] proof,
 //! and a Cancel routine gets its proof only from [`CancelLockReleased::unlocked`], after
 //! releasing.
 
@@ -34,8 +35,8 @@ type Brand<'c> = PhantomData<fn(&'c ()) -> &'c ()>;
 /// use wdm::{CancelLock, CancelLockReleased, Status};
 ///
 /// fn cancel<'c>(irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
-///     let removed = irp.remove(&lock); // needs the lock held
-///     let mut released = lock.release(); // with Irp->CancelIrql
+///     // Removing needs the lock held, and releases it (with Irp->CancelIrql).
+///     let (removed, mut released) = irp.remove(lock);
 ///     if let Some(irp) = removed {
 ///         irp.complete(Status::CANCELLED, released.unlocked()); // only after releasing
 ///     }
@@ -73,12 +74,15 @@ impl CancelLockReleased<'_> {
     /// No spin lock is held any more: the proof that completing needs.
     ///
     /// ```
-    /// use wdm::{CancelLock, PendingIrp, Status, Unlocked};
+    /// use wdm::start_io::CancelledIrp;
+    /// use wdm::{CancelLock, CancelLockReleased, Status};
     ///
-    /// fn cancel_now(irp: PendingIrp, cx: &mut Unlocked) {
-    ///     let lock = CancelLock::acquire(cx);
-    ///     let mut released = lock.release();
-    ///     irp.complete(Status::CANCELLED, released.unlocked());
+    /// fn cancel<'c>(irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
+    ///     let (removed, mut released) = irp.remove(lock);
+    ///     if let Some(irp) = removed {
+    ///         irp.complete(Status::CANCELLED, released.unlocked());
+    ///     }
+    ///     released
     /// }
     /// ```
     pub fn unlocked(&mut self) -> &mut Unlocked {
@@ -102,21 +106,45 @@ impl<'c> CancelLock<'c> {
         }
     }
 
-    /// Acquires the cancel spin lock (IoAcquireCancelSpinLock), raising to DISPATCH_LEVEL. The
-    /// guard borrows `cx`: nothing is completed while it is held.
+    /// Holds the cancel spin lock (IoAcquireCancelSpinLock, raising to DISPATCH_LEVEL) for the
+    /// length of `f`, then releases it with the saved IRQL (also if `f` unwinds). `cx` is
+    /// borrowed for the whole call: nothing is completed while the lock is held. `f` gets the
+    /// guard by reference, so it can neither release it early nor keep it.
     ///
     /// ```
     /// use wdm::{CancelLock, Unlocked};
     ///
     /// fn with_cancel_lock(cx: &mut Unlocked) {
-    ///     let lock = CancelLock::acquire(cx);
-    ///     // ... look at IRPs whose cancel state only changes under the cancel lock ...
-    ///     let _released = lock.release(); // or drop it: released with the saved IRQL
+    ///     CancelLock::with(cx, |lock| {
+    ///         // ... look at IRPs whose cancel state only changes under the cancel lock ...
+    ///         let _level = lock.dispatch(); // at DISPATCH_LEVEL here
+    ///     }); // released with the saved IRQL
     /// }
     /// ```
-    pub fn acquire(_cx: &'c mut Unlocked) -> CancelLock<'c> {
+    pub fn with<R>(_cx: &mut Unlocked, f: impl for<'x> FnOnce(&CancelLock<'x>) -> R) -> R {
+        // SAFETY: the caller's proof says it holds no spin lock, so the cancel lock is not held
+        // by this processor; the guard is released when it drops, after `f`.
+        let lock = unsafe { CancelLock::acquire_raw() };
+        f(&lock)
+    }
+
+    /// Holds the cancel spin lock for `f`, for the framework's own short critical sections
+    /// (which complete nothing and run no driver code).
+    pub(crate) fn with_internal<R>(f: impl FnOnce() -> R) -> R {
+        // SAFETY: framework code calls this holding no spin lock (its callers are entered
+        // holding none and take this before any other).
+        let lock = unsafe { CancelLock::acquire_raw() };
+        let r = f();
+        drop(lock);
+        r
+    }
+
+    /// # Safety
+    /// The caller must not hold the cancel spin lock or any spin lock acquired after it.
+    unsafe fn acquire_raw() -> CancelLock<'c> {
         let mut irql = 0;
-        // SAFETY: a writable IRQL; callers run at or below DISPATCH_LEVEL.
+        // SAFETY: a writable IRQL; callers run at or below DISPATCH_LEVEL and do not hold
+        // the cancel lock (caller).
         unsafe { IoAcquireCancelSpinLock(&mut irql) };
         CancelLock {
             irql,
@@ -135,8 +163,7 @@ impl<'c> CancelLock<'c> {
     /// fn needs_dispatch(_: &DispatchLevel) {}
     ///
     /// fn f(cx: &mut Unlocked) {
-    ///     let lock = CancelLock::acquire(cx);
-    ///     needs_dispatch(lock.dispatch());
+    ///     CancelLock::with(cx, |lock| needs_dispatch(lock.dispatch()));
     /// }
     /// ```
     pub fn dispatch(&self) -> &DispatchLevel {
@@ -148,19 +175,19 @@ impl<'c> CancelLock<'c> {
     /// Releases the lock (IoReleaseCancelSpinLock with the saved IRQL) and returns the proof.
     ///
     /// ```
-    /// use wdm::{CancelLock, Unlocked};
+    /// use wdm::start_io::CancelledIrp;
+    /// use wdm::{CancelLock, CancelLockReleased};
     ///
-    /// fn peek(cx: &mut Unlocked) {
-    ///     let lock = CancelLock::acquire(cx);
-    ///     let _released = lock.release(); // IoReleaseCancelSpinLock(saved IRQL), once
+    /// fn cancel<'c>(_irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
+    ///     lock.release() // IoReleaseCancelSpinLock(Irp->CancelIrql), once
     /// }
     /// ```
     pub fn release(mut self) -> CancelLockReleased<'c> {
         self.unlock();
         CancelLockReleased {
             // SAFETY: the lock is released, and while it was held the caller held no other
-            // spin lock (acquiring it borrowed the caller's proof; a Cancel routine is entered
-            // holding only this lock).
+            // spin lock: only a Cancel routine owns a `CancelLock` by value (`with` lends it by
+            // reference), and a Cancel routine is entered holding only this lock.
             cx: unsafe { Unlocked::new() },
             _brand: PhantomData,
         }

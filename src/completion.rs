@@ -123,7 +123,10 @@ impl<'c> LowerCompleted<'c> {
         // SAFETY: the IRP is ours during the completion routine.
         let irp = unsafe { self.raw.as_ref() };
         // SAFETY: `Status` is the union member drivers set.
-        Status::from_raw(unsafe { irp.IoStatus.__bindgen_anon_1.Status })
+        let raw = unsafe { irp.IoStatus.__bindgen_anon_1.Status };
+        // A lower driver that completed with STATUS_PENDING broke CompleteRequestStatusCheck
+        // (Driver Verifier stops there); what reaches us then is a failure, not a pending IRP.
+        Status::new(raw).unwrap_or(Status::UNSUCCESSFUL)
     }
 
     /// `IoStatus.Information`.

@@ -256,12 +256,23 @@ pub struct Device<S = Plain> {
 /// ```
 pub struct Plain;
 
-impl<S> Clone for Device<S> {
+// Copy only where copying cannot fork a typestate: a `Plain` device can still be given
+// StartIo, and a StartIo device mid-configuration can still take either branch (register a
+// Cancel routine or not); two copies could take both and break StartIoCancel
+// (`tests/ui/fail/start_io/copied_typestate.rs`). A fully configured device and the `Running`
+// view StartIo gets configure nothing more.
+impl Clone for Device<crate::start_io::Running> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<S> Copy for Device<S> {}
+impl Copy for Device<crate::start_io::Running> {}
+impl<D, C, A> Clone for Device<crate::start_io::StartIoState<D, C, crate::start_io::Set<A>>> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<D, C, A> Copy for Device<crate::start_io::StartIoState<D, C, crate::start_io::Set<A>>> {}
 
 // SAFETY: a device object is shared by every processor that sends it IRPs; this handle only
 // reads immutable fields and calls routines that synchronize internally.
@@ -351,7 +362,7 @@ impl<S> Device<S> {
         let mut link_string = link.to_unicode_string();
         let mut target = name.to_unicode_string();
         // SAFETY: both strings point to 'static UTF-16 data; the kernel copies them.
-        Status::from_raw(unsafe { IoCreateSymbolicLink(&raw mut link_string, &raw mut target) }).ok()?;
+        Status::check(unsafe { IoCreateSymbolicLink(&raw mut link_string, &raw mut target) })?;
         *slot = link.as_ptr();
         // SAFETY: as above.
         unsafe { (*self.header()).teardown = Some(DeviceHeader::undo_links_and_attachment) };

@@ -397,7 +397,7 @@ impl<D: Driver> DriverObject<D> {
                 &raw mut raw,
             )
         };
-        Status::from_raw(status).ok()?;
+        Status::check(status)?;
         let raw = NonNull::new(raw).ok_or(Status::UNSUCCESSFUL)?;
         // SAFETY: IoCreateDevice gave us a device with an extension of the header's size.
         let header = unsafe { (*raw.as_ptr()).DeviceExtension.cast::<DeviceHeader>() };
@@ -562,7 +562,7 @@ impl<D: Driver> Glue<D> {
                 Some(handler) => {
                     // SAFETY: a dispatch routine is entered holding no spin lock.
                     let mut cx = unsafe { Unlocked::new() };
-                    handler(driver, irp, &mut cx).status().raw()
+                    handler(driver, irp, &mut cx).returned()
                 }
                 // Unreachable: only handled majors get this routine.
                 None => irp.complete_unchecked(Status::INVALID_DEVICE_REQUEST, 0).status().raw(),

@@ -22,7 +22,7 @@ use wdm_sys::ntddk::{
 };
 use wdm_sys::{IO_NO_INCREMENT, IO_STACK_LOCATION, IRP};
 
-use crate::{Status, Unlocked};
+use crate::{CompletionStatus, Status, Unlocked};
 
 /// An invariant lifetime: `Irp<'a>` and `Outcome<'b>` only match when `'a` is `'b`.
 type Brand<'irp> = PhantomData<fn(&'irp ()) -> &'irp ()>;
@@ -97,7 +97,7 @@ pub struct Pended<'irp> {
 /// ```
 #[must_use = "a dispatch routine returns the outcome of its IRP"]
 pub struct Forwarded<'irp> {
-    status: Status,
+    status: wdm_sys::NTSTATUS,
     _brand: Brand<'irp>,
 }
 
@@ -108,7 +108,7 @@ pub struct Forwarded<'irp> {
 ///
 /// fn handler<'irp>(irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
 ///     let outcome: Outcome<'irp> = irp.complete(Status::NOT_SUPPORTED, cx).into();
-///     assert_eq!(outcome.status(), Status::NOT_SUPPORTED); // what the dispatch routine returns
+///     assert_eq!(outcome.returned(), Status::NOT_SUPPORTED.raw()); // what the dispatch routine returns
 ///     outcome
 /// }
 /// ```
@@ -158,7 +158,9 @@ impl Completed<'_> {
 }
 
 impl Outcome<'_> {
-    /// The NTSTATUS the dispatch routine returns to the I/O manager.
+    /// The NTSTATUS the dispatch routine returns to the I/O manager: the completion status,
+    /// STATUS_PENDING, or what the lower driver returned. A raw NTSTATUS, not a [`Status`]:
+    /// it may be STATUS_PENDING, which is no completion status.
     ///
     /// ```
     /// use wdm::{Irp, Outcome, Unlocked};
@@ -166,14 +168,15 @@ impl Outcome<'_> {
     /// fn handler<'irp>(irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
     ///     let (_pending, pended) = irp.mark_pending(); // (dropping a pending IRP cancels it)
     ///     let outcome = Outcome::from(pended);
-    ///     assert_eq!(outcome.status(), wdm::Status::PENDING);
+    ///     assert_eq!(outcome.returned(), wdm::Status::PENDING.raw());
     ///     outcome
     /// }
     /// ```
-    pub fn status(&self) -> Status {
+    #[must_use]
+    pub fn returned(&self) -> wdm_sys::NTSTATUS {
         match self {
-            Outcome::Completed(c) => c.status,
-            Outcome::Pending(_) => Status::PENDING,
+            Outcome::Completed(c) => c.status.raw(),
+            Outcome::Pending(_) => Status::PENDING.raw(),
             Outcome::Forwarded(f) => f.status,
         }
     }
@@ -284,7 +287,7 @@ impl<'irp> Irp<'irp> {
     ///     irp.complete(Status::SUCCESS, cx).into()
     /// }
     /// ```
-    pub fn complete(self, status: Status, cx: &Unlocked) -> Completed<'irp> {
+    pub fn complete(self, status: impl CompletionStatus, cx: &Unlocked) -> Completed<'irp> {
         self.complete_with(status, 0, cx)
     }
 
@@ -299,8 +302,8 @@ impl<'irp> Irp<'irp> {
     ///     irp.complete_with(Status::SUCCESS, n, cx).into() // "read" n bytes
     /// }
     /// ```
-    pub fn complete_with(self, status: Status, information: usize, _cx: &Unlocked) -> Completed<'irp> {
-        self.complete_unchecked(status, information)
+    pub fn complete_with(self, status: impl CompletionStatus, information: usize, _cx: &Unlocked) -> Completed<'irp> {
+        self.complete_unchecked(status.status(), information)
     }
 
     /// Completes the IRP from framework code that holds no spin lock.
@@ -322,7 +325,7 @@ impl<'irp> Irp<'irp> {
     ///
     /// fn park<'irp>(slot: &SpinLock<Option<PendingIrp>>, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
     ///     let (pending, pended) = irp.mark_pending();
-    ///     let older = slot.lock(cx).replace(pending);
+    ///     let older = slot.with(cx, |s| s.replace(pending));
     ///     drop(older); // an older one is completed as cancelled, outside the lock
     ///     pended.into()
     /// }
@@ -351,7 +354,7 @@ impl<'irp> Irp<'irp> {
         // SAFETY: as above; the IRP now belongs to the lower driver.
         let status = unsafe { IoCallDriver(lower.as_raw(), irp) };
         Forwarded {
-            status: Status::from_raw(status),
+            status,
             _brand: PhantomData,
         }
     }
@@ -374,7 +377,7 @@ impl<'irp> Irp<'irp> {
 /// impl Parked {
 ///     fn park<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
 ///         let (pending, pended) = irp.mark_pending();
-///         let old = self.slot.lock(cx).replace(pending); // the guard goes at the `;`
+///         let old = self.slot.with(cx, |s| s.replace(pending)); // released on return
 ///         if let Some(old) = old {
 ///             old.complete(Status::CANCELLED, cx); // outside the lock (SDV SpinLockSafe)
 ///         }
@@ -397,12 +400,12 @@ impl PendingIrp {
     /// use wdm::{IrpQueue, Status, Unlocked};
     ///
     /// fn answer_one(queue: &IrpQueue, cx: &Unlocked) {
-    ///     if let Some(irp) = queue.remove_next() {
+    ///     if let Some(irp) = queue.remove_next(cx) {
     ///         irp.complete(Status::SUCCESS, cx);
     ///     }
     /// }
     /// ```
-    pub fn complete(self, status: Status, cx: &Unlocked) {
+    pub fn complete(self, status: impl CompletionStatus, cx: &Unlocked) {
         self.complete_with(status, 0, cx);
     }
 
@@ -415,8 +418,8 @@ impl PendingIrp {
     ///     write.complete_with(Status::SUCCESS, written, cx);
     /// }
     /// ```
-    pub fn complete_with(self, status: Status, information: usize, _cx: &Unlocked) {
-        self.complete_unchecked(status, information);
+    pub fn complete_with(self, status: impl CompletionStatus, information: usize, _cx: &Unlocked) {
+        self.complete_unchecked(status.status(), information);
     }
 
     /// Completes the IRP from framework code that holds no spin lock.

@@ -11,14 +11,13 @@ use core::marker::PhantomData;
 /// Proof that the current processor runs at DISPATCH_LEVEL, for as long as the borrow lasts.
 ///
 /// ```
-/// use wdm::{DispatchLevel, SpinLock, Unlocked, at_dispatch};
+/// use wdm::{CancelLock, DispatchLevel, Unlocked, at_dispatch};
 ///
 /// fn needs_dispatch(_level: &DispatchLevel) {}
 ///
-/// fn two_ways(lock: &SpinLock<()>, cx: &mut Unlocked) {
+/// fn two_ways(cx: &mut Unlocked) {
 ///     at_dispatch(|level| needs_dispatch(level)); // raised for the closure
-///     let guard = lock.lock(cx);
-///     needs_dispatch(guard.dispatch()); // a spin-lock holder is at DISPATCH_LEVEL
+///     CancelLock::with(cx, |lock| needs_dispatch(lock.dispatch())); // a lock holder is there
 /// }
 /// ```
 pub struct DispatchLevel {

@@ -60,6 +60,7 @@ pub mod print;
 mod queue;
 mod request;
 mod runtime;
+mod sealed;
 pub mod start_io;
 mod status;
 #[doc(hidden)]
@@ -85,9 +86,9 @@ pub use request::{
 };
 pub use runtime::{PANIC_BUGCHECK_CODE, POOL_TAG};
 pub use start_io::StartIo;
-pub use status::Status;
+pub use status::{CompletionStatus, Pending, Status};
 pub use string::U16CStr;
-pub use sync::{SpinLock, SpinLockGuard, Unlocked};
+pub use sync::{SpinLock, Unlocked};
 pub use timer::{Timer, TimerCallback};
 pub use work::{WorkCallback, WorkItem};
 

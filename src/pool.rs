@@ -64,11 +64,6 @@ impl<T> PoolBox<T> {
         })
     }
 
-    /// The block, which stays put while the box lives.
-    pub(crate) fn as_ptr(&self) -> *mut T {
-        self.ptr.as_ptr()
-    }
-
     /// Gives up ownership: the block lives until [`from_raw`](Self::from_raw) takes it back.
     pub(crate) fn into_raw(self) -> NonNull<T> {
         let ptr = self.ptr;

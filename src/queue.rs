@@ -11,6 +11,7 @@
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicUsize, Ordering, fence};
 
 use wdm_sys::ntddk::{
     InitializeListHead, InsertTailList, IoGetCurrentIrpStackLocation, IoReleaseCancelSpinLock, IoSetCancelRoutine,
@@ -22,13 +23,42 @@ use crate::irp::PendingIrp;
 use crate::pool::PoolBox;
 use crate::{SpinLock, Status, Unlocked};
 
-/// The list, in a pool block so that the queue value itself may move.
+/// The list's head.
 struct List {
     head: LIST_ENTRY,
 }
 
 // SAFETY: the list links IRPs the queue owns; it is only touched under the queue's lock.
 unsafe impl Send for List {}
+
+/// The queue's pool block: the lock and list, and how many hold on to it.
+///
+/// A Cancel routine that IoCancelIrp has already taken reaches the queue through the IRP's
+/// owner slot, and may be about to lock it when the queue's owner drops the queue (the removal
+/// in `Drop` skips that IRP: its routine is gone). So the block is reference counted: one for
+/// the [`IrpQueue`], one for every IRP linked in the list; whoever lets go last frees it. A
+/// Cancel routine holds its IRP's reference until it has unlinked and completed the IRP.
+struct Shared {
+    list: SpinLock<List>,
+    refs: AtomicUsize,
+}
+
+impl Shared {
+    /// Lets go of one reference; frees the block with the last.
+    ///
+    /// # Safety
+    /// The caller holds a reference it gives up, and touches the block no more.
+    unsafe fn release(shared: NonNull<Shared>) {
+        // SAFETY: the caller's reference keeps the block alive until this decrement.
+        if unsafe { shared.as_ref() }.refs.fetch_sub(1, Ordering::Release) == 1 {
+            // Everything the other holders did to the block happens before the free.
+            fence(Ordering::Acquire);
+            // SAFETY: the last reference: nobody else can reach the block (the list is empty
+            // and the queue is gone); made by `PoolBox::into_raw` in `IrpQueue::new`.
+            drop(unsafe { PoolBox::from_raw(shared) });
+        }
+    }
+}
 
 /// A cancel-safe queue of pending IRPs, each with a small value of type `T` the driver attaches
 /// when it queues the IRP (a deadline, a sequence number; `()` by default).
@@ -56,9 +86,15 @@ unsafe impl Send for List {}
 /// }
 /// ```
 pub struct IrpQueue<T: Copy + Send + 'static = ()> {
-    list: PoolBox<SpinLock<List>>,
+    shared: NonNull<Shared>,
     _context: PhantomData<T>,
 }
+
+// SAFETY: the block is shared by reference count; its list is only touched under its lock, and
+// the contexts in the IRPs are `Send`.
+unsafe impl<T: Copy + Send + 'static> Send for IrpQueue<T> {}
+// SAFETY: as above: every operation locks.
+unsafe impl<T: Copy + Send + 'static> Sync for IrpQueue<T> {}
 
 /// What a removal predicate (or [`IrpQueue::for_each`]) can see of a queued IRP.
 ///
@@ -73,8 +109,10 @@ pub struct IrpQueue<T: Copy + Send + 'static = ()> {
 /// }
 /// ```
 pub struct QueuedIrp<'a, T = ()> {
-    irp: &'a IRP,
-    _context: PhantomData<T>,
+    // Not `&IRP`: IoCancelIrp may write `Cancel` and `CancelRoutine` from another processor
+    // while the queue's lock is held.
+    irp: NonNull<IRP>,
+    _context: PhantomData<(&'a IRP, T)>,
 }
 
 impl<T: Copy> QueuedIrp<'_, T> {
@@ -91,7 +129,7 @@ impl<T: Copy> QueuedIrp<'_, T> {
     /// }
     /// ```
     pub fn context(&self) -> T {
-        let irp = (self.irp as *const IRP).cast_mut();
+        let irp = self.irp.as_ptr();
         // SAFETY: written by `insert_with` for every IRP in a queue of `T`, and unchanged since.
         unsafe { context_slot::<T>(irp).read() }
     }
@@ -108,7 +146,7 @@ impl<T: Copy> QueuedIrp<'_, T> {
     /// }
     /// ```
     pub fn file_object(&self) -> *const FILE_OBJECT {
-        let irp = (self.irp as *const IRP).cast_mut();
+        let irp = self.irp.as_ptr();
         // SAFETY: a queued IRP is live; its current location belongs to this driver.
         let location = unsafe { IoGetCurrentIrpStackLocation(irp) };
         // SAFETY: as above.
@@ -126,7 +164,7 @@ impl<T: Copy> QueuedIrp<'_, T> {
     /// }
     /// ```
     pub fn major_function(&self) -> u8 {
-        let irp = (self.irp as *const IRP).cast_mut();
+        let irp = self.irp.as_ptr();
         // SAFETY: as in `file_object`.
         let location = unsafe { IoGetCurrentIrpStackLocation(irp) };
         // SAFETY: as above.
@@ -151,7 +189,7 @@ fn irp_of(entry: PLIST_ENTRY) -> PIRP {
 }
 
 /// `DriverContext[0]`: which queue a queued IRP is in (for the cancel routine).
-fn owner_slot(irp: PIRP) -> *mut *mut SpinLock<List> {
+fn owner_slot(irp: PIRP) -> *mut *mut Shared {
     // SAFETY: only computes a field's address in a live IRP.
     unsafe { (&raw mut (*irp).Tail.Overlay.__bindgen_anon_1.__bindgen_anon_1.DriverContext).cast() }
 }
@@ -189,38 +227,41 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// STATUS_INSUFFICIENT_RESOURCES if the pool has no room.
     ///
     /// ```
-    /// use wdm::IrpQueue;
+    /// use wdm::{IrpQueue, Status};
     ///
     /// struct Driver {
     ///     reads: IrpQueue,         // no value attached
     ///     timed: IrpQueue<u64>,    // a deadline per request
     /// }
     ///
+    /// fn init() -> Result<Driver, Status> {
+    ///     Ok(Driver { reads: IrpQueue::new()?, timed: IrpQueue::new()? }) // fails without pool
+    /// }
+    ///
     /// // (on the simulator, kernel code runs inside a simulated kernel)
-    /// wdm_sim::Kernel::new().run(|| {
-    ///     let d = Driver { reads: IrpQueue::new()?, timed: IrpQueue::new()? };
-    ///     assert!(d.reads.is_empty() && d.timed.is_empty());
-    ///     Ok::<(), wdm::Status>(())
-    /// })
-    /// .unwrap();
+    /// wdm_sim::Kernel::new().run(|| init().map(drop)).unwrap();
     /// ```
     pub fn new() -> Result<Self, Status> {
-        let list = PoolBox::try_new(SpinLock::new(List {
-            head: LIST_ENTRY::default(),
-        }))?;
+        let shared = PoolBox::try_new(Shared {
+            list: SpinLock::new(List {
+                head: LIST_ENTRY::default(),
+            }),
+            refs: AtomicUsize::new(1),
+        })?;
         {
-            let mut l = list.lock_internal();
+            let mut l = shared.list.lock_internal();
             // SAFETY: the head lives in the pool block, which never moves.
             unsafe { InitializeListHead(&raw mut l.head) };
         }
         Ok(Self {
-            list,
+            shared: shared.into_raw(),
             _context: PhantomData,
         })
     }
 
-    fn lock_ptr(&self) -> *mut SpinLock<List> {
-        self.list.as_ptr()
+    fn shared(&self) -> &Shared {
+        // SAFETY: the queue holds a reference to its block for as long as it lives.
+        unsafe { self.shared.as_ref() }
     }
 
     /// Queues `irp` with `context`, cancelable. If it is already cancelled it is completed with
@@ -240,9 +281,12 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
         let raw = irp.into_raw().as_ptr();
         // SAFETY: DriverContext is the driver's while it owns the IRP.
         unsafe { context_slot::<T>(raw).write(context) };
-        let mut list = self.list.lock_internal();
+        let shared = self.shared();
+        let mut list = shared.list.lock_internal();
+        // The IRP's reference to the block, given up by whoever unlinks it.
+        shared.refs.fetch_add(1, Ordering::Relaxed);
         // SAFETY: the IRP is ours; DriverContext[0] is the driver's while it owns the IRP.
-        unsafe { owner_slot(raw).write(self.lock_ptr()) };
+        unsafe { owner_slot(raw).write(self.shared.as_ptr()) };
         // SAFETY: the head is initialized and locked; the IRP's entry is free.
         unsafe { InsertTailList(&raw mut list.head, entry_of(raw)) };
         // SAFETY: arming the cancel routine on our queued IRP.
@@ -254,6 +298,8 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
             // SAFETY: linked in this locked list.
             unsafe { RemoveEntryList(entry_of(raw)) };
             drop(list);
+            // Unlinked: its reference goes (never the last: the queue holds one).
+            shared.refs.fetch_sub(1, Ordering::Relaxed);
             // SAFETY: out of the queue, with its routine taken back: ours to complete.
             complete_cancelled(raw);
             return;
@@ -265,7 +311,8 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
 
     /// Removes the first queued IRP for which `keep` is true and whose cancel routine has not
     /// started; the caller owns it. `keep` runs under the queue's spin lock; `cx` (no lock
-    /// held), borrowed exclusively for the call, keeps it from taking another lock or
+    /// held), borrowed exclusively for the call, keeps it from taking another lock, calling
+    /// back into any queue (which would re-acquire the held lock: 0xF, a deadlock), or
     /// completing anything.
     ///
     /// ```
@@ -306,7 +353,8 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
 
     /// Removal, for the framework's own predicates (which take no lock).
     fn take_first(&self, mut keep: impl FnMut(&QueuedIrp<'_, T>) -> bool) -> Option<(PendingIrp, T)> {
-        let mut list = self.list.lock_internal();
+        let shared = self.shared();
+        let mut list = shared.list.lock_internal();
         let head: PLIST_ENTRY = &raw mut list.head;
         // SAFETY: the locked list.
         let mut e = unsafe { (*head).Flink };
@@ -314,10 +362,9 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
             let irp = irp_of(e);
             // SAFETY: linked entries stay valid while the list is locked.
             let next = unsafe { (*e).Flink };
-            // SAFETY: a queued, live IRP.
-            let irp_ref = unsafe { &*irp };
             let view = QueuedIrp {
-                irp: irp_ref,
+                // SAFETY: linked entries are entries of live IRPs, never NULL.
+                irp: unsafe { NonNull::new_unchecked(irp) },
                 _context: PhantomData,
             };
             // SAFETY: taking the routine back; NULL means the cancel routine has it.
@@ -325,29 +372,32 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
                 // SAFETY: linked in this locked list.
                 unsafe { RemoveEntryList(e) };
                 drop(list);
+                // Unlinked: its reference goes (never the last: the queue holds one).
+                shared.refs.fetch_sub(1, Ordering::Relaxed);
                 // SAFETY: written by `insert_with`; the IRP is ours again.
                 let context = unsafe { context_slot::<T>(irp).read() };
-                let irp = NonNull::new(irp)?;
                 // SAFETY: out of the queue, routine taken back: the caller's now.
-                return Some((unsafe { PendingIrp::from_raw(irp) }, context));
+                return Some((unsafe { PendingIrp::from_raw(view.irp) }, context));
             }
             e = next;
         }
         None
     }
 
-    /// Removes the first queued IRP whose cancel routine has not started.
+    /// Removes the first queued IRP whose cancel routine has not started. `cx`: the queue's lock
+    /// is a spin lock like the driver's own, taken one at a time (not under another lock, not
+    /// from a predicate).
     ///
     /// ```
     /// use wdm::{IrpQueue, Status, Unlocked};
     ///
     /// fn drain(queue: &IrpQueue, cx: &mut Unlocked) {
-    ///     while let Some(irp) = queue.remove_next() {
+    ///     while let Some(irp) = queue.remove_next(cx) {
     ///         irp.complete(Status::CANCELLED, cx);
     ///     }
     /// }
     /// ```
-    pub fn remove_next(&self) -> Option<PendingIrp> {
+    pub fn remove_next(&self, _cx: &Unlocked) -> Option<PendingIrp> {
         self.take_first(|_| true).map(|(irp, _)| irp)
     }
 
@@ -357,18 +407,43 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// use wdm::{IrpQueue, Status, Unlocked};
     ///
     /// fn next_sequence(queue: &IrpQueue<u32>, cx: &mut Unlocked) -> Option<u32> {
-    ///     let (irp, sequence) = queue.remove_next_with()?;
+    ///     let (irp, sequence) = queue.remove_next_with(cx)?;
     ///     irp.complete(Status::SUCCESS, cx);
     ///     Some(sequence)
     /// }
     /// ```
-    pub fn remove_next_with(&self) -> Option<(PendingIrp, T)> {
+    pub fn remove_next_with(&self, _cx: &Unlocked) -> Option<(PendingIrp, T)> {
         self.take_first(|_| true)
+    }
+
+    /// Completes every IRP still queued with `status` (for unload, a device going away, a
+    /// cleanup that answers rather than cancels) and returns how many. IRPs whose cancel
+    /// routine has started are left to it (it completes them with STATUS_CANCELLED).
+    ///
+    /// ```
+    /// use wdm::{Driver, IrpQueue, Status, Unlocked};
+    ///
+    /// struct Reads {
+    ///     waiting: IrpQueue,
+    /// }
+    ///
+    /// fn unload(reads: &mut Reads, cx: &mut Unlocked) {
+    ///     // Tell the waiting readers the device is gone, rather than "cancelled".
+    ///     let _answered = reads.waiting.complete_all(Status::NO_SUCH_DEVICE, cx);
+    /// }
+    /// ```
+    pub fn complete_all(&self, status: impl crate::CompletionStatus, cx: &Unlocked) -> usize {
+        let mut n = 0;
+        while let Some(irp) = self.remove_next(cx) {
+            irp.complete(status, cx);
+            n += 1;
+        }
+        n
     }
 
     /// Calls `visit` for each queued IRP, in order, under the queue's lock (to find the earliest
     /// deadline, count a caller's requests, ...). As with [`remove_first`](Self::remove_first),
-    /// `cx` keeps `visit` from taking another lock.
+    /// `cx` keeps `visit` from taking another lock or calling back into a queue.
     ///
     /// ```
     /// use wdm::{IrpQueue, Unlocked};
@@ -380,44 +455,50 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// }
     /// ```
     pub fn for_each(&self, mut visit: impl FnMut(&QueuedIrp<'_, T>), _cx: &mut Unlocked) {
-        let mut list = self.list.lock_internal();
+        let mut list = self.shared().list.lock_internal();
         let head: PLIST_ENTRY = &raw mut list.head;
         // SAFETY: the locked list.
         let mut e = unsafe { (*head).Flink };
         while e != head {
-            // SAFETY: a queued, live IRP (linked entries stay valid while the list is locked).
-            let irp = unsafe { &*irp_of(e) };
             visit(&QueuedIrp {
-                irp,
+                // SAFETY: linked entries are entries of live IRPs, never NULL.
+                irp: unsafe { NonNull::new_unchecked(irp_of(e)) },
                 _context: PhantomData,
             });
-            // SAFETY: as above.
+            // SAFETY: linked entries stay valid while the list is locked.
             e = unsafe { (*e).Flink };
         }
     }
 
     /// Whether the queue is empty (of IRPs not yet taken by their cancel routine, or not).
+    /// `cx`, as for [`remove_next`](Self::remove_next): it takes the queue's lock.
     ///
     /// ```
-    /// use wdm::IrpQueue;
+    /// use wdm::{IrpQueue, Unlocked};
     ///
-    /// fn should_keep_ticking(waiting: &IrpQueue<u64>) -> bool {
-    ///     !waiting.is_empty()
+    /// fn should_keep_ticking(waiting: &IrpQueue<u64>, cx: &Unlocked) -> bool {
+    ///     !waiting.is_empty(cx)
     /// }
     /// ```
-    pub fn is_empty(&self) -> bool {
-        let mut list = self.list.lock_internal();
+    pub fn is_empty(&self, _cx: &Unlocked) -> bool {
+        let mut list = self.shared().list.lock_internal();
         // SAFETY: the locked, initialized list.
         unsafe { IsListEmpty(&raw mut list.head) }
     }
 }
 
+/// Dropping a queue completes every IRP still in it with STATUS_CANCELLED (nothing may stay
+/// queued in a queue that goes away; to answer them with another status, call
+/// [`IrpQueue::complete_all`] first, for example in [`Driver::unload`](crate::Driver::unload)).
+/// An IRP whose Cancel routine has already started is completed by that routine; the queue's
+/// pool block lives until it has finished.
 impl<T: Copy + Send + 'static> Drop for IrpQueue<T> {
     fn drop(&mut self) {
-        // Nothing may stay queued in a queue that goes away: complete what is left.
-        while let Some(irp) = self.remove_next() {
+        while let Some((irp, _)) = self.take_first(|_| true) {
             irp.complete_unchecked(Status::CANCELLED, 0);
         }
+        // SAFETY: the queue's own reference, given up here; `self` is not used again.
+        unsafe { Shared::release(self.shared) };
     }
 }
 
@@ -430,20 +511,24 @@ fn complete_cancelled(irp: PIRP) {
 }
 
 wdm_sys::callback! {
-    /// The queue's cancel routine: releases the cancel lock first, then takes the IRP out of
-    /// its queue under the queue's lock, and completes it.
     unsafe fn cancel_routine(_device: PDEVICE_OBJECT, irp: PIRP) {
         // SAFETY: called by IoCancelIrp with a live IRP and the cancel lock held.
         let cancel_irql = unsafe { (*irp).CancelIrql };
         // SAFETY: releasing the lock the I/O manager acquired, with its saved IRQL.
         unsafe { IoReleaseCancelSpinLock(cancel_irql) };
-        // SAFETY: the IRP is queued: DriverContext[0] names its queue's lock.
-        let lock = unsafe { owner_slot(irp).read() };
-        // SAFETY: a queue outlives the IRPs in it (its Drop empties it first).
-        let list = unsafe { &*lock }.lock_internal();
+        // SAFETY: the IRP is queued: DriverContext[0] names its queue's block, which the IRP's
+        // reference keeps alive (even if the queue is dropped meanwhile) until the release below.
+        let owner = unsafe { owner_slot(irp).read() };
+        // SAFETY: `insert_with` wrote a pool block's address there, never NULL.
+        let shared = unsafe { NonNull::new_unchecked(owner) };
+        // SAFETY: as above.
+        let list = unsafe { shared.as_ref() }.list.lock_internal();
         // SAFETY: still linked: removal skips IRPs whose routine was taken.
         unsafe { RemoveEntryList(entry_of(irp)) };
         drop(list);
         complete_cancelled(irp);
+        // SAFETY: the IRP's reference, given up now that it is unlinked; the block is not
+        // touched after this.
+        unsafe { Shared::release(shared) };
     }
 }

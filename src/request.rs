@@ -287,7 +287,7 @@ impl UserBuffers<'_> {
         // SAFETY: `to` is ours for `n` bytes; the source is a checked range, and a fault on it
         // is caught by the routine.
         let status = unsafe { wdm_sys::user::wdm_user_copy(to.as_mut_ptr(), self.input as *const u8, n) };
-        Status::from_raw(status).ok().map(|()| n)
+        Status::check(status).map(|()| n)
     }
 
     /// Copies `from` to the start of the output (as much as fits); returns the bytes copied.
@@ -311,7 +311,7 @@ impl UserBuffers<'_> {
         // SAFETY: `from` is ours for `n` bytes; the destination is a checked range, and a fault
         // on it is caught by the routine.
         let status = unsafe { wdm_sys::user::wdm_user_copy(self.output as *mut u8, from.as_ptr(), n) };
-        Status::from_raw(status).ok().map(|()| n)
+        Status::check(status).map(|()| n)
     }
 }
 

@@ -38,7 +38,8 @@ use crate::cancel::{CancelLock, CancelLockReleased};
 use crate::device::{Device, Plain};
 use crate::irp::PendingIrp;
 use crate::irql::DispatchLevel;
-use crate::{Driver, DriverObject, Status, Unlocked};
+use crate::sealed::Sealed;
+use crate::{CompletionStatus, Driver, DriverObject, Status, Unlocked};
 
 /// How a driver's StartIo runs.
 ///
@@ -52,7 +53,14 @@ use crate::{Driver, DriverObject, Status, Unlocked};
 ///     packet.finish(Status::SUCCESS, n, cx); // the next StartIo runs after this one returns
 /// }
 /// ```
-pub trait Mode: 'static {
+///
+/// Sealed: a mode is a claim about what the I/O manager does when StartIo finishes a packet,
+/// so only [`Deferred`] and [`Immediate`] implement it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a StartIo mode: use `Deferred` or `Immediate` (SDV StartIoRecursion)",
+    label = "not `wdm::start_io::Deferred` or `wdm::start_io::Immediate`"
+)]
+pub trait Mode: Sealed + 'static {
     /// IoSetStartIoAttributes' DeferredStartIo.
     const DEFERRED: bool;
 }
@@ -84,6 +92,13 @@ pub struct Deferred;
 /// }
 /// ```
 pub struct Immediate;
+
+impl Sealed for Deferred {}
+impl Sealed for Immediate {}
+impl Sealed for NonCancelable {}
+impl Sealed for Cancelable {}
+impl Sealed for NoCancelRoutine {}
+impl<X> Sealed for WithCancelRoutine<X> {}
 
 impl Mode for Deferred {
     const DEFERRED: bool = true;
@@ -176,8 +191,7 @@ pub struct Running;
 ///
 /// impl<D> CancelRoutine<D> for Cancel {
 ///     fn cancel<'c>(_driver: &D, irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
-///         let removed = irp.remove(&lock);
-///         let mut released = lock.release(); // with Irp->CancelIrql
+///         let (removed, mut released) = irp.remove(lock); // with Irp->CancelIrql
 ///         if let Some(irp) = removed {
 ///             irp.complete(Status::CANCELLED, released.unlocked()); // after releasing the lock
 ///         }
@@ -312,7 +326,8 @@ pub struct NonCancelable;
 /// ```
 pub struct Cancelable;
 
-/// Whether a cancelability may be declared in Cancel-routine state `C`.
+/// Whether a cancelability may be declared in Cancel-routine state `C`. Sealed: an
+/// implementation is the StartIoCancel claim itself.
 #[diagnostic::on_unimplemented(
     message = "StartIo cannot be declared cancelable (NonCancelable = FALSE) before a Cancel routine is registered (SDV rule StartIoCancel)",
     label = "this device has no Cancel routine",
@@ -328,7 +343,7 @@ pub struct Cancelable;
 /// allowed::<Cancelable, WithCancelRoutine<RemoveAndComplete>>();
 /// // allowed::<Cancelable, NoCancelRoutine>(); // does not compile: SDV StartIoCancel
 /// ```
-pub trait Cancelability<C>: 'static {
+pub trait Cancelability<C>: Sealed + 'static {
     /// IoSetStartIoAttributes' NonCancelable.
     const NON_CANCELABLE: bool;
 }
@@ -339,7 +354,8 @@ impl<X> Cancelability<WithCancelRoutine<X>> for Cancelable {
     const NON_CANCELABLE: bool = false;
 }
 
-/// The Cancel routine a configuration passes to IoStartPacket.
+/// The Cancel routine a configuration passes to IoStartPacket. Sealed: the routine it names is
+/// what makes a cancelable StartIo safe.
 ///
 /// ```
 /// use wdm::start_io::{CancelState, Set, StartIoState};
@@ -355,7 +371,11 @@ impl<X> Cancelability<WithCancelRoutine<X>> for Cancelable {
 ///     pended.into()
 /// }
 /// ```
-pub trait CancelState<D>: 'static {
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Cancel-routine state of a StartIo device",
+    label = "use `NoCancelRoutine` or `WithCancelRoutine<C>` with `C: CancelRoutine<{D}>`"
+)]
+pub trait CancelState<D>: Sealed + 'static {
     /// The routine, if any.
     const ROUTINE: wdm_sys::PDRIVER_CANCEL;
 }
@@ -501,12 +521,12 @@ pub struct Packet<'s, M> {
 ///
 /// // StartIo holds the packet for the hardware...
 /// fn start_io(packet: Packet<'_, Immediate>, in_progress: &SpinLock<Option<HeldPacket>>, cx: &mut Unlocked) {
-///     *in_progress.lock(cx) = Some(packet.hold());
+///     drop(in_progress.with(cx, |slot| slot.replace(packet.hold())));
 /// }
 ///
 /// // ...and its "done" DPC finishes it, which starts the next.
 /// fn done(in_progress: &SpinLock<Option<HeldPacket>>, level: &DispatchLevel, cx: &mut Unlocked) {
-///     let packet = in_progress.lock(cx).take();
+///     let packet = in_progress.with(cx, Option::take);
 ///     if let Some(packet) = packet {
 ///         packet.finish(Status::SUCCESS, 0, level, cx);
 ///     }
@@ -625,7 +645,7 @@ impl Packet<'_, Deferred> {
     ///     packet.finish(Status::SUCCESS, n, cx); // the next StartIo runs after this one returns
     /// }
     /// ```
-    pub fn finish(self, status: Status, information: usize, cx: &Unlocked) {
+    pub fn finish(self, status: impl CompletionStatus, information: usize, cx: &Unlocked) {
         // SAFETY: StartIo runs at DISPATCH_LEVEL, for the whole call this packet lives in.
         let level = unsafe { DispatchLevel::assume() };
         self.hold().finish(status, information, level, cx);
@@ -705,13 +725,13 @@ impl HeldPacket {
     ///
     /// // The hardware's "done" DPC.
     /// fn done(in_progress: &SpinLock<Option<HeldPacket>>, level: &DispatchLevel, cx: &mut Unlocked) {
-    ///     let packet = in_progress.lock(cx).take(); // the guard goes at the `;`
+    ///     let packet = in_progress.with(cx, Option::take); // released before finishing
     ///     if let Some(packet) = packet {
     ///         packet.finish(Status::SUCCESS, 0, level, cx);
     ///     }
     /// }
     /// ```
-    pub fn finish(self, status: Status, information: usize, _level: &DispatchLevel, cx: &Unlocked) {
+    pub fn finish(self, status: impl CompletionStatus, information: usize, _level: &DispatchLevel, cx: &Unlocked) {
         // SAFETY: the device is live while it has packets, and the caller is at DISPATCH_LEVEL
         // (the token proves it). Cancelable start-next when packets carry a Cancel routine.
         unsafe { IoStartNextPacket(self.device, BOOLEAN::from(self.cancelable)) };
@@ -731,8 +751,7 @@ impl HeldPacket {
 ///
 /// impl<D> CancelRoutine<D> for CountingCancel {
 ///     fn cancel<'c>(_driver: &D, irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
-///         let removed = irp.remove(&lock);
-///         let mut released = lock.release();
+///         let (removed, mut released) = irp.remove(lock);
 ///         if let Some(irp) = removed {
 ///             irp.complete(Status::CANCELLED, released.unlocked());
 ///         }
@@ -746,24 +765,30 @@ pub struct CancelledIrp<'c> {
     _brand: PhantomData<fn(&'c ()) -> &'c ()>,
 }
 
-impl CancelledIrp<'_> {
-    /// Takes the IRP out of the device queue (KeRemoveEntryDeviceQueue). `None` if it is not
-    /// queued any more (StartIo has it). Complete the IRP after releasing the lock.
+impl<'c> CancelledIrp<'c> {
+    /// Takes the IRP out of the device queue (KeRemoveEntryDeviceQueue) under the cancel lock,
+    /// then releases the lock: the removed IRP (`None` if it is not queued any more: StartIo has
+    /// it) reaches the routine only once the lock is released, so neither completing it nor
+    /// dropping it (which completes it as cancelled) can happen under the cancel lock.
     ///
     /// ```
     /// use wdm::start_io::CancelledIrp;
     /// use wdm::{CancelLock, CancelLockReleased, Status};
     ///
     /// fn cancel<'c>(irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
-    ///     let removed = irp.remove(&lock); // None: StartIo has it and will see Irp->Cancel
-    ///     let mut released = lock.release();
+    ///     let (removed, mut released) = irp.remove(lock); // None: StartIo has it and will see Irp->Cancel
     ///     if let Some(irp) = removed {
     ///         irp.complete(Status::CANCELLED, released.unlocked());
     ///     }
     ///     released
     /// }
     /// ```
-    pub fn remove(self, _lock: &CancelLock<'_>) -> Option<PendingIrp> {
+    pub fn remove(self, lock: CancelLock<'c>) -> (Option<PendingIrp>, CancelLockReleased<'c>) {
+        let removed = self.remove_locked(&lock);
+        (removed, lock.release())
+    }
+
+    fn remove_locked(self, _lock: &CancelLock<'_>) -> Option<PendingIrp> {
         // SAFETY: a live IRP whose queue entry lives inside it; only its address is computed.
         let entry = unsafe { &raw mut (*self.irp).Tail.Overlay.__bindgen_anon_1.DeviceQueueEntry };
         // SAFETY: a live device; only the queue's address is computed.
@@ -789,10 +814,10 @@ wdm_sys::callback! {
             // Take the IRP back from cancellation under the cancel lock. If IoCancelIrp got to
             // it first (spec §4 window), our Cancel routine saw it was the current IRP and left
             // it to StartIo: either way StartIo owns it now, with Irp->Cancel telling.
-            let lock = CancelLock::acquire(&mut cx);
-            // SAFETY: a live IRP handed to StartIo; the cancel lock is held.
-            let _ = unsafe { IoSetCancelRoutine(irp, None) };
-            drop(lock);
+            CancelLock::with_internal(|| {
+                // SAFETY: a live IRP handed to StartIo; the cancel lock is held.
+                let _ = unsafe { IoSetCancelRoutine(irp, None) };
+            });
         }
         // SAFETY: framework devices point to the driver state from init to unload.
         let state = unsafe { (*header).driver.cast::<D>() };
@@ -857,8 +882,7 @@ pub struct RemoveAndComplete;
 
 impl<D> CancelRoutine<D> for RemoveAndComplete {
     fn cancel<'c>(_driver: &D, irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
-        let removed = irp.remove(&lock);
-        let mut released = lock.release();
+        let (removed, mut released) = irp.remove(lock);
         if let Some(irp) = removed {
             irp.complete(Status::CANCELLED, released.unlocked());
         }

@@ -1,4 +1,11 @@
-//! NTSTATUS as a type.
+//! NTSTATUS as a type, and the statuses an IRP may be completed with.
+//!
+//! A [`Status`] is never STATUS_PENDING: completing an IRP with STATUS_PENDING is a bug (SDV
+//! CompleteRequestStatusCheck; Driver Verifier 0xC9/0x6), and STATUS_PENDING is what a dispatch
+//! routine returns for an IRP it marked pending, which in `wdm` only
+//! [`Irp::mark_pending`](crate::Irp::mark_pending) does. So [`Status::PENDING`] is not a
+//! `Status` but a [`Pending`], which no completion method accepts ([`CompletionStatus`]), and
+//! [`Status::new`] refuses the raw value.
 
 use core::fmt;
 
@@ -6,16 +13,18 @@ use wdm_sys::NTSTATUS;
 
 /// An NTSTATUS value.
 ///
-/// A newtype rather than a bare `i32`, so a status cannot be confused with a length or a count.
-/// The constants are the codes a driver returns most; any other code converts with
-/// [`Status::from_raw`].
+/// A newtype rather than a bare `i32`, so a status cannot be confused with a length or a count,
+/// and never STATUS_PENDING, so every `Status` is one an IRP may be completed with. The
+/// constants are the codes a driver returns most; any other code converts with
+/// [`Status::new`].
 ///
 /// ```
 /// use wdm::Status;
 ///
 /// assert!(Status::SUCCESS.is_success());
 /// assert_eq!(Status::CANCELLED.raw() as u32, 0xC000_0120);
-/// assert_eq!(Status::from_raw(0xC000_0023_u32 as i32), Status::BUFFER_TOO_SMALL);
+/// assert_eq!(Status::new(0xC000_0023_u32 as i32), Some(Status::BUFFER_TOO_SMALL));
+/// assert_eq!(Status::new(wdm::sys::STATUS_PENDING), None); // not a completion status
 /// assert!(Status::INVALID_PARAMETER.ok().is_err());
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,12 +39,13 @@ impl Status {
     /// assert_eq!(wdm::Status::SUCCESS.raw() as u32, 0x00000000); // as a debugger shows it
     /// ```
     pub const SUCCESS: Self = Self(wdm_sys::STATUS_SUCCESS);
-    /// `STATUS_PENDING`.
+    /// `STATUS_PENDING`: what a dispatch routine returns for an IRP it marked pending. Not a
+    /// [`Status`] (it is a [`Pending`]), so no IRP can be completed with it.
     ///
     /// ```
     /// assert_eq!(wdm::Status::PENDING.raw() as u32, 0x00000103); // as a debugger shows it
     /// ```
-    pub const PENDING: Self = Self(wdm_sys::STATUS_PENDING);
+    pub const PENDING: Pending = Pending;
     /// `STATUS_CANCELLED`.
     ///
     /// ```
@@ -121,16 +131,38 @@ impl Status {
     /// ```
     pub const INVALID_USER_BUFFER: Self = Self(wdm_sys::STATUS_INVALID_USER_BUFFER);
 
-    /// Wraps a raw NTSTATUS.
+    /// Wraps a raw NTSTATUS; `None` for STATUS_PENDING, which is not a completion status.
     ///
     /// ```
     /// use wdm::Status;
     ///
-    /// assert_eq!(Status::from_raw(0), Status::SUCCESS);
-    /// assert_eq!(Status::from_raw(wdm::sys::STATUS_PENDING), Status::PENDING);
+    /// assert_eq!(Status::new(0), Some(Status::SUCCESS));
+    /// assert_eq!(Status::new(wdm::sys::STATUS_PENDING), None);
     /// ```
-    pub const fn from_raw(status: NTSTATUS) -> Self {
-        Self(status)
+    #[must_use]
+    pub const fn new(status: NTSTATUS) -> Option<Self> {
+        if status == wdm_sys::STATUS_PENDING {
+            None
+        } else {
+            Some(Self(status))
+        }
+    }
+
+    /// `Ok(())` for a success code (STATUS_PENDING included), the error otherwise: the result
+    /// of a kernel routine, as a `Result`.
+    ///
+    /// ```
+    /// use wdm::Status;
+    ///
+    /// assert_eq!(Status::check(0), Ok(()));
+    /// assert_eq!(Status::check(0xC000_000D_u32 as i32), Err(Status::INVALID_PARAMETER));
+    /// ```
+    pub const fn check(status: NTSTATUS) -> Result<(), Status> {
+        if wdm_sys::NT_SUCCESS(status) {
+            Ok(())
+        } else {
+            Err(Self(status))
+        }
     }
 
     /// The raw NTSTATUS.
@@ -166,7 +198,7 @@ impl Status {
     /// use wdm::Status;
     ///
     /// fn open() -> Result<(), Status> {
-    ///     Status::from_raw(0).ok()?; // `?` on a raw NTSTATUS
+    ///     Status::SUCCESS.ok()?;
     ///     Ok(())
     /// }
     /// assert_eq!(open(), Ok(()));
@@ -192,5 +224,73 @@ impl fmt::Display for Status {
 impl From<Status> for NTSTATUS {
     fn from(s: Status) -> Self {
         s.0
+    }
+}
+
+/// STATUS_PENDING, the type of [`Status::PENDING`]: what a dispatch routine returns for an IRP
+/// it marked pending, and nothing an IRP can be completed with.
+///
+/// ```
+/// use wdm::{Pending, Status};
+///
+/// let returned: wdm::sys::NTSTATUS = Status::PENDING.raw(); // compare with a dispatch return
+/// assert_eq!(returned, wdm::sys::STATUS_PENDING);
+/// let _: Pending = Status::PENDING;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Pending;
+
+impl Pending {
+    /// The raw NTSTATUS, 0x103.
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::PENDING.raw(), 0x103);
+    /// ```
+    #[must_use]
+    pub const fn raw(self) -> NTSTATUS {
+        wdm_sys::STATUS_PENDING
+    }
+}
+
+impl crate::sealed::Sealed for Status {}
+
+/// A status an IRP may be completed with: a [`Status`], never STATUS_PENDING (SDV
+/// CompleteRequestStatusCheck). Sealed: only `Status` implements it.
+///
+/// ```compile_fail
+/// use wdm::{Irp, Outcome, Status, Unlocked};
+///
+/// fn handler<'irp>(irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///     irp.complete(Status::PENDING, cx).into() // error: not a completion status
+/// }
+/// ```
+///
+/// ```
+/// use wdm::{CompletionStatus, Status};
+///
+/// fn final_status(s: impl CompletionStatus) -> Status {
+///     s.status()
+/// }
+/// assert_eq!(final_status(Status::SUCCESS), Status::SUCCESS);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a status an IRP can be completed with (SDV CompleteRequestStatusCheck)",
+    label = "STATUS_PENDING is what a dispatch routine returns, never a completion status",
+    note = "to finish later, mark the IRP pending (`irp.mark_pending()`), return its `Pended` proof, and complete the `PendingIrp` with its final status"
+)]
+pub trait CompletionStatus: crate::sealed::Sealed + Copy {
+    /// The status.
+    ///
+    /// ```
+    /// use wdm::{CompletionStatus, Status};
+    ///
+    /// assert_eq!(Status::CANCELLED.status(), Status::CANCELLED);
+    /// ```
+    fn status(self) -> Status;
+}
+
+impl CompletionStatus for Status {
+    fn status(self) -> Status {
+        self
     }
 }

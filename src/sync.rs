@@ -1,14 +1,17 @@
-//! Spin locks whose guards restore the IRQL, and the [`Unlocked`] capability that keeps
+//! Spin locks held for the length of a closure, and the [`Unlocked`] capability that keeps
 //! IRPs from being completed under them.
+//!
+//! Locking is closure-scoped: [`SpinLock::with`] acquires, runs the closure, and releases.
+//! There is no guard in the driver's hands, so there is nothing to `mem::forget`: a leaked
+//! guard would end the borrow of the [`Unlocked`] proof while the lock stays held, and let
+//! safe code complete an IRP (or return from its callback) at DISPATCH_LEVEL holding the lock.
+//! See `docs/soundness.md` for the decision and its cost.
 
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
-use core::ops::{Deref, DerefMut};
 
 use wdm_sys::ntddk::{KeAcquireSpinLockRaiseToDpc, KeReleaseSpinLock};
 use wdm_sys::{KIRQL, KSPIN_LOCK};
-
-use crate::irql::DispatchLevel;
 
 /// Proof that the code holding it holds no spin lock (SDV SpinLockSafe).
 ///
@@ -16,9 +19,10 @@ use crate::irql::DispatchLevel;
 /// finishing a StartIo packet (IoStartNextPacket), starting one (IoStartPacket may run StartIo at
 /// once) and queueing one (a cancelled IRP is completed at once) run other drivers' code, so
 /// they must not happen under a spin lock. They take `&Unlocked`; acquiring a lock
-/// ([`SpinLock::lock`], [`CancelLock::acquire`](crate::CancelLock::acquire)) borrows the
-/// `&mut Unlocked` for as long as its guard lives. So while a guard is alive the proof cannot
-/// be shown, and completing under a lock does not compile.
+/// ([`SpinLock::with`], [`CancelLock::with`](crate::CancelLock::with)) borrows the
+/// `&mut Unlocked` for the whole closure the lock is held for. So under a lock the proof
+/// cannot be shown, and completing there does not compile (E0499/E0502 on `cx`: "you are
+/// holding a spin lock").
 ///
 /// Nobody outside the framework can make one: every callback that may complete IRPs (dispatch
 /// handlers, StartIo, timer DPCs, work items, completion routines) is lent one, and a Cancel
@@ -26,23 +30,24 @@ use crate::irql::DispatchLevel;
 /// once it has released the cancel lock. It is neither `Send` nor `Sync`: it stays with the
 /// callback.
 ///
-/// ```compile_fail,E0502
+/// ```compile_fail,E0500
 /// use wdm::{Irp, Outcome, SpinLock, Status, Unlocked};
 ///
 /// fn handler<'irp>(count: &SpinLock<u32>, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-///     let mut n = count.lock(cx);
-///     *n += 1;
-///     irp.complete(Status::SUCCESS, cx).into() // error: `cx` is borrowed by the guard
+///     count.with(cx, |n| {
+///         *n += 1;
+///         irp.complete(Status::SUCCESS, cx).into() // error: `cx` is borrowed by the lock
+///     })
 /// }
 /// ```
 ///
-/// The guard must go first:
+/// The lock must be released first:
 ///
 /// ```
 /// use wdm::{Irp, Outcome, SpinLock, Status, Unlocked};
 ///
 /// fn handler<'irp>(count: &SpinLock<u32>, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-///     *count.lock(cx) += 1; // the guard is dropped at the end of the statement
+///     count.with(cx, |n| *n += 1); // released when the closure returns
 ///     irp.complete(Status::SUCCESS, cx).into()
 /// }
 /// ```
@@ -61,18 +66,17 @@ impl Unlocked {
 
 /// Data protected by a kernel spin lock (`KSPIN_LOCK`).
 ///
-/// [`lock`](SpinLock::lock) raises to DISPATCH_LEVEL and returns a guard that remembers the
-/// previous IRQL; dropping the guard releases the lock and restores it (SDV SpinLock,
-/// SpinlockRelease, IrqlKeReleaseSpinLock). The guard cannot be released twice, cannot outlive
-/// the lock, and cannot move to another processor (it is not `Send`).
+/// [`with`](SpinLock::with) raises to DISPATCH_LEVEL, acquires the lock, runs a closure on the
+/// value and releases the lock, restoring the IRQL (SDV SpinLock, SpinlockRelease,
+/// IrqlKeReleaseSpinLock). The lock cannot stay held past the closure, be released twice, or
+/// be released on another processor: the framework releases it, and there is no guard to
+/// leak, send or keep.
 ///
-/// Locking borrows the caller's [`Unlocked`] proof, so nothing that needs it (completing an
-/// IRP, starting the next StartIo packet) compiles while the guard lives (SDV SpinLockSafe),
-/// and a second lock cannot be taken inside the first: driver code holds one spin lock at a
-/// time, which rules out re-acquiring a held lock (0xF) and lock-order deadlocks between the
-/// driver's locks. The framework's own short critical sections (an [`IrpQueue`](crate::IrpQueue)'s
-/// lock) may nest inside a driver's lock, never the other way round: a queue's predicates run
-/// under its lock while the call borrows the proof, so they cannot lock.
+/// Locking borrows the caller's [`Unlocked`] proof for the closure, so nothing that needs it
+/// (completing an IRP, starting the next StartIo packet, an [`IrpQueue`](crate::IrpQueue)
+/// operation) compiles under the lock (SDV SpinLockSafe), and a second lock cannot be taken
+/// inside the first: driver code holds one spin lock at a time, which rules out re-acquiring a
+/// held lock (0xF) and lock-order deadlocks between the driver's locks.
 ///
 /// ```
 /// use wdm::{SpinLock, Unlocked};
@@ -82,10 +86,11 @@ impl Unlocked {
 /// }
 ///
 /// fn count(stats: &Stats, cx: &mut Unlocked) -> u64 {
-///     let mut n = stats.completed.lock(cx); // at DISPATCH_LEVEL from here
-///     *n += 1;
-///     *n
-/// } // released, previous IRQL restored
+///     stats.completed.with(cx, |n| {
+///         *n += 1; // at DISPATCH_LEVEL, holding the lock
+///         *n
+///     }) // released, previous IRQL restored
+/// }
 /// ```
 pub struct SpinLock<T> {
     lock: UnsafeCell<KSPIN_LOCK>,
@@ -117,29 +122,33 @@ impl<T> SpinLock<T> {
         }
     }
 
-    /// Raises to DISPATCH_LEVEL and acquires the lock (KeAcquireSpinLock). The guard borrows
-    /// `cx` until it is dropped.
+    /// Raises to DISPATCH_LEVEL, acquires the lock (KeAcquireSpinLock), runs `f` on the value,
+    /// then releases the lock and restores the IRQL (also if `f` unwinds, as a simulated bug
+    /// check does). `cx` is borrowed for the whole call: nothing in `f` can complete an IRP or
+    /// take another lock.
     ///
     /// ```
     /// use wdm::{SpinLock, Unlocked};
     ///
     /// fn next_sequence(sequence: &SpinLock<u32>, cx: &mut Unlocked) -> u32 {
-    ///     let mut s = sequence.lock(cx);
-    ///     *s += 1;
-    ///     *s
+    ///     sequence.with(cx, |s| {
+    ///         *s += 1;
+    ///         *s
+    ///     })
     /// }
     /// ```
-    pub fn lock<'a>(&'a self, _cx: &'a mut Unlocked) -> SpinLockGuard<'a, T> {
-        self.lock_internal()
+    pub fn with<R>(&self, _cx: &mut Unlocked, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut guard = self.lock_internal();
+        f(guard.value())
     }
 
     /// Acquires the lock without the caller's proof: for the framework's own short critical
-    /// sections, which complete nothing and take no other lock.
-    pub(crate) fn lock_internal(&self) -> SpinLockGuard<'_, T> {
+    /// sections, which complete nothing, take no driver lock and run no driver code.
+    pub(crate) fn lock_internal(&self) -> Guard<'_, T> {
         // SAFETY: a valid, initialized lock word; the caller is at or below DISPATCH_LEVEL,
         // the only levels Rust driver code runs at outside an ISR.
         let old = unsafe { KeAcquireSpinLockRaiseToDpc(self.lock.get()) };
-        SpinLockGuard {
+        Guard {
             lock: self,
             old,
             _not_send: PhantomData,
@@ -160,47 +169,22 @@ impl<T> SpinLock<T> {
     }
 }
 
-/// Holds a [`SpinLock`]; releases it and restores the IRQL when dropped. It borrows the
-/// [`Unlocked`] proof it was acquired with, so no IRP can be completed while it lives.
-///
-/// ```
-/// use wdm::{SpinLock, Unlocked};
-///
-/// fn double(lock: &SpinLock<u32>, cx: &mut Unlocked) {
-///     let mut value = lock.lock(cx);
-///     *value *= 2;
-///     drop(value); // released here, IRQL restored; `cx` is free again
-/// }
-/// ```
-#[must_use = "dropping the guard releases the lock at once"]
-pub struct SpinLockGuard<'a, T> {
+/// The framework's own hold on a [`SpinLock`]; releases it and restores the IRQL when dropped.
+/// Never handed to driver code.
+pub(crate) struct Guard<'a, T> {
     lock: &'a SpinLock<T>,
     old: KIRQL,
     _not_send: PhantomData<*mut ()>,
 }
 
-impl<T> SpinLockGuard<'_, T> {
-    /// While a spin lock is held the processor runs at DISPATCH_LEVEL: the proof, for calls
-    /// that need that level and are allowed under a lock.
-    ///
-    /// ```
-    /// use wdm::{DispatchLevel, SpinLock, Unlocked};
-    ///
-    /// fn needs_dispatch(_: &DispatchLevel) {}
-    ///
-    /// fn f(lock: &SpinLock<()>, cx: &mut Unlocked) {
-    ///     let guard = lock.lock(cx);
-    ///     needs_dispatch(guard.dispatch());
-    /// }
-    /// ```
-    pub fn dispatch(&self) -> &DispatchLevel {
-        // SAFETY: holding a KeAcquireSpinLock lock means DISPATCH_LEVEL until the guard drops,
-        // and the token's borrow cannot outlive the guard.
-        unsafe { DispatchLevel::assume() }
+impl<T> Guard<'_, T> {
+    fn value(&mut self) -> &mut T {
+        // SAFETY: the lock is held, and this guard is the only way to the value.
+        unsafe { &mut *self.lock.value.get() }
     }
 }
 
-impl<T> Deref for SpinLockGuard<'_, T> {
+impl<T> core::ops::Deref for Guard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: the lock is held: no other processor touches the value.
@@ -208,14 +192,13 @@ impl<T> Deref for SpinLockGuard<'_, T> {
     }
 }
 
-impl<T> DerefMut for SpinLockGuard<'_, T> {
+impl<T> core::ops::DerefMut for Guard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: the lock is held, and this guard is the only way to the value.
-        unsafe { &mut *self.lock.value.get() }
+        self.value()
     }
 }
 
-impl<T> Drop for SpinLockGuard<'_, T> {
+impl<T> Drop for Guard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: we hold the lock; the IRQL is the one its acquisition returned.
         unsafe { KeReleaseSpinLock(self.lock.lock.get(), self.old) };

@@ -32,7 +32,7 @@ use crate::{Driver, DriverObject, Status, Unlocked};
 ///
 /// impl TimerCallback<Waiter> for Expire {
 ///     fn expired(driver: &Waiter, _level: &DispatchLevel, cx: &mut Unlocked) {
-///         while let Some(irp) = driver.waiting.remove_next() {
+///         while let Some(irp) = driver.waiting.remove_next(cx) {
 ///             irp.complete(Status::SUCCESS, cx);
 ///         }
 ///     }

@@ -37,7 +37,7 @@ use crate::{Device, Driver, DriverObject, SpinLock, Status, Unlocked};
 /// impl WorkCallback<Disk> for Flush {
 ///     // PASSIVE_LEVEL: may wait, may take its time.
 ///     fn run(driver: &Disk, cx: &mut Unlocked) {
-///         while let Some(write) = driver.writes.remove_next() {
+///         while let Some(write) = driver.writes.remove_next(cx) {
 ///             write.complete(Status::SUCCESS, cx);
 ///         }
 ///     }

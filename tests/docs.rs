@@ -19,7 +19,8 @@ fn doc_above(lines: &[&str], i: usize) -> (bool, bool) {
             example |= l.starts_with("/// ```");
         } else if l.starts_with("#[") || in_attribute {
             hidden |= l.contains("doc(hidden)");
-            in_attribute = l.starts_with("#[") && !l.ends_with(']');
+            // Inside a multi-line attribute (entered at its `)]`) until its `#[` line.
+            in_attribute = in_attribute && !l.starts_with("#[");
         } else if l.ends_with(")]") || l.starts_with(')') {
             in_attribute = true; // the end of a multi-line attribute
         } else {

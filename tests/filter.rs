@@ -79,7 +79,7 @@ impl Stack {
         if !self.function.is_target_of(&irp) {
             return irp.forward(&self.lower).into();
         }
-        if let Some(read) = self.reads.remove_next() {
+        if let Some(read) = self.reads.remove_next(cx) {
             read.complete_with(Status::SUCCESS, 7, cx);
         }
         irp.complete(Status::SUCCESS, cx).into()

@@ -44,7 +44,7 @@ impl Queued {
     fn drain_one<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let drained = self
             .queue
-            .remove_next()
+            .remove_next(cx)
             .map(|read| read.complete_with(Status::SUCCESS, 1, cx))
             .is_some();
         irp.complete_with(Status::SUCCESS, usize::from(drained), cx).into()

@@ -57,12 +57,11 @@ impl Echo {
 
     fn write<'irp>(&self, mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let n = match irp.data() {
-            Ok(data) if data.len() <= 16 => {
-                let mut s = self.stored.lock(cx);
+            Ok(data) if data.len() <= 16 => self.stored.with(cx, |s| {
                 s.0[..data.len()].copy_from_slice(data);
                 s.1 = data.len();
                 data.len()
-            }
+            }),
             Ok(_) => return irp.complete(Status::BUFFER_TOO_SMALL, cx).into(),
             Err(e) => return irp.complete(e, cx).into(),
         };
@@ -71,12 +70,11 @@ impl Echo {
 
     fn read<'irp>(&self, mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let n = match irp.data() {
-            Ok(data) => {
-                let s = self.stored.lock(cx);
+            Ok(data) => self.stored.with(cx, |s| {
                 let n = data.len().min(s.1);
                 data[..n].copy_from_slice(&s.0[..n]);
                 n
-            }
+            }),
             Err(e) => return irp.complete(e, cx).into(),
         };
         irp.complete_with(Status::SUCCESS, n, cx).into()

@@ -38,16 +38,16 @@ impl<const UNDER: bool> Latest<UNDER> {
     fn read<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let (pending, pended) = irp.mark_pending();
         if UNDER {
-            *self.slot.lock(cx) = Some(pending); // the older read is dropped under the lock
+            self.slot.with(cx, |slot| *slot = Some(pending)); // the older read is dropped under the lock
         } else {
-            let older = self.slot.lock(cx).replace(pending);
+            let older = self.slot.with(cx, |slot| slot.replace(pending));
             drop(older); // after the guard is gone
         }
         pended.into()
     }
 
     fn cleanup<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-        let last = self.slot.lock(cx).take();
+        let last = self.slot.with(cx, Option::take);
         if let Some(last) = last {
             last.complete(Status::CANCELLED, cx);
         }

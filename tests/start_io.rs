@@ -52,7 +52,7 @@ impl StartIo for Beeper {
         _level: &DispatchLevel,
         cx: &mut Unlocked,
     ) {
-        *self.in_progress.lock(cx) = Some(packet.hold());
+        drop(self.in_progress.with(cx, |slot| slot.replace(packet.hold())));
     }
 }
 
@@ -68,7 +68,7 @@ impl Beeper {
     }
 
     fn interrupt<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-        let held = self.in_progress.lock(cx).take();
+        let held = self.in_progress.with(cx, Option::take);
         if let Some(packet) = held {
             let status = if packet.is_cancelled() {
                 Status::CANCELLED
@@ -275,7 +275,7 @@ mod overlap_with_a_returning_start_io {
             _level: &DispatchLevel,
             cx: &mut Unlocked,
         ) {
-            *self.held.lock(cx) = Some(packet.hold());
+            drop(self.held.with(cx, |slot| slot.replace(packet.hold())));
             if STARTED.fetch_add(1, Ordering::SeqCst) == 0 {
                 // The first StartIo lingers after handing its packet to the "hardware".
                 let until = Instant::now() + Duration::from_secs(5);
@@ -299,7 +299,7 @@ mod overlap_with_a_returning_start_io {
 
         /// The "hardware interrupt": finishes the packet in progress (which starts the next).
         fn finish<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-            let held = self.held.lock(cx).take();
+            let held = self.held.with(cx, Option::take);
             if let Some(packet) = held {
                 at_dispatch(|level| packet.finish(Status::SUCCESS, 0, level, cx));
             }

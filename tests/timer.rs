@@ -18,7 +18,7 @@ struct Fire;
 
 impl TimerCallback<Event> for Fire {
     fn expired(driver: &Event, _level: &DispatchLevel, cx: &mut Unlocked) {
-        if let Some(irp) = driver.waiting.remove_next() {
+        if let Some(irp) = driver.waiting.remove_next(cx) {
             irp.complete(Status::SUCCESS, cx);
         }
     }

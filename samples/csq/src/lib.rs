@@ -37,7 +37,7 @@ struct Drain;
 
 impl WorkCallback<Csq> for Drain {
     fn run(driver: &Csq, cx: &mut Unlocked) {
-        while let Some((mut read, sequence)) = driver.reads.remove_next_with() {
+        while let Some((mut read, sequence)) = driver.reads.remove_next_with(cx) {
             let fill = sequence_byte(sequence);
             match read.data() {
                 Ok(buffer) => {

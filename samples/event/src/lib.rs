@@ -14,12 +14,12 @@
 
 #![no_std]
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::time::Duration;
 
 use wdm::{
     DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, FILE_ANY_ACCESS, FILE_DEVICE_UNKNOWN, Irp, IrpQueue,
-    Method, Outcome, SpinLock, Status, Timer, TimerCallback, Unlocked, WorkCallback, WorkItem, ctl_code, kprint, utf16,
+    Method, Outcome, Status, Timer, TimerCallback, Unlocked, WorkCallback, WorkItem, ctl_code, kprint, utf16,
 };
 
 /// Waits for the number of milliseconds in its input (a little-endian `u32`); completes with
@@ -47,9 +47,9 @@ pub struct Event {
     ticks: AtomicU64,
     /// Re-arms the timer after each tick.
     rearm: WorkItem,
-    /// Whether the timer is ticking. Its lock orders arming (dispatch) against stopping (work
-    /// item).
-    running: SpinLock<bool>,
+    /// Whether the timer is ticking. Only the thread that turns it from `false` to `true` arms
+    /// the timer; the work item turns it off, then looks at the queue (see [`Rearm`]).
+    running: AtomicBool,
 }
 
 /// The timer's DPC.
@@ -73,12 +73,11 @@ struct Rearm;
 
 impl WorkCallback<Event> for Rearm {
     fn run(driver: &Event, cx: &mut Unlocked) {
-        let mut running = driver.running.lock(cx);
-        if driver.waiting.is_empty() {
-            // A request queued after this check finds `running` false (it takes this lock after
-            // its insertion) and arms the timer itself.
-            *running = false;
-        } else {
+        // Stop, then look: a request queued after the look finds `running` false (it swaps it
+        // after its insertion) and arms the timer itself; one queued before is seen here. Of
+        // the two swaps that may race, only one finds `false`: the timer is armed once.
+        driver.running.store(false, Ordering::SeqCst);
+        if !driver.waiting.is_empty(cx) && !driver.running.swap(true, Ordering::SeqCst) {
             driver.timer.set(TICK);
         }
     }
@@ -100,7 +99,7 @@ impl Driver for Event {
             rearm,
             waiting: IrpQueue::new()?,
             ticks: AtomicU64::new(0),
-            running: SpinLock::new(false),
+            running: AtomicBool::new(false),
         })
     }
 
@@ -142,10 +141,8 @@ impl Event {
         let due = self.ticks.load(Ordering::Relaxed) + ticks_for(ms);
         let (pending, pended) = irp.mark_pending();
         self.waiting.insert_with(pending, due, cx);
-        let mut running = self.running.lock(cx);
-        if !*running {
+        if !self.running.swap(true, Ordering::SeqCst) {
             self.timer.set(TICK);
-            *running = true;
         }
         pended.into()
     }

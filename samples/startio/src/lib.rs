@@ -62,7 +62,7 @@ struct TransferDone;
 
 impl TimerCallback<StartIoSample> for TransferDone {
     fn expired(driver: &StartIoSample, level: &DispatchLevel, cx: &mut Unlocked) {
-        let Some(packet) = driver.in_progress.lock(cx).take() else {
+        let Some(packet) = driver.in_progress.with(cx, Option::take) else {
             return;
         };
         driver.finish(packet, level, cx);
@@ -80,7 +80,10 @@ impl StartIo for StartIoSample {
         cx: &mut Unlocked,
     ) {
         let bytes = packet.transfer_length().unwrap_or(0) as u32;
-        *self.in_progress.lock(cx) = Some(packet.hold());
+        let earlier = self.in_progress.with(cx, |slot| slot.replace(packet.hold()));
+        // StartIo runs one packet at a time: the slot was empty. (Were it not, dropping the
+        // earlier packet here, outside the lock, finishes it as cancelled.)
+        drop(earlier);
         self.hardware.set(LATENCY_PER_BYTE * bytes.max(1));
     }
 }
@@ -142,17 +145,18 @@ impl StartIoSample {
         }
         let major = u32::from(packet.major_function());
         let result = packet.data().map(|data| {
-            let mut register = self.register.lock(cx);
-            if major == IRP_MJ_READ {
-                let n = data.len().min(register.len);
-                data[..n].copy_from_slice(&register.bytes[..n]);
-                n
-            } else {
-                let n = data.len().min(CAPACITY);
-                register.bytes[..n].copy_from_slice(&data[..n]);
-                register.len = n;
-                n
-            }
+            self.register.with(cx, |register| {
+                if major == IRP_MJ_READ {
+                    let n = data.len().min(register.len);
+                    data[..n].copy_from_slice(&register.bytes[..n]);
+                    n
+                } else {
+                    let n = data.len().min(CAPACITY);
+                    register.bytes[..n].copy_from_slice(&data[..n]);
+                    register.len = n;
+                    n
+                }
+            })
         });
         match result {
             Ok(n) => packet.finish(Status::SUCCESS, n, level, cx),

@@ -1,4 +1,4 @@
-// The twin: release once, complete after releasing, return the proof.
+// The twin: remove (which releases once), complete after releasing, return the proof.
 use wdm::start_io::{CancelRoutine, CancelledIrp};
 use wdm::{CancelLock, CancelLockReleased, Status};
 
@@ -6,8 +6,7 @@ struct Proper;
 
 impl<D> CancelRoutine<D> for Proper {
     fn cancel<'c>(_driver: &D, irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
-        let removed = irp.remove(&lock);
-        let mut released = lock.release();
+        let (removed, mut released) = irp.remove(lock);
         if let Some(irp) = removed {
             irp.complete(Status::CANCELLED, released.unlocked());
         }

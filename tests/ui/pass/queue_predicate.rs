@@ -3,7 +3,10 @@
 use wdm::{IrpQueue, PendingIrp, SpinLock, Unlocked};
 
 fn next_allowed(queue: &IrpQueue<u32>, limit: &SpinLock<u32>, cx: &mut Unlocked) -> Option<PendingIrp> {
-    let limit = *limit.lock(cx);
+    let limit = limit.with(cx, |l| *l);
+    if queue.is_empty(cx) {
+        return None;
+    }
     queue.remove_first(|q| q.context() < limit, cx)
 }
 
