@@ -11,7 +11,7 @@
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot implement this `wdm` trait: it is sealed, because an implementation would be a proof only the framework may make",
     label = "not a `wdm` type",
-    note = "use the framework's own types (for example `Cancelable`, `NonCancelable`, `Deferred`, `Immediate`, `Status`); see docs/soundness.md"
+    note = "use the framework's own types (for example `Cancelable`, `NonCancelable`, `Status`); see docs/soundness.md"
 )]
 #[doc(hidden)]
 pub trait Sealed {}

@@ -22,11 +22,20 @@
 //! (IoStartNextPacket, at DISPATCH_LEVEL, cancelable when the device has a Cancel routine).
 //!
 //! SDV StartIoRecursion: finishing a packet from inside StartIo calls IoStartNextPacket, which
-//! calls StartIo again — recursion, unless the device defers StartIo. [`StartIo::Mode`] is that
-//! choice: only a [`Packet<Deferred>`](Packet) can be finished inside StartIo; with
-//! [`Immediate`] the packet must be [held](Packet::hold) and finished later (from a DPC).
+//! calls StartIo again — recursion, unless the device defers StartIo. Every framework device
+//! defers it (IoSetStartIoAttributes with DeferredStartIo = TRUE): the I/O manager then starts
+//! the next packet after the running StartIo returns, so a packet may be finished anywhere,
+//! inside StartIo or later from a DPC once [held](Packet::hold), and no path recurses. (An
+//! earlier design let a driver choose non-deferred StartIo and forbade finishing inside it by
+//! type; a held packet finished inside StartIo still recursed. Deferral costs nothing and
+//! leaves no such path.)
+//!
+//! A packet that StartIo neither finishes nor holds, or a held packet that is dropped, is
+//! finished with STATUS_CANCELLED by its drop (the IRP is completed and the device queue moves
+//! on), and the framework says so in the debug output.
 
 use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
 
 use wdm_sys::ntddk::{
@@ -41,71 +50,10 @@ use crate::irql::DispatchLevel;
 use crate::sealed::Sealed;
 use crate::{CompletionStatus, Driver, DriverObject, Status, Unlocked};
 
-/// How a driver's StartIo runs.
-///
-/// ```
-/// use wdm::start_io::{Deferred, Packet};
-/// use wdm::{Status, Unlocked};
-///
-/// // `type Mode = Deferred;` in `impl StartIo`: StartIo may finish its packet at once.
-/// fn start_io(packet: Packet<'_, Deferred>, cx: &Unlocked) {
-///     let n = packet.transfer_length().unwrap_or(0);
-///     packet.finish(Status::SUCCESS, n, cx); // the next StartIo runs after this one returns
-/// }
-/// ```
-///
-/// Sealed: a mode is a claim about what the I/O manager does when StartIo finishes a packet,
-/// so only [`Deferred`] and [`Immediate`] implement it.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a StartIo mode: use `Deferred` or `Immediate` (SDV StartIoRecursion)",
-    label = "not `wdm::start_io::Deferred` or `wdm::start_io::Immediate`"
-)]
-pub trait Mode: Sealed + 'static {
-    /// IoSetStartIoAttributes' DeferredStartIo.
-    const DEFERRED: bool;
-}
-
-/// StartIo is deferred: a packet finished inside StartIo starts the next one after StartIo
-/// returns, not from inside it.
-///
-/// ```
-/// use wdm::start_io::{Deferred, Packet};
-/// use wdm::{Status, Unlocked};
-///
-/// // `type Mode = Deferred;` in `impl StartIo`: StartIo may finish its packet at once.
-/// fn start_io(packet: Packet<'_, Deferred>, cx: &Unlocked) {
-///     let n = packet.transfer_length().unwrap_or(0);
-///     packet.finish(Status::SUCCESS, n, cx); // the next StartIo runs after this one returns
-/// }
-/// ```
-pub struct Deferred;
-/// StartIo is not deferred: finishing a packet inside StartIo would recurse, so it is not
-/// allowed (the packet is held and finished later).
-///
-/// ```
-/// use wdm::start_io::{HeldPacket, Immediate, Packet};
-///
-/// // `type Mode = Immediate;` in `impl StartIo`: the packet is held and finished later, from a DPC
-/// // (`Packet<'_, Immediate>` has no `finish`: SDV StartIoRecursion).
-/// fn start_io(packet: Packet<'_, Immediate>) -> HeldPacket {
-///     packet.hold()
-/// }
-/// ```
-pub struct Immediate;
-
-impl Sealed for Deferred {}
-impl Sealed for Immediate {}
 impl Sealed for NonCancelable {}
 impl Sealed for Cancelable {}
 impl Sealed for NoCancelRoutine {}
 impl<X> Sealed for WithCancelRoutine<X> {}
-
-impl Mode for Deferred {
-    const DEFERRED: bool = true;
-}
-impl Mode for Immediate {
-    const DEFERRED: bool = false;
-}
 
 /// A driver's StartIo routine.
 ///
@@ -113,7 +61,7 @@ impl Mode for Immediate {
 /// first; only then does `set_start_io_attributes(Cancelable)` compile (SDV StartIoCancel):
 ///
 /// ```
-/// use wdm::start_io::{Cancelable, Deferred, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
+/// use wdm::start_io::{Cancelable, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
 /// use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Irp, Outcome, StartIo, Status, Unlocked};
 ///
 /// struct Serial {
@@ -134,10 +82,9 @@ impl Mode for Immediate {
 /// }
 ///
 /// impl StartIo for Serial {
-///     type Mode = Deferred;
 ///
-///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
-///         // Deferred StartIo may finish the packet right here (SDV StartIoRecursion).
+///     fn start_io(&self, _device: Device<Running>, packet: Packet<'_>, _level: &DispatchLevel, cx: &mut Unlocked) {
+///         // StartIo may finish the packet right here: it is deferred (SDV StartIoRecursion).
 ///         packet.finish(Status::SUCCESS, 0, cx);
 ///     }
 /// }
@@ -150,29 +97,24 @@ impl Mode for Immediate {
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no StartIo routine: implement `wdm::StartIo` for it to give its devices a device queue",
+    label = "this driver type does not implement `StartIo`"
+)]
 pub trait StartIo: Driver {
-    /// [`Deferred`] or [`Immediate`].
-    type Mode: Mode;
-
     /// Starts `packet` on the device, at DISPATCH_LEVEL, holding no spin lock (`cx`). Called
     /// for one packet at a time per device.
-    fn start_io(
-        &self,
-        device: Device<Running>,
-        packet: Packet<'_, Self::Mode>,
-        level: &DispatchLevel,
-        cx: &mut Unlocked,
-    );
+    fn start_io(&self, device: Device<Running>, packet: Packet<'_>, level: &DispatchLevel, cx: &mut Unlocked);
 }
 
 /// The configuration of a device whose StartIo is running (what StartIo can do with it).
 ///
 /// ```
-/// use wdm::start_io::{Deferred, Packet, Running};
+/// use wdm::start_io::{Packet, Running};
 /// use wdm::{Device, DispatchLevel, Status, Unlocked};
 ///
 /// // What StartIo gets: the device (in its `Running` state) and the packet.
-/// fn start_io(device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+/// fn start_io(device: Device<Running>, packet: Packet<'_>, _level: &DispatchLevel, cx: &mut Unlocked) {
 ///     let _ = device.as_raw();
 ///     packet.finish(Status::SUCCESS, 0, cx);
 /// }
@@ -434,8 +376,9 @@ impl<D: StartIo> Device<StartIoState<D, NoCancelRoutine, Unset>> {
 }
 
 impl<D: StartIo, C: CancelState<D>> Device<StartIoState<D, C, Unset>> {
-    /// IoSetStartIoAttributes: deferral from `D::Mode`, cancelability `attr`.
-    /// [`Cancelable`] compiles only with a Cancel routine registered (SDV StartIoCancel).
+    /// IoSetStartIoAttributes: StartIo deferred (always: SDV StartIoRecursion), cancelability
+    /// `attr`. [`Cancelable`] compiles only with a Cancel routine registered (SDV
+    /// StartIoCancel).
     ///
     /// ```
     /// use wdm::start_io::{Cancelable, RemoveAndComplete, Set, StartIoState, WithCancelRoutine};
@@ -457,7 +400,7 @@ impl<D: StartIo, C: CancelState<D>> Device<StartIoState<D, C, Unset>> {
         unsafe {
             IoSetStartIoAttributes(
                 self.as_raw(),
-                BOOLEAN::from(D::Mode::DEFERRED),
+                BOOLEAN::from(true), // DeferredStartIo: finishing never recurses
                 BOOLEAN::from(A::NON_CANCELABLE),
             );
         }
@@ -497,30 +440,31 @@ impl<D: StartIo, C: CancelState<D>, A: 'static> Device<StartIoState<D, C, Set<A>
 /// work early).
 ///
 /// ```
-/// use wdm::start_io::{Deferred, Packet};
+/// use wdm::start_io::{Packet};
 /// use wdm::{Status, Unlocked};
 ///
-/// // `type Mode = Deferred;` in `impl StartIo`: StartIo may finish its packet at once.
-/// fn start_io(packet: Packet<'_, Deferred>, cx: &Unlocked) {
+/// // StartIo may finish its packet at once.
+/// fn start_io(packet: Packet<'_>, cx: &Unlocked) {
 ///     let n = packet.transfer_length().unwrap_or(0);
 ///     packet.finish(Status::SUCCESS, n, cx); // the next StartIo runs after this one returns
 /// }
 /// ```
-pub struct Packet<'s, M> {
+#[must_use = "a StartIo packet is finished, or held to be finished later (dropping it finishes it as cancelled)"]
+pub struct Packet<'s> {
     irp: NonNull<IRP>,
     device: PDEVICE_OBJECT,
     cancelable: bool,
-    _scope: PhantomData<(&'s (), M)>,
+    _scope: PhantomData<&'s ()>,
 }
 
 /// A packet held past StartIo (for a DPC or timer to finish). It is `Send`.
 ///
 /// ```
-/// use wdm::start_io::{HeldPacket, Immediate, Packet};
+/// use wdm::start_io::{HeldPacket, Packet};
 /// use wdm::{DispatchLevel, SpinLock, Status, Unlocked};
 ///
 /// // StartIo holds the packet for the hardware...
-/// fn start_io(packet: Packet<'_, Immediate>, in_progress: &SpinLock<Option<HeldPacket>>, cx: &mut Unlocked) {
+/// fn start_io(packet: Packet<'_>, in_progress: &SpinLock<Option<HeldPacket>>, cx: &mut Unlocked) {
 ///     drop(in_progress.with(cx, |slot| slot.replace(packet.hold())));
 /// }
 ///
@@ -532,6 +476,7 @@ pub struct Packet<'s, M> {
 ///     }
 /// }
 /// ```
+#[must_use = "a held packet is finished later (dropping it finishes it as cancelled)"]
 pub struct HeldPacket {
     irp: NonNull<IRP>,
     device: PDEVICE_OBJECT,
@@ -541,14 +486,14 @@ pub struct HeldPacket {
 // SAFETY: the packet is owned; it is finished on whichever processor runs the DPC.
 unsafe impl Send for HeldPacket {}
 
-impl<M> Packet<'_, M> {
+impl Packet<'_> {
     /// Whether IoCancelIrp was called for the IRP (Irp->Cancel).
     ///
     /// ```
-    /// use wdm::start_io::{Deferred, Packet};
+    /// use wdm::start_io::{Packet};
     /// use wdm::{Status, Unlocked};
     ///
-    /// fn start(packet: Packet<'_, Deferred>, cx: &Unlocked) {
+    /// fn start(packet: Packet<'_>, cx: &Unlocked) {
     ///     let status = if packet.is_cancelled() { Status::CANCELLED } else { Status::SUCCESS };
     ///     packet.finish(status, 0, cx);
     /// }
@@ -561,10 +506,10 @@ impl<M> Packet<'_, M> {
     /// The major function code (`IRP_MJ_READ`, `IRP_MJ_WRITE`, ...).
     ///
     /// ```
-    /// use wdm::start_io::{Deferred, Packet};
+    /// use wdm::start_io::{Packet};
     /// use wdm::{Status, Unlocked};
     ///
-    /// fn start(packet: Packet<'_, Deferred>, cx: &Unlocked) {
+    /// fn start(packet: Packet<'_>, cx: &Unlocked) {
     ///     let is_read = u32::from(packet.major_function()) == wdm::sys::IRP_MJ_READ;
     ///     packet.finish(if is_read { Status::SUCCESS } else { Status::NOT_SUPPORTED }, 0, cx);
     /// }
@@ -577,10 +522,10 @@ impl<M> Packet<'_, M> {
     /// As [`Irp::transfer_length`](crate::Irp::transfer_length).
     ///
     /// ```
-    /// use wdm::start_io::{Deferred, Packet};
+    /// use wdm::start_io::{Packet};
     /// use wdm::{Status, Unlocked};
     ///
-    /// fn start(packet: Packet<'_, Deferred>, cx: &Unlocked) {
+    /// fn start(packet: Packet<'_>, cx: &Unlocked) {
     ///     let n = packet.transfer_length().unwrap_or(0);
     ///     packet.finish(Status::SUCCESS, n, cx);
     /// }
@@ -593,10 +538,10 @@ impl<M> Packet<'_, M> {
     /// As [`Irp::data`](crate::Irp::data): a read's buffer to fill or a write's data.
     ///
     /// ```
-    /// use wdm::start_io::{Deferred, Packet};
+    /// use wdm::start_io::{Packet};
     /// use wdm::{Status, Unlocked};
     ///
-    /// fn start(mut packet: Packet<'_, Deferred>, cx: &Unlocked) {
+    /// fn start(mut packet: Packet<'_>, cx: &Unlocked) {
     ///     match packet.data() {
     ///         Ok(data) => {
     ///             data.fill(0);
@@ -614,33 +559,33 @@ impl<M> Packet<'_, M> {
     /// Keeps the packet in progress past StartIo, to finish it later.
     ///
     /// ```
-    /// use wdm::start_io::{HeldPacket, Immediate, Packet};
+    /// use wdm::start_io::{HeldPacket, Packet};
     ///
-    /// // `type Mode = Immediate;` in `impl StartIo`: the packet is held and finished later, from a DPC
-    /// // (`Packet<'_, Immediate>` has no `finish`: SDV StartIoRecursion).
-    /// fn start_io(packet: Packet<'_, Immediate>) -> HeldPacket {
+    /// // The packet is held for the "hardware" and finished later, from its DPC.
+    /// fn start_io(packet: Packet<'_>) -> HeldPacket {
     ///     packet.hold()
     /// }
     /// ```
     pub fn hold(self) -> HeldPacket {
+        let this = ManuallyDrop::new(self); // handed on, not finished
         HeldPacket {
-            irp: self.irp,
-            device: self.device,
-            cancelable: self.cancelable,
+            irp: this.irp,
+            device: this.device,
+            cancelable: this.cancelable,
         }
     }
 }
 
-impl Packet<'_, Deferred> {
+impl Packet<'_> {
     /// Completes the packet and starts the next one. Inside a deferred StartIo the next
     /// StartIo runs after this one returns.
     ///
     /// ```
-    /// use wdm::start_io::{Deferred, Packet};
+    /// use wdm::start_io::{Packet};
     /// use wdm::{Status, Unlocked};
     ///
-    /// // `type Mode = Deferred;` in `impl StartIo`: StartIo may finish its packet at once.
-    /// fn start_io(packet: Packet<'_, Deferred>, cx: &Unlocked) {
+    /// // StartIo may finish its packet at once.
+    /// fn start_io(packet: Packet<'_>, cx: &Unlocked) {
     ///     let n = packet.transfer_length().unwrap_or(0);
     ///     packet.finish(Status::SUCCESS, n, cx); // the next StartIo runs after this one returns
     /// }
@@ -731,13 +676,61 @@ impl HeldPacket {
     ///     }
     /// }
     /// ```
-    pub fn finish(self, status: impl CompletionStatus, information: usize, _level: &DispatchLevel, cx: &Unlocked) {
-        // SAFETY: the device is live while it has packets, and the caller is at DISPATCH_LEVEL
-        // (the token proves it). Cancelable start-next when packets carry a Cancel routine.
-        unsafe { IoStartNextPacket(self.device, BOOLEAN::from(self.cancelable)) };
-        // SAFETY: the packet's IRP is ours, completed exactly once here.
-        let irp = unsafe { PendingIrp::from_raw(self.irp) };
-        irp.complete_with(status, information, cx);
+    pub fn finish(self, status: impl CompletionStatus, information: usize, level: &DispatchLevel, cx: &Unlocked) {
+        let this = ManuallyDrop::new(self); // finished here, not by the drop
+        finish_raw(
+            this.irp,
+            this.device,
+            this.cancelable,
+            status.status(),
+            information,
+            level,
+        );
+        let _ = cx; // no spin lock held: completing is allowed
+    }
+}
+
+/// Starts the next packet (IoStartNextPacket) and completes this one.
+fn finish_raw(
+    irp: NonNull<IRP>,
+    device: PDEVICE_OBJECT,
+    cancelable: bool,
+    status: Status,
+    information: usize,
+    _level: &DispatchLevel,
+) {
+    // SAFETY: the device is live while it has packets, and the caller is at DISPATCH_LEVEL
+    // (the token proves it). Cancelable start-next when packets carry a Cancel routine. The
+    // device defers StartIo, so this never runs StartIo inside a running StartIo.
+    unsafe { IoStartNextPacket(device, BOOLEAN::from(cancelable)) };
+    // SAFETY: the packet's IRP is ours, completed exactly once here.
+    let irp = unsafe { PendingIrp::from_raw(irp) };
+    irp.complete_unchecked(status, information);
+}
+
+/// A packet StartIo neither finished nor held: finished as cancelled, so that the IRP is
+/// completed and the device queue moves on (otherwise every later packet would wait forever).
+impl Drop for Packet<'_> {
+    fn drop(&mut self) {
+        crate::print::print(format_args!(
+            "wdm: a StartIo packet was dropped unfinished: finished with STATUS_CANCELLED\n"
+        ));
+        // SAFETY: StartIo runs at DISPATCH_LEVEL, for the whole call this packet lives in.
+        let level = unsafe { DispatchLevel::assume() };
+        finish_raw(self.irp, self.device, self.cancelable, Status::CANCELLED, 0, level);
+    }
+}
+
+/// A held packet dropped without being finished (for example with the driver state at
+/// unload): finished as cancelled at DISPATCH_LEVEL, so that the IRP is completed and the
+/// device queue moves on.
+impl Drop for HeldPacket {
+    fn drop(&mut self) {
+        crate::print::print(format_args!(
+            "wdm: a held StartIo packet was dropped unfinished: finished with STATUS_CANCELLED\n"
+        ));
+        let (irp, device, cancelable) = (self.irp, self.device, self.cancelable);
+        crate::irql::at_dispatch(|level| finish_raw(irp, device, cancelable, Status::CANCELLED, 0, level));
     }
 }
 

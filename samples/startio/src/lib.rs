@@ -17,9 +17,7 @@
 
 use core::time::Duration;
 
-use wdm::start_io::{
-    Cancelable, HeldPacket, Immediate, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine,
-};
+use wdm::start_io::{Cancelable, HeldPacket, Packet, RemoveAndComplete, Running, Set, StartIoState, WithCancelRoutine};
 use wdm::sys::{IRP_MJ_READ, IRP_MJ_WRITE};
 use wdm::{
     Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, IoMethod, Irp, Outcome, SpinLock, StartIo,
@@ -70,15 +68,7 @@ impl TimerCallback<StartIoSample> for TransferDone {
 }
 
 impl StartIo for StartIoSample {
-    type Mode = Immediate;
-
-    fn start_io(
-        &self,
-        _device: Device<Running>,
-        packet: Packet<'_, Immediate>,
-        _level: &DispatchLevel,
-        cx: &mut Unlocked,
-    ) {
+    fn start_io(&self, _device: Device<Running>, packet: Packet<'_>, _level: &DispatchLevel, cx: &mut Unlocked) {
         let bytes = packet.transfer_length().unwrap_or(0) as u32;
         let earlier = self.in_progress.with(cx, |slot| slot.replace(packet.hold()));
         // StartIo runs one packet at a time: the slot was empty. (Were it not, dropping the

@@ -1,5 +1,5 @@
 // The twin: register the Cancel routine first; NonCancelable = TRUE is fine without one.
-use wdm::start_io::{Cancelable, Immediate, NonCancelable, Packet, RemoveAndComplete, Running};
+use wdm::start_io::{Cancelable, NonCancelable, Packet, RemoveAndComplete, Running};
 use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, StartIo, Status, Unlocked};
 
 struct D;
@@ -18,8 +18,7 @@ impl Driver for D {
 }
 
 impl StartIo for D {
-    type Mode = Immediate;
-    fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel, _cx: &mut Unlocked) {
+    fn start_io(&self, _device: Device<Running>, packet: Packet<'_>, _level: &DispatchLevel, _cx: &mut Unlocked) {
         let _held = packet.hold();
     }
 }

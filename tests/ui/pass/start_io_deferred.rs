@@ -1,6 +1,6 @@
 // The twins: a deferred StartIo finishes inside StartIo; an immediate one holds the packet and
 // finishes it later at DISPATCH_LEVEL.
-use wdm::start_io::{Deferred, HeldPacket, Packet, Running};
+use wdm::start_io::{HeldPacket, Packet, Running};
 use wdm::{Device, Dispatch, DispatchLevel, Driver, DriverObject, StartIo, Status, at_dispatch, Unlocked};
 
 struct D;
@@ -13,8 +13,7 @@ impl Driver for D {
 }
 
 impl StartIo for D {
-    type Mode = Deferred;
-    fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Deferred>, _level: &DispatchLevel, cx: &mut Unlocked) {
+    fn start_io(&self, _device: Device<Running>, packet: Packet<'_>, _level: &DispatchLevel, cx: &mut Unlocked) {
         packet.finish(Status::SUCCESS, 0, cx);
     }
 }

@@ -1,5 +1,5 @@
 // SDV StartIoCancel: NonCancelable = FALSE before a Cancel routine is registered.
-use wdm::start_io::{Cancelable, Immediate, Packet, Running};
+use wdm::start_io::{Cancelable, Packet, Running};
 use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, StartIo, Status, Unlocked};
 
 struct D;
@@ -13,8 +13,7 @@ impl Driver for D {
 }
 
 impl StartIo for D {
-    type Mode = Immediate;
-    fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel, _cx: &mut Unlocked) {
+    fn start_io(&self, _device: Device<Running>, packet: Packet<'_>, _level: &DispatchLevel, _cx: &mut Unlocked) {
         let _held = packet.hold();
     }
 }

@@ -1,7 +1,7 @@
 // A typestate mid-configuration cannot be copied: two copies could take the two branches
 // (one registers a Cancel routine and declares StartIo cancelable, the other starts packets
 // without a Cancel routine), breaking StartIoCancel.
-use wdm::start_io::{Immediate, Packet, Running};
+use wdm::start_io::{Packet, Running};
 use wdm::{Device, DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, StartIo, Status, Unlocked};
 
 struct D;
@@ -18,8 +18,7 @@ impl Driver for D {
 }
 
 impl StartIo for D {
-    type Mode = Immediate;
-    fn start_io(&self, _device: Device<Running>, packet: Packet<'_, Immediate>, _level: &DispatchLevel, _cx: &mut Unlocked) {
+    fn start_io(&self, _device: Device<Running>, packet: Packet<'_>, _level: &DispatchLevel, _cx: &mut Unlocked) {
         let _held = packet.hold();
     }
 }
