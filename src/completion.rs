@@ -21,7 +21,7 @@ use wdm_sys::{
 };
 
 use crate::irp::{Pended, PendingIrp};
-use crate::{Irp, LowerDevice, Status, Unlocked};
+use crate::{Driver, Irp, LowerDevice, Status, Unlocked};
 
 type Brand<'c> = PhantomData<fn(&'c ()) -> &'c ()>;
 
@@ -31,7 +31,7 @@ type Brand<'c> = PhantomData<fn(&'c ()) -> &'c ()>;
 /// use wdm::{CompletionRoutine, Irp, LowerCompleted, LowerDevice, Next, Outcome, Status, Unlocked};
 ///
 /// struct Filter {
-///     lower: LowerDevice,
+///     lower: LowerDevice<Filter>,
 /// }
 ///
 /// /// Retries nothing, but fixes up one status on the way back up.
@@ -55,6 +55,11 @@ type Brand<'c> = PhantomData<fn(&'c ()) -> &'c ()>;
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a completion routine of driver `{D}`",
+    label = "implement `CompletionRoutine<{D}>` for it",
+    note = "the routine gets the state of the driver that attached the `LowerDevice<{D}>` the IRP is forwarded to"
+)]
 pub trait CompletionRoutine<D>: 'static {
     /// Called when the lower driver completed the IRP (at IRQL <= DISPATCH_LEVEL, holding no
     /// spin lock: `cx`).
@@ -210,11 +215,14 @@ impl<'irp> Irp<'irp> {
     /// the proof for the dispatch routine to return STATUS_PENDING. (Marking before passing it
     /// down is what makes both outcomes of `C` correct: passing up, or reclaiming.)
     ///
+    /// `C` is a completion routine for the driver that attached `lower` (`LowerDevice<D>`),
+    /// and gets that driver's state: naming another driver type does not compile.
+    ///
     /// ```
     /// use wdm::{CompletionRoutine, Irp, LowerCompleted, LowerDevice, Next, Outcome, Unlocked};
     ///
     /// struct Filter {
-    ///     lower: LowerDevice,
+    ///     lower: LowerDevice<Filter>,
     /// }
     /// struct Watch;
     ///
@@ -230,7 +238,7 @@ impl<'irp> Irp<'irp> {
     ///     }
     /// }
     /// ```
-    pub fn forward_with<D: 'static, C: CompletionRoutine<D>>(self, lower: &LowerDevice) -> Pended<'irp> {
+    pub fn forward_with<D: Driver, C: CompletionRoutine<D>>(self, lower: &LowerDevice<D>) -> Pended<'irp> {
         let (pending, pended) = self.mark_pending();
         let irp = pending.into_raw().as_ptr();
         // SAFETY: an owned IRP with a location for the lower driver.
@@ -240,7 +248,7 @@ impl<'irp> Irp<'irp> {
             IoSetCompletionRoutine(
                 irp,
                 Some(completion_trampoline::<D, C>),
-                core::ptr::null_mut(),
+                lower.state().cast_mut().cast(),
                 true,
                 true,
                 true,
@@ -254,13 +262,11 @@ impl<'irp> Irp<'irp> {
 
 wdm_sys::callback! {
     /// The framework's completion routine for driver `D` and its routine `C`.
-    unsafe fn completion_trampoline<D: 'static, C: CompletionRoutine<D>>(device: PDEVICE_OBJECT, irp: PIRP, _context: PVOID) -> NTSTATUS {
-        // SAFETY: our device (the one that forwarded), created by the framework.
-        let header = unsafe { crate::device::header_of(device) };
-        // SAFETY: the driver state, initialized while IRPs flow.
-        let state = unsafe { (*header).driver.cast::<D>() };
-        // SAFETY: as above.
-        let driver = unsafe { &*state };
+    unsafe fn completion_trampoline<D: Driver, C: CompletionRoutine<D>>(_device: PDEVICE_OBJECT, irp: PIRP, context: PVOID) -> NTSTATUS {
+        // SAFETY: the context is the state of the driver that attached the `LowerDevice<D>` the
+        // IRP was forwarded to (`forward_with`): a `D`, whatever device the IRP came through,
+        // initialized while IRPs flow (from the end of init to unload).
+        let driver = unsafe { &*context.cast::<D>() };
         let Some(raw) = NonNull::new(irp) else {
             return STATUS_CONTINUE_COMPLETION;
         };

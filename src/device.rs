@@ -6,7 +6,7 @@ use core::ptr::NonNull;
 use wdm_sys::ntddk::{IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink};
 use wdm_sys::{DEVICE_OBJECT, DO_BUFFERED_IO, DO_DIRECT_IO, FILE_DEVICE_UNKNOWN};
 
-use crate::{Status, U16CStr};
+use crate::{Driver, DriverObject, Status, U16CStr};
 
 /// How a device's read and write requests carry their data (`DO_BUFFERED_IO`,
 /// `DO_DIRECT_IO`, or neither).
@@ -194,11 +194,11 @@ impl DeviceHeader {
 /// The most symbolic links one device can have.
 ///
 /// ```
-/// use wdm::{Device, Status, utf16};
+/// use wdm::{Device, Driver, DriverObject, Status, utf16};
 ///
-/// fn aliases(device: &Device) -> Result<(), Status> {
-///     device.create_symbolic_link(utf16!("\\DosDevices\\A"))?;
-///     device.create_symbolic_link(utf16!("\\DosDevices\\B"))?;
+/// fn aliases<D: Driver>(device: &Device, driver: &mut DriverObject<D>) -> Result<(), Status> {
+///     device.create_symbolic_link(driver, utf16!("\\DosDevices\\A"))?;
+///     device.create_symbolic_link(driver, utf16!("\\DosDevices\\B"))?;
 ///     assert!(wdm::MAX_LINKS >= 2);
 ///     Ok(())
 /// }
@@ -343,17 +343,36 @@ impl<S> Device<S> {
     /// Creates a symbolic link to this device; it is deleted before the device at unload. A device
     /// has at most four (STATUS_INSUFFICIENT_RESOURCES beyond).
     ///
-    /// ```
-    /// use wdm::{Device, Status, utf16};
+    /// Only during `init` (it takes the `&mut DriverObject` only `init` has): the link slots
+    /// in the device header are written without a lock, so two processors adding links at
+    /// once would race. STATUS_INVALID_PARAMETER for a device of another driver.
     ///
-    /// fn legacy_name(device: &Device) -> Result<(), Status> {
-    ///     device.create_symbolic_link(utf16!("\\DosDevices\\OldName")) // deleted at unload
+    /// ```
+    /// use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Status, utf16};
+    ///
+    /// struct Legacy;
+    ///
+    /// impl Driver for Legacy {
+    ///     const DISPATCH: Dispatch<Self> = Dispatch::new();
+    ///
+    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+    ///         let device = driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\New")))?;
+    ///         device.create_symbolic_link(driver, utf16!("\\DosDevices\\OldName"))?; // deleted at unload
+    ///         Ok(Legacy)
+    ///     }
     /// }
     /// ```
-    pub fn create_symbolic_link(&self, link: U16CStr) -> Result<(), Status> {
+    pub fn create_symbolic_link<D: Driver>(&self, driver: &mut DriverObject<D>, link: U16CStr) -> Result<(), Status> {
+        self.check_owner(driver)?;
+        self.link(link)
+    }
+
+    /// Creates a symbolic link; the caller is in `init` (it holds the `DriverObject`).
+    pub(crate) fn link(&self, link: U16CStr) -> Result<(), Status> {
         let name = self.name().ok_or(Status::INVALID_DEVICE_REQUEST)?;
         // SAFETY: the header is initialized for every framework device, and links are only
-        // added during init, before the device receives IRPs.
+        // added during init (the caller holds the `DriverObject`), before the device receives
+        // IRPs.
         let links = unsafe { &mut (*self.header()).links };
         let slot = links
             .iter_mut()
@@ -413,13 +432,19 @@ impl<S> Device<S> {
     }
 }
 
-/// The device below this one in its stack, which IRPs are forwarded to.
+/// The device below this one in its stack, which IRPs are forwarded to, as attached by driver
+/// `D` ([`Device::attach_to`]).
+///
+/// The driver type is part of the type, and the handle carries the address of that driver's
+/// state: a completion routine registered with [`Irp::forward_with`](crate::Irp::forward_with)
+/// is for `D` and is handed `D`'s state, never another type's (the hostile review's type
+/// confusion: `forward_with::<OtherDriver, _>` does not compile).
 ///
 /// ```
 /// use wdm::{Irp, LowerDevice, Outcome, Unlocked};
 ///
 /// struct Filter {
-///     lower: LowerDevice,
+///     lower: LowerDevice<Filter>,
 /// }
 ///
 /// impl Filter {
@@ -428,23 +453,32 @@ impl<S> Device<S> {
 ///     }
 /// }
 /// ```
-pub struct LowerDevice {
+pub struct LowerDevice<D> {
     raw: NonNull<DEVICE_OBJECT>,
+    /// The attaching driver's state slot: initialized from the end of its `init` to its unload,
+    /// the window in which IRPs are forwarded and completed.
+    state: *const D,
 }
 
 // SAFETY: a device object in the stack is shared by every processor sending it IRPs; this
-// handle only passes its address to IoCallDriver.
-unsafe impl Send for LowerDevice {}
+// handle only passes its address to IoCallDriver, and the state to completion routines as
+// `&D`, which is `Sync` (every `Driver` is).
+unsafe impl<D: Sync> Send for LowerDevice<D> {}
 // SAFETY: as above.
-unsafe impl Sync for LowerDevice {}
+unsafe impl<D: Sync> Sync for LowerDevice<D> {}
 
-impl LowerDevice {
+impl<D> LowerDevice<D> {
+    /// The state completion routines of `forward_with` get.
+    pub(crate) fn state(&self) -> *const D {
+        self.state
+    }
+
     /// The raw device object.
     ///
     /// ```
     /// use wdm::LowerDevice;
     ///
-    /// fn lower_stack_size(lower: &LowerDevice) -> i8 {
+    /// fn lower_stack_size<D>(lower: &LowerDevice<D>) -> i8 {
     ///     // SAFETY: the lower device stays live while we are attached to it.
     ///     unsafe { (*lower.as_raw()).StackSize }
     /// }
@@ -460,11 +494,16 @@ impl<S> Device<S> {
     /// and returns the device it now sits on, which its IRPs are forwarded to. The framework
     /// detaches it at unload, before deleting it.
     ///
+    /// Only during `init`: it takes the `&mut DriverObject` only `init` has, because it writes
+    /// the device header without a lock (two processors attaching at once would race on it),
+    /// and a device attaches before it receives IRPs. STATUS_INVALID_PARAMETER for a device of
+    /// another driver, STATUS_INVALID_DEVICE_STATE for a device already attached.
+    ///
     /// ```
     /// use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, LowerDevice, Status, utf16};
     ///
     /// struct Filter {
-    ///     lower: LowerDevice,
+    ///     lower: LowerDevice<Filter>,
     /// }
     ///
     /// impl Driver for Filter {
@@ -473,16 +512,26 @@ impl<S> Device<S> {
     ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
     ///         let function = driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\Fn")))?;
     ///         let filter = driver.create_device(&DeviceOptions::new())?;
-    ///         let lower = filter.attach_to(&function)?; // detached at unload
+    ///         let lower = filter.attach_to(driver, &function)?; // detached at unload
     ///         Ok(Filter { lower })
     ///     }
     /// }
     /// ```
-    pub fn attach_to<T>(&self, target: &Device<T>) -> Result<LowerDevice, Status> {
+    pub fn attach_to<D: Driver, T>(
+        &self,
+        driver: &mut DriverObject<D>,
+        target: &Device<T>,
+    ) -> Result<LowerDevice<D>, Status> {
+        self.check_owner(driver)?;
+        // SAFETY: the header is initialized for every framework device; `driver` is borrowed
+        // exclusively, so this is `init` and nothing else touches the header.
+        if !unsafe { (*self.header()).lower }.is_null() {
+            return Err(Status::INVALID_DEVICE_STATE);
+        }
         // SAFETY: two live framework devices.
         let lower = unsafe { wdm_sys::ntddk::IoAttachDeviceToDeviceStack(self.as_raw(), target.as_raw()) };
         let raw = NonNull::new(lower).ok_or(Status::NO_SUCH_DEVICE)?;
-        // SAFETY: the header is initialized; attaching happens during init.
+        // SAFETY: as above: `init`, the header is ours alone.
         unsafe { (*self.header()).lower = lower };
         // SAFETY: as above.
         unsafe { (*self.header()).teardown = Some(DeviceHeader::undo_links_and_attachment) };
@@ -490,6 +539,17 @@ impl<S> Device<S> {
         let flags = unsafe { (*lower).Flags } & (DO_BUFFERED_IO | DO_DIRECT_IO);
         // SAFETY: our own device, during init.
         unsafe { (*self.as_raw()).Flags |= flags };
-        Ok(LowerDevice { raw })
+        Ok(LowerDevice {
+            raw,
+            state: driver.state_slot(),
+        })
+    }
+
+    /// STATUS_INVALID_PARAMETER unless this device was created by `driver` (a device handle
+    /// smuggled from another driver, through a static, on the simulator).
+    fn check_owner<D: Driver>(&self, driver: &DriverObject<D>) -> Result<(), Status> {
+        // SAFETY: a live device object; `DriverObject` is set by IoCreateDevice and constant.
+        let owner = unsafe { (*self.raw.as_ptr()).DriverObject };
+        if core::ptr::eq(owner, driver.as_raw()) { Ok(()) } else { Err(Status::INVALID_PARAMETER) }
     }
 }

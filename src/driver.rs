@@ -412,7 +412,7 @@ impl<D: Driver> DriverObject<D> {
         let device = unsafe { Device::from_raw(raw) };
         device.set_io_method(options.io_method);
         if let Some(link) = options.link {
-            device.create_symbolic_link(link)?;
+            device.link(link)?;
         }
         Ok(device)
     }

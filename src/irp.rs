@@ -90,7 +90,7 @@ pub struct Pended<'irp> {
 /// ```
 /// use wdm::{Irp, LowerDevice, Outcome, Unlocked};
 ///
-/// fn down<'irp>(lower: &LowerDevice, irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
+/// fn down<'irp, D>(lower: &LowerDevice<D>, irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
 ///     let forwarded = irp.forward(lower);
 ///     forwarded.into() // returns what the lower driver returned
 /// }
@@ -342,11 +342,11 @@ impl<'irp> Irp<'irp> {
     /// ```
     /// use wdm::{Irp, LowerDevice, Outcome, Unlocked};
     ///
-    /// fn pass_through<'irp>(lower: &LowerDevice, irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
+    /// fn pass_through<'irp, D>(lower: &LowerDevice<D>, irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
     ///     irp.forward(lower).into()
     /// }
     /// ```
-    pub fn forward(self, lower: &crate::LowerDevice) -> Forwarded<'irp> {
+    pub fn forward<D>(self, lower: &crate::LowerDevice<D>) -> Forwarded<'irp> {
         let irp = self.raw.as_ptr();
         // SAFETY: an owned IRP with a location for the lower driver (the stack was sized when
         // the device attached).

@@ -9,7 +9,7 @@ use wdm_sim::{Kernel, Rule};
 
 struct Stack {
     function: Device,
-    lower: LowerDevice,
+    lower: LowerDevice<Stack>,
     reads: IrpQueue,
     seen: std::sync::atomic::AtomicU32,
 }
@@ -44,7 +44,7 @@ impl Driver for Stack {
     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
         let function = driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\Function")))?;
         let filter = driver.create_device(&DeviceOptions::new())?;
-        let lower = filter.attach_to(&function)?;
+        let lower = filter.attach_to(driver, &function)?;
         Ok(Stack {
             function,
             lower,

@@ -11,10 +11,10 @@ fn pends<'irp>(irp: Irp<'irp>, queue: &mut Vec<PendingIrp>) -> Outcome<'irp> {
     pended.into()
 }
 
-fn forwards<'irp>(irp: Irp<'irp>, lower: &LowerDevice) -> Outcome<'irp> {
+fn forwards<'irp, D>(irp: Irp<'irp>, lower: &LowerDevice<D>) -> Outcome<'irp> {
     irp.forward(lower).into()
 }
 
 fn main() {
-    let _ = (completes, pends, forwards);
+    let _ = (completes, pends, forwards::<()>);
 }

@@ -2,7 +2,7 @@
 // PendedCompletedRequest3: don't complete an IRP that is pending in a lower driver).
 use wdm::{Irp, LowerDevice, Outcome, Status, Unlocked};
 
-fn handler<'irp>(irp: Irp<'irp>, lower: &LowerDevice, cx: &Unlocked) -> Outcome<'irp> {
+fn handler<'irp, D>(irp: Irp<'irp>, lower: &LowerDevice<D>, cx: &Unlocked) -> Outcome<'irp> {
     let _forwarded = irp.forward(lower);
     irp.complete(Status::SUCCESS, cx).into()
 }

@@ -1,0 +1,31 @@
+// Hostile review row 2: a completion routine for another driver type would read this driver's
+// state as that type. The lower device is typed by the driver that attached it, and its
+// completion routines get that driver's state.
+use wdm::{CompletionRoutine, Irp, LowerCompleted, LowerDevice, Next, Outcome, Unlocked};
+
+struct Mine {
+    lower: LowerDevice<Mine>,
+}
+
+struct Other {
+    secret: u64,
+}
+
+struct ReadsOther;
+
+impl CompletionRoutine<Other> for ReadsOther {
+    fn completed<'c>(driver: &Other, irp: LowerCompleted<'c>, _cx: &mut Unlocked) -> Next<'c> {
+        let _ = driver.secret;
+        irp.pass_up()
+    }
+}
+
+impl Mine {
+    fn read<'irp>(&self, irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
+        irp.forward_with::<Other, ReadsOther>(&self.lower).into()
+    }
+}
+
+fn main() {
+    let _ = Mine::read;
+}
