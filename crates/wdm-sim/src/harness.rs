@@ -75,10 +75,15 @@ impl Kernel {
         crate::irql::set(wdm_sys::PASSIVE_LEVEL as u8);
         match catch_unwind(AssertUnwindSafe(f)) {
             Ok(r) => Ok(r),
-            Err(payload) => match payload.downcast::<BugCheck>() {
-                Ok(bug) => Err(*bug),
-                Err(other) => resume_unwind(other),
-            },
+            Err(payload) => {
+                // The unwind skipped the releases of whatever locks the driver still held (its
+                // guards released theirs on the way): this processor holds none now.
+                crate::spinlock::clear_held();
+                match payload.downcast::<BugCheck>() {
+                    Ok(bug) => Err(*bug),
+                    Err(other) => resume_unwind(other),
+                }
+            }
         }
     }
 

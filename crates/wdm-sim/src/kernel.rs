@@ -235,7 +235,6 @@ impl State {
     /// Stops the machine with `report` unless it has stopped already, and unwinds this
     /// processor to the harness with the first bug check.
     fn bug_check(&self, report: Report) -> ! {
-        crate::spinlock::clear_held();
         let first = {
             let mut crash = lock(&self.crash);
             match &*crash {

@@ -44,7 +44,8 @@ pub(crate) fn holds(word: usize) -> bool {
     HELD.with(|h| h.borrow().iter().any(|&(w, _)| w == word))
 }
 
-/// Forgets every lock this processor holds (after a bug check unwound through their owners).
+/// Forgets every lock this processor holds (after a bug check or panic unwound through their
+/// owners).
 pub(crate) fn clear_held() {
     HELD.with(|h| h.borrow_mut().clear());
 }
