@@ -104,6 +104,10 @@ fn cancel(k: &State, irp: PIRP) -> bool {
             [irp as usize, routine as usize, 0, 0],
             "the IRP was completed with its cancel routine still set, and IoCancelIrp found it (CANCEL_STATE_IN_COMPLETED_IRP)".into(),
         );
+        // Reached only while unwinding (see `State::report`): no cancel routine for a
+        // completed IRP.
+        spinlock::release_lower(k, k.cancel_lock(), LockKind::Cancel, old, "IoCancelIrp");
+        return false;
     }
     // SAFETY: a live IRP.
     unsafe { (*irp).CancelIrql = old };

@@ -329,10 +329,13 @@ impl Controller {
         self.cv.notify_all();
     }
 
-    /// A pre-emption point on the calling thread: maybe let another processor run.
-    pub(crate) fn switch(&self, _point: &'static str, spinning: bool) {
+    /// A pre-emption point on the calling thread: maybe let another processor run. False only
+    /// for a spinner that no other processor can ever release, while it unwinds (outside an
+    /// unwind that is a deadlock, and panics).
+    #[must_use]
+    pub(crate) fn switch(&self, _point: &'static str, spinning: bool) -> bool {
         let Some(me) = ME.with(Cell::get) else {
-            return;
+            return true;
         };
         let mut g = lock(&self.inner);
         // Carry on first, then the others in order; a spinner waits for someone else.
@@ -343,12 +346,15 @@ impl Controller {
         options.extend(g.alive.iter().copied().filter(|&t| t != me));
         if options.is_empty() {
             drop(g);
+            if std::thread::panicking() {
+                return false;
+            }
             panic!("deadlock: processor {me} spins on a lock that no other processor can release");
         }
         let c = g.decide(options.len(), !spinning);
         let next = options[c];
         if next == me {
-            return;
+            return true;
         }
         g.running = Some(next);
         self.cv.notify_all();
@@ -357,6 +363,7 @@ impl Controller {
                 .wait_while(g, |g| g.running != Some(me))
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
+        true
     }
 }
 

@@ -75,15 +75,54 @@ impl Kernel {
         crate::irql::set(wdm_sys::PASSIVE_LEVEL as u8);
         match catch_unwind(AssertUnwindSafe(f)) {
             Ok(r) => Ok(r),
-            Err(payload) => match payload.downcast::<BugCheck>() {
-                Ok(bug) => Err(*bug),
-                Err(other) => resume_unwind(other),
-            },
+            Err(payload) => {
+                // The unwind skipped the releases of whatever locks the driver still held (its
+                // guards released theirs on the way): this processor holds none now.
+                crate::spinlock::clear_held();
+                match payload.downcast::<BugCheck>() {
+                    Ok(bug) => Err(*bug),
+                    Err(other) => resume_unwind(other),
+                }
+            }
         }
     }
 
     /// Runs `f` and returns the bug check it caused, if any, instead of failing the test.
     /// After a bug check the machine is stopped: only its reports can still be read.
+    ///
+    /// The bug check unwinds through the driver, so its guards' destructors run and call back
+    /// into the stopped machine; nothing they do is reported, and the bug check returned is the
+    /// first one, as is every later one this machine's processors raise.
+    ///
+    /// ```
+    /// use wdm_sim::{Kernel, Rule};
+    /// use wdm_sys::ntddk::{KeAcquireSpinLockRaiseToDpc, KeReleaseSpinLock};
+    /// use wdm_sys::{KIRQL, KSPIN_LOCK, PKSPIN_LOCK};
+    ///
+    /// // A guard that releases a spin lock when dropped.
+    /// struct Guard(PKSPIN_LOCK, KIRQL);
+    /// impl Drop for Guard {
+    ///     fn drop(&mut self) {
+    ///         // SAFETY: made right after acquiring the lock, which returned the IRQL kept.
+    ///         unsafe { KeReleaseSpinLock(self.0, self.1) };
+    ///     }
+    /// }
+    ///
+    /// let kernel = Kernel::new();
+    /// let mut word: KSPIN_LOCK = 0;
+    /// let lock: PKSPIN_LOCK = &mut word;
+    /// let bug = kernel.catch(|| {
+    ///     kernel.run(|| {
+    ///         // SAFETY: an initialized lock; taking it twice is the mistake shown.
+    ///         let _guard = Guard(lock, unsafe { KeAcquireSpinLockRaiseToDpc(lock) });
+    ///         // SAFETY: as above.
+    ///         unsafe { KeAcquireSpinLockRaiseToDpc(lock) }
+    ///     })
+    /// });
+    /// assert_eq!(bug.unwrap_err().0.rule, Rule::SpinLockAlreadyOwned);
+    /// // The guard released the lock during the unwind, and added no report.
+    /// assert_eq!((kernel.reports().len(), word), (1, 0));
+    /// ```
     pub fn catch<R>(&self, f: impl FnOnce() -> R) -> Result<R, BugCheck> {
         let result = catch_unwind(AssertUnwindSafe(f));
         if let Some(report) = lock(&self.state.crash).clone() {

@@ -335,6 +335,8 @@ pub unsafe extern "C-unwind" fn IofCallDriver(device: PDEVICE_OBJECT, irp: PIRP)
             [irp as usize, device as usize, 0, 0],
             "IoCallDriver with an IRP that was already completed".into(),
         );
+        // Reached only while unwinding (see `State::report`): the IRP may be gone.
+        return STATUS_INVALID_DEVICE_REQUEST;
     }
     // SAFETY: the caller guarantees a live IRP it owns.
     let i = unsafe { &mut *irp };
@@ -360,6 +362,9 @@ pub unsafe extern "C-unwind" fn IofCallDriver(device: PDEVICE_OBJECT, irp: PIRP)
             [irp as usize, 0, 0, 0],
             format!("IRP has {} stack locations; the device stack is deeper", i.StackCount),
         );
+        // Reached only while unwinding: there is no location to move to.
+        i.CurrentLocation += 1;
+        return STATUS_INVALID_DEVICE_REQUEST;
     }
     let location = i.CurrentLocation as u32;
     // SAFETY: the IRP is live.

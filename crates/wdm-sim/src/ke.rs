@@ -544,6 +544,8 @@ pub unsafe extern "C-unwind" fn KeWaitForSingleObject(
             [0x3B, usize::from(now), object as usize, 0],
             format!("waiting at IRQL {now}"),
         );
+        // Reached only while unwinding (see `State::report`): no wait that may never end.
+        return STATUS_TIMEOUT;
     }
     let deadline = limit.map(|l| Instant::now() + l);
     let mut g = lock(&k.system.inner);

@@ -7,7 +7,7 @@
 
 use std::cell::Cell;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::debug::DebugLine;
@@ -32,7 +32,10 @@ pub(crate) struct State {
     pub irps: Mutex<IrpTable>,
     pub reports: Mutex<Vec<Report>>,
     pub debug: Mutex<Vec<DebugLine>>,
+    /// The first bug check: once set the machine is stopped, for good.
     pub crash: Mutex<Option<Report>>,
+    /// Set with `crash`, to test without taking its lock.
+    halted: AtomicBool,
     next_processor: AtomicU32,
     /// The one cancel spin lock (a KSPIN_LOCK word).
     cancel_lock: AtomicUsize,
@@ -134,6 +137,25 @@ pub(crate) fn as_driver<R>(driver: usize, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// A report of `rule` on this processor, at its IRQL now.
+pub(crate) fn here(
+    rule: Rule,
+    routine: &'static str,
+    irp: Option<usize>,
+    parameters: [usize; 4],
+    message: String,
+) -> Report {
+    Report {
+        rule,
+        message,
+        routine,
+        irp,
+        processor: processor(),
+        irql: IRQL.with(Cell::get),
+        parameters,
+    }
+}
+
 impl State {
     pub(crate) fn new() -> Self {
         Self {
@@ -143,6 +165,7 @@ impl State {
             reports: Mutex::new(Vec::new()),
             debug: Mutex::new(Vec::new()),
             crash: Mutex::new(None),
+            halted: AtomicBool::new(false),
             next_processor: AtomicU32::new(0),
             cancel_lock: AtomicUsize::new(0),
             cancel_armed: Mutex::new(HashSet::new()),
@@ -160,8 +183,30 @@ impl State {
         self.cancel_lock.as_ptr().cast()
     }
 
+    /// Whether the machine has bug-checked.
+    pub(crate) fn halted(&self) -> bool {
+        self.halted.load(Ordering::Acquire)
+    }
+
+    /// The first bug check, once the machine has stopped.
+    pub(crate) fn crash(&self) -> Option<Report> {
+        if self.halted() { lock(&self.crash).clone() } else { None }
+    }
+
     /// Records a violation. A fatal one ends the scenario: it unwinds to the harness like a
     /// bug check stops the machine.
+    ///
+    /// This is the one place that decides whether a violation counts:
+    /// - While this thread unwinds (a bug check, or a test's panic, on its way to the harness),
+    ///   nothing is recorded and nothing panics: the destructors of the driver's guards are
+    ///   running (releasing a lock, lowering the IRQL, completing the IRP) on state the unwind
+    ///   left half-done, so what they break is a consequence, not a finding; and a panic out of
+    ///   a destructor during an unwind aborts the process. The call returns even for a fatal
+    ///   rule, and the routine carries on keeping the simulator's books (a fatal check whose
+    ///   continuation would be unsafe returns from its routine right after reporting).
+    /// - Once the machine has bug-checked, another processor's violation is not recorded either:
+    ///   a warning is dropped, and a fatal one stops that processor too, with the first report,
+    ///   which is the one every caller sees.
     pub(crate) fn report(
         &self,
         rule: Rule,
@@ -173,22 +218,36 @@ impl State {
         if rule.stop_code().code == 0xC9 && !self.io_verification.load(Ordering::Relaxed) {
             return;
         }
-        let report = Report {
-            rule,
-            message,
-            routine,
-            irp,
-            processor: processor(),
-            irql: IRQL.with(Cell::get),
-            parameters,
-        };
-        crate::trace::report(self, &report);
-        if rule.severity() == Severity::Fatal {
-            crate::spinlock::clear_held();
-            lock(&self.crash).get_or_insert_with(|| report.clone());
-            lock(&self.reports).push(report.clone());
-            std::panic::resume_unwind(Box::new(BugCheck(report)));
+        if std::thread::panicking() {
+            return;
         }
+        let report = here(rule, routine, irp, parameters, message);
+        if rule.severity() == Severity::Fatal {
+            self.bug_check(report);
+        }
+        if self.halted() {
+            return;
+        }
+        crate::trace::report(self, &report);
         lock(&self.reports).push(report);
+    }
+
+    /// Stops the machine with `report` unless it has stopped already, and unwinds this
+    /// processor to the harness with the first bug check.
+    fn bug_check(&self, report: Report) -> ! {
+        let first = {
+            let mut crash = lock(&self.crash);
+            match &*crash {
+                Some(first) => first.clone(),
+                None => {
+                    crate::trace::report(self, &report);
+                    lock(&self.reports).push(report.clone());
+                    *crash = Some(report.clone());
+                    self.halted.store(true, Ordering::Release);
+                    report
+                }
+            }
+        };
+        std::panic::resume_unwind(Box::new(BugCheck(first)))
     }
 }

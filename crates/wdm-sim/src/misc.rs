@@ -2,20 +2,26 @@
 
 use wdm_sys::{PCWSTR, PUNICODE_STRING, SIZE_T, ULONG, ULONG_PTR, UNICODE_STRING};
 
-use crate::kernel::current;
-use crate::report::Rule;
+use crate::kernel::{current, here};
+use crate::report::{BugCheck, Rule};
 
 /// `KeBugCheckEx`: the driver stops the machine; the scenario ends with its code.
+///
+/// Called while this processor already unwinds (from a destructor of the driver's), it is not
+/// reported, like any violation then; but it cannot return either, so the unwind goes on from
+/// here, and Rust aborts the process if nothing between here and that destructor catches it.
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn KeBugCheckEx(code: ULONG, p1: ULONG_PTR, p2: ULONG_PTR, p3: ULONG_PTR, p4: ULONG_PTR) -> ! {
-    current().report(
-        Rule::DriverBugCheck,
-        "KeBugCheckEx",
-        None,
-        [p1 as usize, p2 as usize, p3 as usize, p4 as usize],
-        format!("KeBugCheckEx({code:#x}, {p1:#x}, {p2:#x}, {p3:#x}, {p4:#x})"),
-    );
-    unreachable!("a fatal report unwinds")
+    let k = current();
+    let message = format!("KeBugCheckEx({code:#x}, {p1:#x}, {p2:#x}, {p3:#x}, {p4:#x})");
+    let parameters = [p1 as usize, p2 as usize, p3 as usize, p4 as usize];
+    k.report(Rule::DriverBugCheck, "KeBugCheckEx", None, parameters, message.clone());
+    // Only reached while unwinding: a fatal report stops the scenario otherwise.
+    eprintln!("wdm-sim: {message} called while unwinding (from a destructor?); it cannot return");
+    let first = k
+        .crash()
+        .unwrap_or_else(|| here(Rule::DriverBugCheck, "KeBugCheckEx", None, parameters, message));
+    std::panic::resume_unwind(Box::new(BugCheck(first)))
 }
 
 /// `RtlInitUnicodeString`.

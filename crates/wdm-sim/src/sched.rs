@@ -19,11 +19,17 @@ pub(crate) fn preempt(point: &'static str) {
     }
 }
 
-/// One turn of a spin loop.
-pub(crate) fn spin_wait() {
+/// One turn of a spin loop. False if the spinner must give up: it is unwinding (a guard's
+/// destructor acquiring a lock) and the lock may never be released, because the machine has
+/// bug-checked or no other processor is left to release it.
+#[must_use]
+pub(crate) fn spin_wait() -> bool {
     match crate::kernel::try_current() {
         Some(k) => k.sched.spin(k),
-        None => std::thread::yield_now(),
+        None => {
+            std::thread::yield_now();
+            true
+        }
     }
 }
 
@@ -56,12 +62,16 @@ impl Sched {
 
     fn preempt(&self, point: &'static str) {
         if let Some(c) = self.controller() {
-            c.switch(point, false);
+            // Never false: this processor may always carry on itself.
+            let _ = c.switch(point, false);
         }
     }
 
-    fn spin(&self, k: &State) {
-        if let Some(report) = lock(&k.crash).clone() {
+    fn spin(&self, k: &State) -> bool {
+        if let Some(report) = k.crash() {
+            if std::thread::panicking() {
+                return false;
+            }
             // The machine stopped while this processor waited: stop it too.
             std::panic::resume_unwind(Box::new(crate::BugCheck(report)));
         }
@@ -70,6 +80,7 @@ impl Sched {
             None => {
                 std::hint::spin_loop();
                 std::thread::yield_now();
+                true
             }
         }
     }

@@ -44,7 +44,8 @@ pub(crate) fn holds(word: usize) -> bool {
     HELD.with(|h| h.borrow().iter().any(|&(w, _)| w == word))
 }
 
-/// Forgets every lock this processor holds (after a bug check unwound through their owners).
+/// Forgets every lock this processor holds (after a bug check or panic unwound through their
+/// owners).
 pub(crate) fn clear_held() {
     HELD.with(|h| h.borrow_mut().clear());
 }
@@ -57,6 +58,11 @@ fn word<'a>(lock: PKSPIN_LOCK) -> &'a AtomicUsize {
 
 /// Spins until the lock at `lock` is ours. A processor that already holds it would spin for
 /// ever on Windows; here that is SPIN_LOCK_ALREADY_OWNED (0xF).
+///
+/// While this processor unwinds (a guard's destructor acquiring) it may return without the
+/// lock: the 0xF check then reports nothing and the lock is this processor's already, or the
+/// machine has stopped and the owner may never release it. The matching release finds it not
+/// held, which is not reported then either.
 pub(crate) fn acquire(k: &State, lock: PKSPIN_LOCK, kind: LockKind, routine: &'static str) {
     // Another processor may take the lock first.
     sched::preempt(routine);
@@ -65,14 +71,21 @@ pub(crate) fn acquire(k: &State, lock: PKSPIN_LOCK, kind: LockKind, routine: &'s
     loop {
         match w.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed) {
             Ok(_) => break,
-            Err(owner) if owner == me => k.report(
-                Rule::SpinLockAlreadyOwned,
-                routine,
-                None,
-                [lock as usize, 0, 0, 0],
-                format!("acquiring spin lock {lock:p}, which this processor already holds"),
-            ),
-            Err(_) => sched::spin_wait(),
+            Err(owner) if owner == me => {
+                k.report(
+                    Rule::SpinLockAlreadyOwned,
+                    routine,
+                    None,
+                    [lock as usize, 0, 0, 0],
+                    format!("acquiring spin lock {lock:p}, which this processor already holds"),
+                );
+                return;
+            }
+            Err(_) => {
+                if !sched::spin_wait() {
+                    return;
+                }
+            }
         }
     }
     HELD.with(|h| h.borrow_mut().push((lock as usize, kind)));
@@ -103,7 +116,7 @@ pub(crate) fn release(k: &State, lock: PKSPIN_LOCK, kind: LockKind, routine: &'s
         ),
         Some(_) => {}
     }
-    // Only the owner clears the word; a bad release above already stopped the scenario.
+    // Only the owner clears the word (a bad release above gets here only while unwinding).
     let _ = word(lock).compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed);
 }
 
