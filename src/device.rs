@@ -550,6 +550,10 @@ impl<S> Device<S> {
     fn check_owner<D: Driver>(&self, driver: &DriverObject<D>) -> Result<(), Status> {
         // SAFETY: a live device object; `DriverObject` is set by IoCreateDevice and constant.
         let owner = unsafe { (*self.raw.as_ptr()).DriverObject };
-        if core::ptr::eq(owner, driver.as_raw()) { Ok(()) } else { Err(Status::INVALID_PARAMETER) }
+        if core::ptr::eq(owner, driver.as_raw()) {
+            Ok(())
+        } else {
+            Err(Status::INVALID_PARAMETER)
+        }
     }
 }

@@ -362,10 +362,11 @@ impl<'irp> Irp<'irp> {
 
 /// An IRP marked pending: the driver owns it until it completes it, from any thread.
 ///
-/// Dropping one completes it with STATUS_CANCELLED, so a pended IRP can never be lost. (Drop
-/// it outside spin locks: a drop needs no [`Unlocked`] proof, so dropping one under a lock, for
-/// instance by overwriting a locked `Option<PendingIrp>`, is not caught at compile time; the
-/// simulator reports it as SpinLockSafe.)
+/// Dropping one completes it with STATUS_CANCELLED, so a pended IRP can never be lost, and
+/// says so in the debug output (`wdm: a pending IRP was dropped ...`). (Drop it outside spin
+/// locks: a drop needs no [`Unlocked`] proof, so dropping one under a lock, for instance by
+/// overwriting a locked `Option<PendingIrp>`, is not caught at compile time; the simulator
+/// reports it as SpinLockSafe. docs/soundness.md explains why this gap remains.)
 ///
 /// ```
 /// use wdm::{Irp, Outcome, PendingIrp, SpinLock, Status, Unlocked};
@@ -385,6 +386,7 @@ impl<'irp> Irp<'irp> {
 ///     }
 /// }
 /// ```
+#[must_use = "a pending IRP must be completed (dropping it completes it as cancelled)"]
 pub struct PendingIrp {
     raw: NonNull<IRP>,
 }
@@ -465,8 +467,12 @@ impl PendingIrp {
     }
 }
 
+/// A pending IRP nobody completed: completed as cancelled, never lost.
 impl Drop for PendingIrp {
     fn drop(&mut self) {
+        crate::print::print(format_args!(
+            "wdm: a pending IRP was dropped without being completed: completed with STATUS_CANCELLED\n"
+        ));
         complete_raw(self.raw, Status::CANCELLED, 0);
     }
 }

@@ -141,6 +141,10 @@ pub struct Running;
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a Cancel routine of driver `{D}`",
+    label = "implement `CancelRoutine<{D}>` for it (or use `RemoveAndComplete`)"
+)]
 pub trait CancelRoutine<D>: 'static {
     /// Called when a queued IRP is cancelled, holding the cancel spin lock. The IRP is still
     /// in the device queue (the framework handles the one StartIo is about to receive); the

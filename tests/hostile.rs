@@ -416,3 +416,111 @@ mod queue_lifetime {
         assert!(report.schedules > 10, "{} schedules", report.schedules);
     }
 }
+
+/// The simulator survives a bug check inside a lock's closure (issue item 7): the framework's
+/// release runs during the unwind, and only the first report reaches the test.
+mod bug_check_under_a_lock {
+    use super::*;
+
+    struct Crasher {
+        state: SpinLock<u32>,
+    }
+
+    impl Driver for Crasher {
+        const DISPATCH: Dispatch<Self> = Dispatch::new().create(ok).close(ok).device_control(Self::crash);
+
+        fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+            driver.create_device(&DEVICE)?;
+            Ok(Crasher {
+                state: SpinLock::new(0),
+            })
+        }
+    }
+
+    impl Crasher {
+        fn crash<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+            let control = u32::from(irp.major_function()) == wdm::sys::IRP_MJ_DEVICE_CONTROL;
+            self.state.with(cx, |_| {
+                if control {
+                    // SAFETY (test): a deliberate bug check, as a failing assertion in a driver
+                    // would raise; it never returns.
+                    unsafe { wdm::sys::ntddk::KeBugCheckEx(0xBEEF, 1, 2, 3, 4) }
+                }
+            });
+            irp.complete(Status::SUCCESS, cx).into()
+        }
+    }
+
+    #[test]
+    fn a_bug_check_inside_with_is_reported_once() {
+        let kernel = Kernel::new();
+        let _driver = kernel.load("hostile", wdm::entry::<Crasher>).unwrap();
+        let file = kernel.open(r"\\.\Hostile").unwrap();
+        let bug = kernel.catch(|| file.ioctl(POKE, &[], 0)).unwrap_err();
+        assert_eq!(bug.0.routine, "KeBugCheckEx", "{bug}");
+        assert_eq!(bug.0.parameters, [1, 2, 3, 4], "{bug}");
+        let reports = kernel.reports();
+        assert_eq!(reports.len(), 1, "only the first report: {reports:?}");
+        // The machine is stopped; dropping the file, driver and kernel must not abort.
+    }
+}
+
+/// Device handles smuggled between drivers. On Windows each driver is its own image, so a
+/// static cannot carry a `Device` from one to another; on the simulator every driver shares
+/// the test's statics. The init-only operations check the device's owner.
+mod foreign_device {
+    use super::*;
+    use std::sync::Mutex;
+    use wdm::Device;
+
+    static SMUGGLED: Mutex<Option<Device>> = Mutex::new(None);
+
+    /// Hands its device to whoever loads next.
+    struct Giver;
+
+    impl Driver for Giver {
+        const DISPATCH: Dispatch<Self> = Dispatch::new().create(ok).close(ok);
+
+        fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+            let device = driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\Giver")))?;
+            *SMUGGLED.lock().unwrap() = Some(device);
+            Ok(Giver)
+        }
+    }
+
+    /// Links (or attaches) the smuggled device as if it were its own.
+    struct Taker<const ATTACH: bool>;
+
+    impl<const ATTACH: bool> Driver for Taker<ATTACH> {
+        const DISPATCH: Dispatch<Self> = Dispatch::new().create(ok).close(ok);
+
+        fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+            let own = driver.create_device(&DeviceOptions::new())?;
+            let foreign = SMUGGLED.lock().unwrap().take().ok_or(Status::UNSUCCESSFUL)?;
+            if ATTACH {
+                foreign.attach_to(driver, &own)?;
+            } else {
+                foreign.create_symbolic_link(driver, utf16!("\\DosDevices\\Stolen"))?;
+            }
+            Ok(Taker)
+        }
+    }
+
+    #[test]
+    fn another_drivers_device_is_refused_by_init_only_operations() {
+        for attach in [false, true] {
+            let kernel = Kernel::new();
+            let giver = kernel.load("giver", wdm::entry::<Giver>).unwrap();
+            let taker = if attach {
+                wdm::entry::<Taker<true>>
+            } else {
+                wdm::entry::<Taker<false>>
+            };
+            let refused = kernel.load("taker", taker).map(|_| ()).unwrap_err();
+            assert_eq!(refused, Status::INVALID_PARAMETER.raw(), "attach: {attach}");
+            assert!(kernel.open(r"\\.\Stolen").is_err(), "no link to the giver's device");
+            giver.unload();
+            kernel.assert_clean();
+        }
+    }
+}

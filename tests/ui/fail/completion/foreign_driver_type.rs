@@ -1,7 +1,7 @@
 // Hostile review row 2: a completion routine for another driver type would read this driver's
 // state as that type. The lower device is typed by the driver that attached it, and its
 // completion routines get that driver's state.
-use wdm::{CompletionRoutine, Irp, LowerCompleted, LowerDevice, Next, Outcome, Unlocked};
+use wdm::{CompletionRoutine, Dispatch, Driver, DriverObject, Irp, LowerCompleted, LowerDevice, Next, Outcome, Status, Unlocked};
 
 struct Mine {
     lower: LowerDevice<Mine>,
@@ -9,6 +9,20 @@ struct Mine {
 
 struct Other {
     secret: u64,
+}
+
+impl Driver for Mine {
+    const DISPATCH: Dispatch<Self> = Dispatch::new().read(Self::read);
+    fn init(_driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+        Err(Status::NOT_SUPPORTED)
+    }
+}
+
+impl Driver for Other {
+    const DISPATCH: Dispatch<Self> = Dispatch::new();
+    fn init(_driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+        Ok(Other { secret: 0 })
+    }
 }
 
 struct ReadsOther;
