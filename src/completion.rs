@@ -21,7 +21,7 @@ use wdm_sys::{
 };
 
 use crate::irp::{Pended, PendingIrp};
-use crate::{Driver, Irp, LowerDevice, Status, Unlocked};
+use crate::{Irp, LowerDevice, Status, Unlocked};
 
 type Brand<'c> = PhantomData<fn(&'c ()) -> &'c ()>;
 
@@ -238,7 +238,7 @@ impl<'irp> Irp<'irp> {
     ///     }
     /// }
     /// ```
-    pub fn forward_with<D: Driver, C: CompletionRoutine<D>>(self, lower: &LowerDevice<D>) -> Pended<'irp> {
+    pub fn forward_with<D: 'static, C: CompletionRoutine<D>>(self, lower: &LowerDevice<D>) -> Pended<'irp> {
         let (pending, pended) = self.mark_pending();
         let irp = pending.into_raw().as_ptr();
         // SAFETY: an owned IRP with a location for the lower driver.
@@ -262,7 +262,7 @@ impl<'irp> Irp<'irp> {
 
 wdm_sys::callback! {
     /// The framework's completion routine for driver `D` and its routine `C`.
-    unsafe fn completion_trampoline<D: Driver, C: CompletionRoutine<D>>(_device: PDEVICE_OBJECT, irp: PIRP, context: PVOID) -> NTSTATUS {
+    unsafe fn completion_trampoline<D: 'static, C: CompletionRoutine<D>>(_device: PDEVICE_OBJECT, irp: PIRP, context: PVOID) -> NTSTATUS {
         // SAFETY: the context is the state of the driver that attached the `LowerDevice<D>` the
         // IRP was forwarded to (`forward_with`): a `D`, whatever device the IRP came through,
         // initialized while IRPs flow (from the end of init to unload).

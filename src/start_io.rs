@@ -354,7 +354,59 @@ impl Device<Plain> {
     }
 }
 
-impl<D: StartIo> Device<StartIoState<D, NoCancelRoutine, Unset>> {
+/// The configuration steps as bounds rather than as methods that exist only in some states, so
+/// that a step out of order fails with a message naming the rule instead of "no method named
+/// ...". Sealed: an implementation would skip a step.
+///
+/// ```
+/// use wdm::start_io::{CancelRoutineNotYetSet, NoCancelRoutine, StartIoState, Unset};
+///
+/// fn may_register<S: CancelRoutineNotYetSet>() {}
+/// may_register::<StartIoState<(), NoCancelRoutine, Unset>>(); // right after `.start_io(driver)`
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "the Cancel routine must be registered before `set_start_io_attributes`, and only once (SDV StartIoCancel)",
+    label = "this device's StartIo configuration is past that step",
+    note = "configure in order: `.start_io(driver).cancel_routine::<C>().set_start_io_attributes(..)`"
+)]
+pub trait CancelRoutineNotYetSet: Sealed {}
+impl CancelRoutineNotYetSet for StartIoState<(), NoCancelRoutine, Unset> {}
+
+/// IoSetStartIoAttributes not called yet (a bound of `set_start_io_attributes`). Sealed.
+///
+/// ```
+/// use wdm::start_io::{AttributesNotYetSet, Unset};
+///
+/// fn may_set<S: AttributesNotYetSet>() {}
+/// may_set::<Unset>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "StartIo attributes are set once (IoSetStartIoAttributes)",
+    label = "`set_start_io_attributes` was already called for this device"
+)]
+pub trait AttributesNotYetSet: Sealed {}
+impl AttributesNotYetSet for Unset {}
+
+/// IoSetStartIoAttributes called (a bound of `start_packet`). Sealed.
+///
+/// ```
+/// use wdm::start_io::{AttributesSet, NonCancelable, Set};
+///
+/// fn may_start<S: AttributesSet>() {}
+/// may_start::<Set<NonCancelable>>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "packets cannot start before the StartIo attributes are set (SDV StartIoCancel)",
+    label = "call `.set_start_io_attributes(NonCancelable)` or `(Cancelable)` first"
+)]
+pub trait AttributesSet: Sealed {}
+impl<A> AttributesSet for Set<A> {}
+
+impl Sealed for StartIoState<(), NoCancelRoutine, Unset> {}
+impl Sealed for Unset {}
+impl<A> Sealed for Set<A> {}
+
+impl<D: StartIo, C, A> Device<StartIoState<D, C, A>> {
     /// Registers `C` as the Cancel routine of every packet this device starts.
     ///
     /// ```
@@ -372,14 +424,17 @@ impl<D: StartIo> Device<StartIoState<D, NoCancelRoutine, Unset>> {
     ///         .set_start_io_attributes(Cancelable) // ...then NonCancelable = FALSE compiles
     /// }
     /// ```
-    pub fn cancel_routine<C: CancelRoutine<D>>(self) -> Device<StartIoState<D, WithCancelRoutine<C>, Unset>> {
+    pub fn cancel_routine<X: CancelRoutine<D>>(self) -> Device<StartIoState<D, WithCancelRoutine<X>, Unset>>
+    where
+        StartIoState<(), C, A>: CancelRoutineNotYetSet,
+    {
         // SAFETY: the header is initialized; configuration happens during init.
         unsafe { (*self.header()).cancelable = true };
         self.with_state()
     }
 }
 
-impl<D: StartIo, C: CancelState<D>> Device<StartIoState<D, C, Unset>> {
+impl<D: StartIo, C: CancelState<D>, S> Device<StartIoState<D, C, S>> {
     /// IoSetStartIoAttributes: StartIo deferred (always: SDV StartIoRecursion), cancelability
     /// `attr`. [`Cancelable`] compiles only with a Cancel routine registered (SDV
     /// StartIoCancel).
@@ -399,7 +454,10 @@ impl<D: StartIo, C: CancelState<D>> Device<StartIoState<D, C, Unset>> {
     ///         .set_start_io_attributes(Cancelable) // ...then NonCancelable = FALSE compiles
     /// }
     /// ```
-    pub fn set_start_io_attributes<A: Cancelability<C>>(self, _attr: A) -> Device<StartIoState<D, C, Set<A>>> {
+    pub fn set_start_io_attributes<A: Cancelability<C>>(self, _attr: A) -> Device<StartIoState<D, C, Set<A>>>
+    where
+        S: AttributesNotYetSet,
+    {
         // SAFETY: a live device of this driver; any IRQL.
         unsafe {
             IoSetStartIoAttributes(
@@ -412,7 +470,7 @@ impl<D: StartIo, C: CancelState<D>> Device<StartIoState<D, C, Unset>> {
     }
 }
 
-impl<D: StartIo, C: CancelState<D>, A: 'static> Device<StartIoState<D, C, Set<A>>> {
+impl<D: StartIo, C: CancelState<D>, S> Device<StartIoState<D, C, S>> {
     /// Queues a pended IRP for StartIo (IoStartPacket): StartIo gets it now if the device is
     /// idle, later otherwise. StartIo may run, and complete packets, before this returns: hence
     /// `cx`, the proof that no spin lock is held.
@@ -431,7 +489,10 @@ impl<D: StartIo, C: CancelState<D>, A: 'static> Device<StartIoState<D, C, Set<A>
     ///     pended.into()
     /// }
     /// ```
-    pub fn start_packet(&self, irp: PendingIrp, _cx: &Unlocked) {
+    pub fn start_packet(&self, irp: PendingIrp, _cx: &Unlocked)
+    where
+        S: AttributesSet,
+    {
         let raw = irp.into_raw();
         // SAFETY: a live device with StartIo and an IRP marked pending, handed to the I/O
         // manager's queue.
