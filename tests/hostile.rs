@@ -97,7 +97,7 @@ mod start_io {
             let n = self.started.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
             match policy(P) {
                 Policy::FinishInline if n == 0 => drop(self.held.with(cx, |h| h.replace(packet.hold()))),
-                Policy::FinishInline if n % 2 == 0 => packet.finish(Status::SUCCESS, n, cx),
+                Policy::FinishInline if n.is_multiple_of(2) => packet.finish(Status::SUCCESS, n, cx),
                 Policy::FinishInline => packet.hold().finish(Status::SUCCESS, n, level, cx),
                 Policy::Drop => drop(packet),
                 Policy::HoldThenDrop => drop(self.held.with(cx, |h| h.replace(packet.hold()))),
@@ -171,10 +171,10 @@ mod start_io {
         let driver = kernel.load("hostile", wdm::entry::<Device<2>>).unwrap();
         let file = kernel.open(r"\\.\Hostile").unwrap();
         let reads: Vec<_> = (0..3).map(|_| file.start_read(1)).collect();
-        for n in 0..3 {
-            assert!(!reads[n].is_done(), "read {n} is held");
+        for (n, read) in reads.iter().enumerate() {
+            assert!(!read.is_done(), "read {n} is held");
             file.ioctl(POKE, &[], 0); // drops it: finished as cancelled, the next one starts
-            assert!(reads[n].is_done(), "read {n} finished by the drop");
+            assert!(read.is_done(), "read {n} finished by the drop");
         }
         for r in reads {
             assert_eq!(r.wait().status, Status::CANCELLED.raw());
@@ -442,8 +442,8 @@ mod bug_check_under_a_lock {
             let control = u32::from(irp.major_function()) == wdm::sys::IRP_MJ_DEVICE_CONTROL;
             self.state.with(cx, |_| {
                 if control {
-                    // SAFETY (test): a deliberate bug check, as a failing assertion in a driver
-                    // would raise; it never returns.
+                    // SAFETY: a deliberate bug check (as a failing assertion in a driver would
+                    // raise); KeBugCheckEx takes plain values and never returns.
                     unsafe { wdm::sys::ntddk::KeBugCheckEx(0xBEEF, 1, 2, 3, 4) }
                 }
             });
