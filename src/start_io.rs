@@ -590,25 +590,46 @@ impl<M> Packet<'_, M> {
         crate::request::transfer_length_of(self.irp)
     }
 
-    /// As [`Irp::data`](crate::Irp::data): a read's buffer to fill or a write's data.
+    /// As [`Irp::data`](crate::Irp::data): a write's data (or a read's buffer), read-only.
     ///
     /// ```
     /// use wdm::start_io::{Deferred, Packet};
     /// use wdm::{Status, Unlocked};
     ///
-    /// fn start(mut packet: Packet<'_, Deferred>, cx: &Unlocked) {
+    /// fn start(packet: Packet<'_, Deferred>, cx: &Unlocked) {
     ///     match packet.data() {
     ///         Ok(data) => {
-    ///             data.fill(0);
-    ///             let n = data.len();
+    ///             let n = data.len(); // consumed
     ///             packet.finish(Status::SUCCESS, n, cx);
     ///         }
     ///         Err(status) => packet.finish(status, 0, cx),
     ///     }
     /// }
     /// ```
-    pub fn data(&mut self) -> Result<&mut [u8], Status> {
+    pub fn data(&self) -> Result<&[u8], Status> {
         crate::request::data_of(self.irp)
+    }
+
+    /// As [`Irp::data_mut`](crate::Irp::data_mut): a read's buffer, to fill
+    /// (STATUS_INVALID_DEVICE_REQUEST for a write).
+    ///
+    /// ```
+    /// use wdm::start_io::{Deferred, Packet};
+    /// use wdm::{Status, Unlocked};
+    ///
+    /// fn start(mut packet: Packet<'_, Deferred>, cx: &Unlocked) {
+    ///     match packet.data_mut() {
+    ///         Ok(buffer) => {
+    ///             buffer.fill(0);
+    ///             let n = buffer.len();
+    ///             packet.finish(Status::SUCCESS, n, cx);
+    ///         }
+    ///         Err(status) => packet.finish(status, 0, cx),
+    ///     }
+    /// }
+    /// ```
+    pub fn data_mut(&mut self) -> Result<&mut [u8], Status> {
+        crate::request::data_mut_of(self.irp)
     }
 
     /// Keeps the packet in progress past StartIo, to finish it later.
@@ -701,19 +722,42 @@ impl HeldPacket {
         crate::request::transfer_length_of(self.irp)
     }
 
-    /// As [`Irp::data`](crate::Irp::data): a read's buffer to fill or a write's data.
+    /// As [`Irp::data`](crate::Irp::data): a write's data (or a read's buffer), read-only.
     ///
     /// ```
     /// use wdm::start_io::HeldPacket;
     /// use wdm::{DispatchLevel, Status, Unlocked};
     ///
-    /// fn hardware_done(mut packet: HeldPacket, level: &DispatchLevel, cx: &Unlocked) {
+    /// fn hardware_done(packet: HeldPacket, level: &DispatchLevel, cx: &Unlocked) {
     ///     let n = packet.data().map(|d| d.len()).unwrap_or(0);
     ///     packet.finish(Status::SUCCESS, n, level, cx);
     /// }
     /// ```
-    pub fn data(&mut self) -> Result<&mut [u8], Status> {
+    pub fn data(&self) -> Result<&[u8], Status> {
         crate::request::data_of(self.irp)
+    }
+
+    /// As [`Irp::data_mut`](crate::Irp::data_mut): a read's buffer, to fill
+    /// (STATUS_INVALID_DEVICE_REQUEST for a write).
+    ///
+    /// ```
+    /// use wdm::start_io::HeldPacket;
+    /// use wdm::{DispatchLevel, Status, Unlocked};
+    ///
+    /// // A read the device has answered: copy its answer in.
+    /// fn hardware_done(mut packet: HeldPacket, level: &DispatchLevel, cx: &Unlocked) {
+    ///     match packet.data_mut() {
+    ///         Ok(buffer) => {
+    ///             buffer.fill(0x55);
+    ///             let n = buffer.len();
+    ///             packet.finish(Status::SUCCESS, n, level, cx);
+    ///         }
+    ///         Err(status) => packet.finish(status, 0, level, cx),
+    ///     }
+    /// }
+    /// ```
+    pub fn data_mut(&mut self) -> Result<&mut [u8], Status> {
+        crate::request::data_mut_of(self.irp)
     }
 
     /// Completes the packet and starts the next (IoStartNextPacket needs DISPATCH_LEVEL, SDV

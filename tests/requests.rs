@@ -55,7 +55,7 @@ impl Echo {
         irp.complete(Status::SUCCESS, cx).into()
     }
 
-    fn write<'irp>(&self, mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    fn write<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let n = match irp.data() {
             Ok(data) if data.len() <= 16 => self.stored.with(cx, |s| {
                 s.0[..data.len()].copy_from_slice(data);
@@ -69,7 +69,7 @@ impl Echo {
     }
 
     fn read<'irp>(&self, mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-        let n = match irp.data() {
+        let n = match irp.data_mut() {
             Ok(data) => self.stored.with(cx, |s| {
                 let n = data.len().min(s.1);
                 data[..n].copy_from_slice(&s.0[..n]);
@@ -93,13 +93,13 @@ impl Echo {
                 b.output()[..input.len()].copy_from_slice(&input);
                 Ok(input.len())
             }),
-            SUM_IN => ioctl.direct().and_then(|d| {
+            SUM_IN => ioctl.in_direct().and_then(|d| {
                 let out = d.input.first().copied().ok_or(Status::INVALID_PARAMETER)?;
-                let sum = d.output.iter().fold(out, |a, b| a.wrapping_add(*b));
-                d.output.first().map(|_| ()).ok_or(Status::INVALID_PARAMETER)?;
+                let sum = d.data.iter().fold(out, |a, b| a.wrapping_add(*b));
+                d.data.first().map(|_| ()).ok_or(Status::INVALID_PARAMETER)?;
                 Ok(usize::from(sum))
             }),
-            FILL_OUT => ioctl.direct().map(|d| {
+            FILL_OUT => ioctl.out_direct().map(|d| {
                 d.output.fill(0xAB);
                 d.output.len()
             }),
