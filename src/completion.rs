@@ -190,7 +190,7 @@ impl<'c> LowerCompleted<'c> {
     ///
     /// impl CompletionRoutine<Filter> for Routine {
     ///     fn completed<'c>(_driver: &Filter, irp: LowerCompleted<'c>, cx: &mut Unlocked) -> Next<'c> {
-    ///         let (mut irp, next) = irp.reclaim(); // STATUS_MORE_PROCESSING_REQUIRED
+    ///         let (irp, next) = irp.reclaim(); // STATUS_MORE_PROCESSING_REQUIRED
     ///         let n = irp.data().map(|d| d.len()).unwrap_or(0);
     ///         irp.complete_with(Status::SUCCESS, n, cx); // the driver finishes it itself
     ///         next

@@ -81,8 +81,8 @@ pub use irp::{Completed, Forwarded, Irp, Outcome, Pended, PendingIrp};
 pub use irql::{DispatchLevel, at_dispatch};
 pub use queue::{IrpQueue, QueuedIrp};
 pub use request::{
-    Buffered, Direct, FILE_ANY_ACCESS, FILE_DEVICE_UNKNOWN, FILE_READ_ACCESS, FILE_WRITE_ACCESS, Ioctl, Method,
-    UserBuffers, ctl_code,
+    Buffered, FILE_ANY_ACCESS, FILE_DEVICE_UNKNOWN, FILE_READ_ACCESS, FILE_WRITE_ACCESS, InDirect, Ioctl, Method,
+    OutDirect, UserBuffers, ctl_code,
 };
 pub use runtime::{PANIC_BUGCHECK_CODE, POOL_TAG};
 pub use start_io::StartIo;

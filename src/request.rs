@@ -3,23 +3,40 @@
 //!
 //! | request | method | where the data is | accessor |
 //! |---|---|---|---|
-//! | read/write | `DO_BUFFERED_IO` | the system buffer | [`Irp::data`] |
-//! | read/write | `DO_DIRECT_IO` | an MDL, mapped to system space | [`Irp::data`] |
+//! | read | `DO_BUFFERED_IO` / `DO_DIRECT_IO` | the system buffer / an MDL locked for write access | [`Irp::data_mut`] (to fill) |
+//! | write | `DO_BUFFERED_IO` / `DO_DIRECT_IO` | the system buffer / an MDL locked for read access | [`Irp::data`] (read-only) |
 //! | read/write | neither | the caller's user-mode address | [`Irp::user_buffer`] (unsafe) |
 //! | IOCTL | `METHOD_BUFFERED` | one system buffer for input, then output | [`Ioctl::buffered`] |
-//! | IOCTL | `METHOD_IN_DIRECT` / `METHOD_OUT_DIRECT` | input: system buffer; output: an MDL | [`Ioctl::direct`] |
+//! | IOCTL | `METHOD_IN_DIRECT` | input: system buffer; second buffer: an MDL locked for read access | [`Ioctl::in_direct`] (both read-only) |
+//! | IOCTL | `METHOD_OUT_DIRECT` | input: system buffer; output: an MDL locked for write access | [`Ioctl::out_direct`] |
 //! | IOCTL | `METHOD_NEITHER` | user-mode addresses | [`Ioctl::user_buffers`] (copies, checked and fault-tolerant), [`Ioctl::neither`] (raw, unsafe) |
+//!
+//! The type says the access the I/O manager granted: memory it locked only for read access (a
+//! write's data, a METHOD_IN_DIRECT second buffer) comes as `&[u8]`, never `&mut [u8]`. Those
+//! pages are the caller's own, and may be read-only in its process (a mapped image, a
+//! copy-on-write page): the system-space mapping of an MDL is writable whatever the pages'
+//! protection, so a write through it would change memory the caller only let the driver read.
+//! Only a read's buffer ([`Irp::data_mut`]) and an output ([`Buffered::output`],
+//! [`OutDirect::output`]) are mutable. ([`Irp::data`] works for a read too, read-only.)
 //!
 //! Buffers come back as slices exactly as long as the request says, so a driver cannot read or
 //! write past them; a length that does not fit the driver's needs is its own check, answered
 //! with an NTSTATUS ([`Status::BUFFER_TOO_SMALL`], [`Status::INVALID_PARAMETER`]), never a
-//! panic. METHOD_NEITHER and neither-I/O hand over user-mode addresses: in C they are touched
-//! only inside `__try`/`__except` after ProbeForRead/ProbeForWrite, and Rust has no structured
-//! exception handling, so no safe access to them exists here.
+//! panic. A request whose buffer is missing (NULL, or no MDL) for a non-zero length, or whose
+//! MDL describes fewer bytes than its length, gets STATUS_INVALID_PARAMETER: the I/O manager
+//! never builds one, but a kernel-mode caller can. METHOD_NEITHER and neither-I/O hand over
+//! user-mode addresses: in C they are touched only inside `__try`/`__except` after
+//! ProbeForRead/ProbeForWrite, and Rust has no structured exception handling, so they are
+//! never lent out as slices; [`Ioctl::user_buffers`] copies through an SEH-guarded routine.
+//!
+//! Not covered yet: a direct-I/O buffer is the caller's pages, locked but still mapped in its
+//! process, so another of its threads can change them while the driver holds the slice (in C, a
+//! double-fetch hazard; Rust's slices assume no writer). Copy what you validate before you rely
+//! on it.
 
 use core::ptr::NonNull;
 
-use wdm_sys::ntddk::{IoGetCurrentIrpStackLocation, MmGetSystemAddressForMdlSafe};
+use wdm_sys::ntddk::{IoGetCurrentIrpStackLocation, MmGetMdlByteCount, MmGetSystemAddressForMdlSafe};
 use wdm_sys::{
     DO_BUFFERED_IO, DO_DIRECT_IO, IO_STACK_LOCATION, IRP, IRP_MJ_DEVICE_CONTROL, IRP_MJ_INTERNAL_DEVICE_CONTROL,
     IRP_MJ_READ, IRP_MJ_WRITE, METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_NEITHER, METHOD_OUT_DIRECT,
@@ -37,30 +54,55 @@ fn location<'a>(irp: NonNull<IRP>) -> &'a IO_STACK_LOCATION {
     unsafe { &*location }
 }
 
-/// The system-space address of the IRP's MDL, if it has one and it can be mapped.
-fn mdl_address(irp: &IRP) -> Option<*mut u8> {
+/// The start of the `len` bytes the IRP's MDL describes, mapped to system space: dangling for
+/// an empty buffer (no MDL needed), STATUS_INVALID_PARAMETER if there is no MDL or it describes
+/// fewer than `len` bytes (only a kernel-mode caller can build such a request: a mapping covers
+/// the first MDL of a chain only), STATUS_INSUFFICIENT_RESOURCES if it cannot be mapped.
+fn mdl_buffer(irp: &IRP, len: usize) -> Result<NonNull<u8>, Status> {
+    if len == 0 {
+        return Ok(NonNull::dangling());
+    }
     let mdl = irp.MdlAddress;
     if mdl.is_null() {
-        return None;
+        return Err(Status::INVALID_PARAMETER);
     }
-    // SAFETY: the I/O manager built and locked this MDL for the request.
+    // SAFETY: the IRP's MDL, built and locked for the request by its sender.
+    let described = unsafe { MmGetMdlByteCount(mdl) };
+    if (described as usize) < len {
+        return Err(Status::INVALID_PARAMETER);
+    }
+    // SAFETY: as above: a locked MDL, which is what the routine maps.
     let va = unsafe { MmGetSystemAddressForMdlSafe(mdl, MAPPING_PRIORITY) };
-    (!va.is_null()).then_some(va.cast())
+    NonNull::new(va.cast()).ok_or(Status::INSUFFICIENT_RESOURCES)
+}
+
+/// The start of a `len`-byte buffer at `p`: dangling for an empty buffer at NULL,
+/// STATUS_INVALID_PARAMETER for a non-empty one.
+fn start(p: *mut u8, len: usize) -> Result<NonNull<u8>, Status> {
+    // NULL first: one test on the common path (a buffer), the length only when it is NULL.
+    match NonNull::new(p) {
+        Some(p) => Ok(p),
+        None if len == 0 => Ok(NonNull::dangling()),
+        None => Err(Status::INVALID_PARAMETER),
+    }
 }
 
 /// # Safety
-/// `p` must be valid for `len` bytes for `'a` (or `len` must be 0).
-unsafe fn slice<'a>(p: *mut u8, len: usize) -> Result<&'a mut [u8], Status> {
-    // NULL first: one test on the common path (a buffer), the length only when it is NULL.
-    if p.is_null() {
-        return if len == 0 {
-            Ok(&mut [])
-        } else {
-            Err(Status::INVALID_PARAMETER)
-        };
-    }
-    // SAFETY: the caller's contract.
-    Ok(unsafe { core::slice::from_raw_parts_mut(p, len) })
+/// `p` must be valid for reads of `len` bytes for `'a`, and nothing may write them meanwhile
+/// (or `len` must be 0).
+unsafe fn slice<'a>(p: *mut u8, len: usize) -> Result<&'a [u8], Status> {
+    let p = start(p, len)?;
+    // SAFETY: the caller's contract (a dangling `p` only for `len == 0`).
+    Ok(unsafe { core::slice::from_raw_parts(p.as_ptr(), len) })
+}
+
+/// # Safety
+/// `p` must be valid for reads and writes of `len` bytes for `'a`, and nothing else may access
+/// them meanwhile (or `len` must be 0).
+unsafe fn slice_mut<'a>(p: *mut u8, len: usize) -> Result<&'a mut [u8], Status> {
+    let p = start(p, len)?;
+    // SAFETY: the caller's contract (a dangling `p` only for `len == 0`).
+    Ok(unsafe { core::slice::from_raw_parts_mut(p.as_ptr(), len) })
 }
 
 /// A device-control request (IRP_MJ_DEVICE_CONTROL / INTERNAL_DEVICE_CONTROL).
@@ -162,16 +204,48 @@ impl Buffered<'_> {
     }
 }
 
-/// A METHOD_IN_DIRECT / METHOD_OUT_DIRECT request's buffers: input in the system buffer,
-/// "output" (the second buffer) through its MDL. With IN_DIRECT the driver reads the second
-/// buffer; with OUT_DIRECT it writes it.
+/// A METHOD_IN_DIRECT request's buffers, both to read: the input in the system buffer, and the
+/// second buffer (the one `DeviceIoControl` calls the output buffer) in place, through the MDL
+/// the I/O manager locked for *read* access (`IoReadAccess`).
+///
+/// Both are `&[u8]`: the second buffer is the caller's memory, which it let the driver read
+/// only, and which may be read-only in its process (a mapped image, a copy-on-write page); the
+/// MDL's system-space mapping is writable regardless, so handing it out mutably would let the
+/// driver change what the caller protected. A driver that answers in the second buffer wants
+/// METHOD_OUT_DIRECT ([`OutDirect`]).
 ///
 /// ```
 /// use wdm::{Irp, Outcome, Status, Unlocked};
 ///
-/// // METHOD_OUT_DIRECT: fill the caller's (locked, mapped) second buffer.
+/// // METHOD_IN_DIRECT: consume the caller's data (here: refuse it if it holds a zero byte).
+/// fn consume<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///     let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.in_direct()).and_then(|d| {
+///         if d.data.contains(&0) { Err(Status::INVALID_PARAMETER) } else { Ok(d.data.len()) }
+///     });
+///     match result {
+///         Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
+///         Err(status) => irp.complete(status, cx).into(),
+///     }
+/// }
+/// ```
+pub struct InDirect<'a> {
+    /// The input buffer (`InputBufferLength` bytes, a kernel copy).
+    pub input: &'a [u8],
+    /// The second buffer (`OutputBufferLength` bytes), the caller's own pages mapped to system
+    /// space: read-only.
+    pub data: &'a [u8],
+}
+
+/// A METHOD_OUT_DIRECT request's buffers: the input in the system buffer, and the output in
+/// place, through the MDL the I/O manager locked for *write* access (`IoWriteAccess`): the
+/// driver writes the caller's buffer directly, with no copy back.
+///
+/// ```
+/// use wdm::{Irp, Outcome, Status, Unlocked};
+///
+/// // METHOD_OUT_DIRECT: fill the caller's (locked, mapped) output buffer.
 /// fn fill<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-///     let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.direct()).map(|d| {
+///     let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.out_direct()).map(|d| {
 ///         d.output.fill(0x5A);
 ///         d.output.len()
 ///     });
@@ -181,10 +255,10 @@ impl Buffered<'_> {
 ///     }
 /// }
 /// ```
-pub struct Direct<'a> {
-    /// The input buffer.
+pub struct OutDirect<'a> {
+    /// The input buffer (`InputBufferLength` bytes, a kernel copy).
     pub input: &'a [u8],
-    /// The second buffer, mapped to system space.
+    /// The output buffer (`OutputBufferLength` bytes), mapped to system space.
     pub output: &'a mut [u8],
 }
 
@@ -354,7 +428,7 @@ impl<'a> Ioctl<'a> {
         let system = unsafe { self.irp.AssociatedIrp.SystemBuffer }.cast::<u8>();
         let len = self.input_len.max(self.output_len);
         // SAFETY: the I/O manager allocated max(input, output) bytes there for this request.
-        let buffer = unsafe { slice(system, len) }?;
+        let buffer = unsafe { slice_mut(system, len) }?;
         Ok(Buffered {
             buffer,
             input_len: self.input_len,
@@ -362,37 +436,84 @@ impl<'a> Ioctl<'a> {
         })
     }
 
-    /// The buffers of a METHOD_IN_DIRECT / METHOD_OUT_DIRECT request (STATUS_INVALID_PARAMETER
-    /// for another method; STATUS_INSUFFICIENT_RESOURCES if the MDL cannot be mapped).
+    /// The input of a METHOD_IN_DIRECT or METHOD_OUT_DIRECT request: the system buffer.
+    fn direct_input(&self) -> Result<&'a [u8], Status> {
+        // SAFETY: `SystemBuffer` holds the buffered input for the direct methods.
+        let system = unsafe { self.irp.AssociatedIrp.SystemBuffer }.cast::<u8>();
+        // SAFETY: the I/O manager allocated `input_len` bytes there, the IRP owner's for `'a`
+        // (`self` lends the IRP exclusively and is consumed by the accessors calling this).
+        unsafe { slice(system, self.input_len) }
+    }
+
+    /// The buffers of a METHOD_IN_DIRECT request, both read-only (see [`InDirect`]):
+    /// STATUS_INVALID_PARAMETER for another method, or if a non-empty buffer is missing or its
+    /// MDL is shorter than the request says; STATUS_INSUFFICIENT_RESOURCES if the MDL cannot be
+    /// mapped. An empty buffer is an empty slice.
     ///
     /// ```
     /// use wdm::{Irp, Outcome, Status, Unlocked};
     ///
-    /// // METHOD_IN_DIRECT: the second buffer is data to consume.
-    /// fn consume<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-    ///     let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.direct()).map(|d| d.output.len());
+    /// // The first input byte selects a byte of the caller's data; answer with its value.
+    /// fn pick<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.in_direct()).and_then(|d| {
+    ///         let index = usize::from(*d.input.first().ok_or(Status::INVALID_PARAMETER)?);
+    ///         d.data.get(index).map(|&b| usize::from(b)).ok_or(Status::INVALID_PARAMETER)
+    ///     });
     ///     match result {
     ///         Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
     ///         Err(status) => irp.complete(status, cx).into(),
     ///     }
     /// }
     /// ```
-    pub fn direct(self) -> Result<Direct<'a>, Status> {
-        if self.method() != METHOD_IN_DIRECT && self.method() != METHOD_OUT_DIRECT {
+    pub fn in_direct(self) -> Result<InDirect<'a>, Status> {
+        if self.method() != METHOD_IN_DIRECT {
             return Err(Status::INVALID_PARAMETER);
         }
-        // SAFETY: `SystemBuffer` holds the buffered input for the direct methods.
-        let system = unsafe { self.irp.AssociatedIrp.SystemBuffer }.cast::<u8>();
-        // SAFETY: the I/O manager allocated `input_len` bytes there.
-        let input = unsafe { slice(system, self.input_len) }?;
-        let output = if self.output_len == 0 {
-            &mut [][..]
-        } else {
-            let va = mdl_address(self.irp).ok_or(Status::INSUFFICIENT_RESOURCES)?;
-            // SAFETY: the MDL describes `output_len` locked bytes, mapped at `va`.
-            unsafe { slice(va, self.output_len) }?
-        };
-        Ok(Direct { input, output })
+        let input = self.direct_input()?;
+        let va = mdl_buffer(self.irp, self.output_len)?;
+        // SAFETY: the MDL describes at least `output_len` bytes, locked for the request and
+        // mapped at `va` until it completes, after `'a`; they are only read, as the I/O manager
+        // allowed (IoReadAccess).
+        let data = unsafe { slice(va.as_ptr(), self.output_len) }?;
+        Ok(InDirect { input, data })
+    }
+
+    /// The buffers of a METHOD_OUT_DIRECT request (see [`OutDirect`]): STATUS_INVALID_PARAMETER
+    /// for another method, or if a non-empty buffer is missing or its MDL is shorter than the
+    /// request says; STATUS_INSUFFICIENT_RESOURCES if the MDL cannot be mapped. An empty buffer
+    /// is an empty slice.
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// // Answer with the input, repeated over the whole output.
+    /// fn repeat<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.out_direct()).and_then(|d| {
+    ///         if d.input.is_empty() {
+    ///             return Err(Status::INVALID_PARAMETER);
+    ///         }
+    ///         for (out, byte) in d.output.iter_mut().zip(d.input.iter().cycle()) {
+    ///             *out = *byte;
+    ///         }
+    ///         Ok(d.output.len())
+    ///     });
+    ///     match result {
+    ///         Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
+    ///         Err(status) => irp.complete(status, cx).into(),
+    ///     }
+    /// }
+    /// ```
+    pub fn out_direct(self) -> Result<OutDirect<'a>, Status> {
+        if self.method() != METHOD_OUT_DIRECT {
+            return Err(Status::INVALID_PARAMETER);
+        }
+        let input = self.direct_input()?;
+        let va = mdl_buffer(self.irp, self.output_len)?;
+        // SAFETY: the MDL describes at least `output_len` bytes, locked for write access
+        // (IoWriteAccess) and mapped at `va` until the request completes, after `'a`; the IRP
+        // is lent exclusively for `'a`, and the input is a separate (system) buffer.
+        let output = unsafe { slice_mut(va.as_ptr(), self.output_len) }?;
+        Ok(OutDirect { input, output })
     }
 
     /// The buffers of a METHOD_NEITHER request, reached only by copying: see [`UserBuffers`].
@@ -510,27 +631,49 @@ pub(crate) fn transfer_length_of(irp: NonNull<IRP>) -> Option<usize> {
     }
 }
 
-pub(crate) fn data_of<'a>(irp: NonNull<IRP>) -> Result<&'a mut [u8], Status> {
-    let len = transfer_length_of(irp).ok_or(Status::INVALID_DEVICE_REQUEST)?;
+/// Where a read's or write's data is on a buffered or direct device, and how long it is:
+/// STATUS_INVALID_DEVICE_REQUEST for another request, a neither-I/O device, or (with
+/// `to_fill`) a write, whose data is the caller's to read only.
+fn transfer_buffer(irp: NonNull<IRP>, to_fill: bool) -> Result<(NonNull<u8>, usize), Status> {
     let loc = location(irp);
+    let major = u32::from(loc.MajorFunction);
+    if major != IRP_MJ_READ && (to_fill || major != IRP_MJ_WRITE) {
+        return Err(Status::INVALID_DEVICE_REQUEST);
+    }
+    // SAFETY: the Read and Write members share their layout; set for these majors.
+    let len = unsafe { loc.Parameters.Read.Length } as usize;
     // SAFETY: a live device: the IRP's current location names the device it was sent to.
     let flags = unsafe { (*loc.DeviceObject).Flags };
     // SAFETY: the caller owns the live IRP.
     let raw = unsafe { &*irp.as_ptr() };
     let p = if flags & DO_BUFFERED_IO != 0 {
         // SAFETY: the system buffer of a buffered read or write.
-        unsafe { raw.AssociatedIrp.SystemBuffer }.cast()
+        start(unsafe { raw.AssociatedIrp.SystemBuffer }.cast(), len)?
     } else if flags & DO_DIRECT_IO != 0 {
-        if len == 0 {
-            return Ok(&mut []);
-        }
-        mdl_address(raw).ok_or(Status::INSUFFICIENT_RESOURCES)?
+        mdl_buffer(raw, len)?
     } else {
         return Err(Status::INVALID_DEVICE_REQUEST);
     };
-    // SAFETY: the I/O manager provided `len` bytes there for this request, the owner's while it
-    // owns the IRP (the caller's exclusive borrow).
-    unsafe { slice(p, len) }
+    Ok((p, len))
+}
+
+/// A read's buffer or a write's data, read-only.
+pub(crate) fn data_of<'a>(irp: NonNull<IRP>) -> Result<&'a [u8], Status> {
+    let (p, len) = transfer_buffer(irp, false)?;
+    // SAFETY: the sender provided `len` bytes at `p` for this request (a system buffer, or
+    // pages locked for the transfer and mapped: a write's for read access, a read's for write
+    // access, which includes read access), the owner's while it owns the IRP (the caller's
+    // borrow, shared or exclusive, for `'a`); they are only read.
+    Ok(unsafe { core::slice::from_raw_parts(p.as_ptr(), len) })
+}
+
+/// A read's buffer, to fill (STATUS_INVALID_DEVICE_REQUEST for a write).
+pub(crate) fn data_mut_of<'a>(irp: NonNull<IRP>) -> Result<&'a mut [u8], Status> {
+    let (p, len) = transfer_buffer(irp, true)?;
+    // SAFETY: a read: the sender provided `len` writable bytes at `p` (a system buffer, or
+    // pages locked for write access and mapped), the owner's alone while it owns the IRP (the
+    // caller's exclusive borrow for `'a`).
+    Ok(unsafe { core::slice::from_raw_parts_mut(p.as_ptr(), len) })
 }
 
 impl<'irp> Irp<'irp> {
@@ -577,26 +720,54 @@ impl<'irp> Irp<'irp> {
         transfer_length_of(self.raw())
     }
 
-    /// The data of a read (to fill) or write (to consume) on a device with buffered or direct
-    /// I/O, exactly [`transfer_length`](Irp::transfer_length) bytes. STATUS_INVALID_DEVICE_REQUEST
-    /// for other requests or neither-I/O devices, STATUS_INSUFFICIENT_RESOURCES if an MDL cannot
-    /// be mapped.
+    /// A write's data (to consume) or a read's buffer, read-only, on a device with buffered or
+    /// direct I/O: exactly [`transfer_length`](Irp::transfer_length) bytes. A direct write's
+    /// data is the caller's own memory, locked for read access only, so it is never lent out
+    /// mutably; a read's buffer, to fill, is [`data_mut`](Irp::data_mut).
+    ///
+    /// STATUS_INVALID_DEVICE_REQUEST for other requests or neither-I/O devices;
+    /// STATUS_INVALID_PARAMETER if a non-empty buffer is missing or its MDL is shorter than the
+    /// length (a kernel-mode sender's mistake); STATUS_INSUFFICIENT_RESOURCES if the MDL cannot
+    /// be mapped. A zero-length request has an empty slice.
+    ///
+    /// ```
+    /// # use wdm::{Irp, Outcome, Status, Unlocked};
+    /// // A write: consume the data (here, refuse anything but ASCII).
+    /// fn write<'irp>(irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     match irp.data() {
+    ///         Ok(data) if data.is_ascii() => {
+    ///             let n = data.len();
+    ///             irp.complete_with(Status::SUCCESS, n, cx).into()
+    ///         }
+    ///         Ok(_) => irp.complete(Status::INVALID_PARAMETER, cx).into(),
+    ///         Err(status) => irp.complete(status, cx).into(),
+    ///     }
+    /// }
+    /// ```
+    pub fn data(&self) -> Result<&[u8], Status> {
+        data_of(self.raw())
+    }
+
+    /// A read's buffer, to fill, on a device with buffered or direct I/O: exactly
+    /// [`transfer_length`](Irp::transfer_length) bytes. STATUS_INVALID_DEVICE_REQUEST for a
+    /// write (its data is read-only: [`data`](Irp::data)), for other requests and for
+    /// neither-I/O devices; otherwise as [`data`](Irp::data).
     ///
     /// ```
     /// # use wdm::{Irp, Outcome, Status, Unlocked};
     /// fn read<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-    ///     match irp.data() {
-    ///         Ok(data) => {
-    ///             data.fill(0xAB);
-    ///             let n = data.len();
+    ///     match irp.data_mut() {
+    ///         Ok(buffer) => {
+    ///             buffer.fill(0xAB);
+    ///             let n = buffer.len();
     ///             irp.complete_with(Status::SUCCESS, n, cx).into()
     ///         }
     ///         Err(status) => irp.complete(status, cx).into(),
     ///     }
     /// }
     /// ```
-    pub fn data(&mut self) -> Result<&mut [u8], Status> {
-        data_of(self.raw())
+    pub fn data_mut(&mut self) -> Result<&mut [u8], Status> {
+        data_mut_of(self.raw())
     }
 
     /// The user-mode buffer of a read or write on a neither-I/O device.
@@ -656,23 +827,43 @@ impl PendingIrp {
         transfer_length_of(self.raw())
     }
 
-    /// As [`Irp::data`]: a pended read's or write's buffer, valid in any context.
+    /// As [`Irp::data`]: a pended write's data (or read's buffer), read-only, valid in any
+    /// context.
+    ///
+    /// ```
+    /// # use wdm::{PendingIrp, Status, Unlocked};
+    /// fn finish_write(write: PendingIrp, cx: &Unlocked) {
+    ///     match write.data() {
+    ///         Ok(data) => {
+    ///             let n = data.len(); // consumed
+    ///             write.complete_with(Status::SUCCESS, n, cx);
+    ///         }
+    ///         Err(status) => write.complete(status, cx),
+    ///     }
+    /// }
+    /// ```
+    pub fn data(&self) -> Result<&[u8], Status> {
+        data_of(self.raw())
+    }
+
+    /// As [`Irp::data_mut`]: a pended read's buffer, to fill, valid in any context
+    /// (STATUS_INVALID_DEVICE_REQUEST for a write).
     ///
     /// ```
     /// # use wdm::{PendingIrp, Status, Unlocked};
     /// fn finish_read(mut read: PendingIrp, cx: &Unlocked) {
-    ///     match read.data() {
-    ///         Ok(data) => {
-    ///             data.fill(7);
-    ///             let n = data.len();
+    ///     match read.data_mut() {
+    ///         Ok(buffer) => {
+    ///             buffer.fill(7);
+    ///             let n = buffer.len();
     ///             read.complete_with(Status::SUCCESS, n, cx);
     ///         }
     ///         Err(status) => read.complete(status, cx),
     ///     }
     /// }
     /// ```
-    pub fn data(&mut self) -> Result<&mut [u8], Status> {
-        data_of(self.raw())
+    pub fn data_mut(&mut self) -> Result<&mut [u8], Status> {
+        data_mut_of(self.raw())
     }
 }
 
@@ -689,9 +880,9 @@ impl PendingIrp {
 pub enum Method {
     /// `METHOD_BUFFERED`: both buffers copied through one system buffer ([`Ioctl::buffered`]).
     Buffered = METHOD_BUFFERED,
-    /// `METHOD_IN_DIRECT`: input buffered, second buffer locked for reading ([`Ioctl::direct`]).
+    /// `METHOD_IN_DIRECT`: input buffered, second buffer locked for reading ([`Ioctl::in_direct`]).
     InDirect = METHOD_IN_DIRECT,
-    /// `METHOD_OUT_DIRECT`: input buffered, second buffer locked for writing ([`Ioctl::direct`]).
+    /// `METHOD_OUT_DIRECT`: input buffered, second buffer locked for writing ([`Ioctl::out_direct`]).
     OutDirect = METHOD_OUT_DIRECT,
     /// `METHOD_NEITHER`: the caller's user-mode addresses ([`Ioctl::neither`]).
     Neither = METHOD_NEITHER,

@@ -505,7 +505,7 @@ impl<D: StartIo, C: CancelState<D>, S> Device<StartIoState<D, C, S>> {
 /// work early).
 ///
 /// ```
-/// use wdm::start_io::{Packet};
+/// use wdm::start_io::Packet;
 /// use wdm::{Status, Unlocked};
 ///
 /// // StartIo may finish its packet at once.
@@ -555,7 +555,7 @@ impl Packet<'_> {
     /// Whether IoCancelIrp was called for the IRP (Irp->Cancel).
     ///
     /// ```
-    /// use wdm::start_io::{Packet};
+    /// use wdm::start_io::Packet;
     /// use wdm::{Status, Unlocked};
     ///
     /// fn start(packet: Packet<'_>, cx: &Unlocked) {
@@ -571,7 +571,7 @@ impl Packet<'_> {
     /// The major function code (`IRP_MJ_READ`, `IRP_MJ_WRITE`, ...).
     ///
     /// ```
-    /// use wdm::start_io::{Packet};
+    /// use wdm::start_io::Packet;
     /// use wdm::{Status, Unlocked};
     ///
     /// fn start(packet: Packet<'_>, cx: &Unlocked) {
@@ -587,7 +587,7 @@ impl Packet<'_> {
     /// As [`Irp::transfer_length`](crate::Irp::transfer_length).
     ///
     /// ```
-    /// use wdm::start_io::{Packet};
+    /// use wdm::start_io::Packet;
     /// use wdm::{Status, Unlocked};
     ///
     /// fn start(packet: Packet<'_>, cx: &Unlocked) {
@@ -600,25 +600,46 @@ impl Packet<'_> {
         crate::request::transfer_length_of(self.irp)
     }
 
-    /// As [`Irp::data`](crate::Irp::data): a read's buffer to fill or a write's data.
+    /// As [`Irp::data`](crate::Irp::data): a write's data (or a read's buffer), read-only.
     ///
     /// ```
-    /// use wdm::start_io::{Packet};
+    /// use wdm::start_io::Packet;
     /// use wdm::{Status, Unlocked};
     ///
-    /// fn start(mut packet: Packet<'_>, cx: &Unlocked) {
+    /// fn start(packet: Packet<'_>, cx: &Unlocked) {
     ///     match packet.data() {
     ///         Ok(data) => {
-    ///             data.fill(0);
-    ///             let n = data.len();
+    ///             let n = data.len(); // consumed
     ///             packet.finish(Status::SUCCESS, n, cx);
     ///         }
     ///         Err(status) => packet.finish(status, 0, cx),
     ///     }
     /// }
     /// ```
-    pub fn data(&mut self) -> Result<&mut [u8], Status> {
+    pub fn data(&self) -> Result<&[u8], Status> {
         crate::request::data_of(self.irp)
+    }
+
+    /// As [`Irp::data_mut`](crate::Irp::data_mut): a read's buffer, to fill
+    /// (STATUS_INVALID_DEVICE_REQUEST for a write).
+    ///
+    /// ```
+    /// use wdm::start_io::Packet;
+    /// use wdm::{Status, Unlocked};
+    ///
+    /// fn start(mut packet: Packet<'_>, cx: &Unlocked) {
+    ///     match packet.data_mut() {
+    ///         Ok(buffer) => {
+    ///             buffer.fill(0);
+    ///             let n = buffer.len();
+    ///             packet.finish(Status::SUCCESS, n, cx);
+    ///         }
+    ///         Err(status) => packet.finish(status, 0, cx),
+    ///     }
+    /// }
+    /// ```
+    pub fn data_mut(&mut self) -> Result<&mut [u8], Status> {
+        crate::request::data_mut_of(self.irp)
     }
 
     /// Keeps the packet in progress past StartIo, to finish it later.
@@ -646,7 +667,7 @@ impl Packet<'_> {
     /// StartIo runs after this one returns.
     ///
     /// ```
-    /// use wdm::start_io::{Packet};
+    /// use wdm::start_io::Packet;
     /// use wdm::{Status, Unlocked};
     ///
     /// // StartIo may finish its packet at once.
@@ -711,19 +732,42 @@ impl HeldPacket {
         crate::request::transfer_length_of(self.irp)
     }
 
-    /// As [`Irp::data`](crate::Irp::data): a read's buffer to fill or a write's data.
+    /// As [`Irp::data`](crate::Irp::data): a write's data (or a read's buffer), read-only.
     ///
     /// ```
     /// use wdm::start_io::HeldPacket;
     /// use wdm::{DispatchLevel, Status, Unlocked};
     ///
-    /// fn hardware_done(mut packet: HeldPacket, level: &DispatchLevel, cx: &Unlocked) {
+    /// fn hardware_done(packet: HeldPacket, level: &DispatchLevel, cx: &Unlocked) {
     ///     let n = packet.data().map(|d| d.len()).unwrap_or(0);
     ///     packet.finish(Status::SUCCESS, n, level, cx);
     /// }
     /// ```
-    pub fn data(&mut self) -> Result<&mut [u8], Status> {
+    pub fn data(&self) -> Result<&[u8], Status> {
         crate::request::data_of(self.irp)
+    }
+
+    /// As [`Irp::data_mut`](crate::Irp::data_mut): a read's buffer, to fill
+    /// (STATUS_INVALID_DEVICE_REQUEST for a write).
+    ///
+    /// ```
+    /// use wdm::start_io::HeldPacket;
+    /// use wdm::{DispatchLevel, Status, Unlocked};
+    ///
+    /// // A read the device has answered: copy its answer in.
+    /// fn hardware_done(mut packet: HeldPacket, level: &DispatchLevel, cx: &Unlocked) {
+    ///     match packet.data_mut() {
+    ///         Ok(buffer) => {
+    ///             buffer.fill(0x55);
+    ///             let n = buffer.len();
+    ///             packet.finish(Status::SUCCESS, n, level, cx);
+    ///         }
+    ///         Err(status) => packet.finish(status, 0, level, cx),
+    ///     }
+    /// }
+    /// ```
+    pub fn data_mut(&mut self) -> Result<&mut [u8], Status> {
+        crate::request::data_mut_of(self.irp)
     }
 
     /// Completes the packet and starts the next (IoStartNextPacket needs DISPATCH_LEVEL, SDV

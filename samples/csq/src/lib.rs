@@ -39,7 +39,7 @@ impl WorkCallback<Csq> for Drain {
     fn run(driver: &Csq, cx: &mut Unlocked) {
         while let Some((mut read, sequence)) = driver.reads.remove_next_with(cx) {
             let fill = sequence_byte(sequence);
-            match read.data() {
+            match read.data_mut() {
                 Ok(buffer) => {
                     buffer.fill(fill);
                     let n = buffer.len();

@@ -6,7 +6,7 @@
 //! | code | method | input | output |
 //! |---|---|---|---|
 //! | [`IOCTL_SIOCTL_METHOD_BUFFERED`] | buffered | system buffer | same system buffer, copied back |
-//! | [`IOCTL_SIOCTL_METHOD_IN_DIRECT`] | in-direct | system buffer | an MDL the driver *reads* (printed too); Information = its length |
+//! | [`IOCTL_SIOCTL_METHOD_IN_DIRECT`] | in-direct | system buffer | an MDL the driver *reads*, read-only (printed too); Information = its length |
 //! | [`IOCTL_SIOCTL_METHOD_OUT_DIRECT`] | out-direct | system buffer | an MDL the driver writes |
 //! | [`IOCTL_SIOCTL_METHOD_NEITHER`] | neither | caller's address | caller's address, written by a checked, fault-tolerant copy |
 //!
@@ -101,11 +101,12 @@ impl Ioctl {
                             b.output()[..DATA.len()].copy_from_slice(DATA);
                             DATA.len()
                         }),
-                        IOCTL_SIOCTL_METHOD_IN_DIRECT => ioctl.direct().map(|d| {
-                            kprint!("ioctl: in-direct: {} / {}\n", text(d.input), text(d.output));
-                            d.output.len()
+                        // The second buffer is the caller's data, read in place (read-only).
+                        IOCTL_SIOCTL_METHOD_IN_DIRECT => ioctl.in_direct().map(|d| {
+                            kprint!("ioctl: in-direct: {} / {}\n", text(d.input), text(d.data));
+                            d.data.len()
                         }),
-                        IOCTL_SIOCTL_METHOD_OUT_DIRECT => ioctl.direct().map(|d| {
+                        IOCTL_SIOCTL_METHOD_OUT_DIRECT => ioctl.out_direct().map(|d| {
                             kprint!("ioctl: out-direct: {}\n", text(d.input));
                             d.output[..DATA.len()].copy_from_slice(DATA);
                             DATA.len()

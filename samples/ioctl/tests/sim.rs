@@ -68,6 +68,31 @@ fn every_method_reads_the_input_and_answers() {
     kernel.assert_clean();
 }
 
+/// METHOD_IN_DIRECT as the C sample treats it: the second buffer is the caller's input, read in
+/// place (the driver gets it as `&[u8]`), reported by length, and handed back untouched.
+#[test]
+fn in_direct_reads_the_second_buffer_in_place_and_leaves_it_as_passed() {
+    let kernel = Kernel::new();
+    let driver = load(&kernel);
+    let file = kernel.open(NAME).unwrap();
+    for second in [&b"x\0"[..], b"a longer second buffer\0", &[b'z'; 200]] {
+        let r = file.call(
+            IRP_MJ_DEVICE_CONTROL,
+            IOCTL_SIOCTL_METHOD_IN_DIRECT,
+            Buffers {
+                input: b"in\0".to_vec(),
+                output: second.to_vec(),
+            },
+        );
+        assert_eq!((r.status, r.information), (Status::SUCCESS.raw(), second.len()));
+        assert_eq!(r.output, second, "the caller's second buffer is not written");
+    }
+    assert!(debug_text(&kernel).contains("ioctl: in-direct: in / a longer second buffer\n"));
+    file.close();
+    driver.unload();
+    kernel.assert_clean();
+}
+
 #[test]
 fn bad_lengths_get_the_right_status_for_every_method() {
     let kernel = Kernel::new();

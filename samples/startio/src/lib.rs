@@ -134,20 +134,24 @@ impl StartIoSample {
             return;
         }
         let major = u32::from(packet.major_function());
-        let result = packet.data().map(|data| {
-            self.register.with(cx, |register| {
-                if major == IRP_MJ_READ {
-                    let n = data.len().min(register.len);
-                    data[..n].copy_from_slice(&register.bytes[..n]);
+        let result = if major == IRP_MJ_READ {
+            packet.data_mut().map(|buffer| {
+                self.register.with(cx, |register| {
+                    let n = buffer.len().min(register.len);
+                    buffer[..n].copy_from_slice(&register.bytes[..n]);
                     n
-                } else {
+                })
+            })
+        } else {
+            packet.data().map(|data| {
+                self.register.with(cx, |register| {
                     let n = data.len().min(CAPACITY);
                     register.bytes[..n].copy_from_slice(&data[..n]);
                     register.len = n;
                     n
-                }
+                })
             })
-        });
+        };
         match result {
             Ok(n) => packet.finish(Status::SUCCESS, n, level, cx),
             Err(status) => packet.finish(status, 0, level, cx),
