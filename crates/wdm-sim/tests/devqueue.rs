@@ -26,7 +26,9 @@ impl Queue {
         unsafe { KeInitializeDeviceQueue(queue) };
         Self {
             queue,
-            entries: (0..n).map(|_| Box::into_raw(Box::new(KDEVICE_QUEUE_ENTRY::default()))).collect(),
+            entries: (0..n)
+                .map(|_| Box::into_raw(Box::new(KDEVICE_QUEUE_ENTRY::default())))
+                .collect(),
         }
     }
     fn q(&mut self) -> PKDEVICE_QUEUE {
