@@ -2,6 +2,7 @@
 
 mod bindings;
 mod e2e;
+mod miri;
 mod pe;
 mod samples;
 mod sys;
@@ -30,6 +31,10 @@ cargo xtask <command>
              end-to-end runs) and `zero-cost`
   zero-cost  compare a driver written with raw wdm-sys calls and with wdm:
              instructions per IOCTL (callgrind) and .text size (needs valgrind)
+  miri       the simulator-backed host tests under Miri, one test per Miri
+             process (installs nightly's miri and rust-src if missing); exits 1 on
+             any finding; not part of `test` (minutes to tens of minutes, see
+             docs/miri.md); `cargo xtask miri wdm-sim` runs one package
   bindings   regenerate wdm-sys's bundled bindings and export lists (needs
              libclang-dev and mingw-w64-x86-64-dev)
 ";
@@ -124,6 +129,7 @@ fn main() -> ExitCode {
         Some("bindings") => bindings::command(&root),
         Some("sys") => sys::command(&root),
         Some("e2e") => e2e::command(&root),
+        Some("miri") => miri::command(&root, &args[1..]),
         Some("samples") => samples::command(&root),
         Some("test") => test(&root),
         Some("zero-cost") => zero_cost::command(&root),

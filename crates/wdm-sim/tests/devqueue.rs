@@ -11,35 +11,54 @@ use wdm_sim::{Kernel, Rule};
 use wdm_sys::ntddk::*;
 use wdm_sys::*;
 
+/// A queue and its entries, each in a block of its own reached only through raw pointers: the
+/// kernel links them to each other, so no `Box` or `&mut` may claim them while they are queued
+/// (moving a `Box`, or reborrowing one mutably, would invalidate the stored links under Miri).
 struct Queue {
-    queue: Box<KDEVICE_QUEUE>,
-    // Boxed so their addresses stay put while queued.
-    #[allow(clippy::vec_box)]
-    entries: Vec<Box<KDEVICE_QUEUE_ENTRY>>,
+    queue: *mut KDEVICE_QUEUE,
+    entries: Vec<*mut KDEVICE_QUEUE_ENTRY>,
 }
 
 impl Queue {
     fn new(n: usize) -> Self {
-        let mut queue = Box::new(KDEVICE_QUEUE::default());
+        let queue = Box::into_raw(Box::new(KDEVICE_QUEUE::default()));
         // SAFETY: a writable queue.
-        unsafe { KeInitializeDeviceQueue(&mut *queue) };
+        unsafe { KeInitializeDeviceQueue(queue) };
         Self {
             queue,
-            entries: (0..n).map(|_| Box::new(KDEVICE_QUEUE_ENTRY::default())).collect(),
+            entries: (0..n)
+                .map(|_| Box::into_raw(Box::new(KDEVICE_QUEUE_ENTRY::default())))
+                .collect(),
         }
     }
     fn q(&mut self) -> PKDEVICE_QUEUE {
-        &mut *self.queue
+        self.queue
     }
     fn e(&mut self, i: usize) -> PKDEVICE_QUEUE_ENTRY {
-        &mut *self.entries[i]
+        self.entries[i]
+    }
+    fn inserted(&self, i: usize) -> BOOLEAN {
+        // SAFETY: a live entry.
+        unsafe { (*self.entries[i]).Inserted }
     }
     fn index(&self, e: PKDEVICE_QUEUE_ENTRY) -> Option<usize> {
-        self.entries.iter().position(|x| std::ptr::eq(&**x, e))
+        self.entries.iter().position(|&x| std::ptr::eq(x, e))
     }
     fn busy(&self) -> bool {
         // SAFETY: reading the queue's Busy byte.
-        unsafe { self.queue.__bindgen_anon_1.Busy != 0 }
+        unsafe { (*self.queue).__bindgen_anon_1.Busy != 0 }
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        // SAFETY: allocated by `Box::new` in `new`, freed once, here.
+        unsafe {
+            drop(Box::from_raw(self.queue));
+            for &e in &self.entries {
+                drop(Box::from_raw(e));
+            }
+        }
     }
 }
 
@@ -61,7 +80,7 @@ fn insert_on_an_idle_queue_takes_the_device_and_queues_nothing() {
     at_dispatch(&kernel, || unsafe {
         assert_eq!(KeInsertDeviceQueue(q.q(), q.e(0)), 0, "idle: the caller processes it");
         assert!(q.busy());
-        assert_eq!(q.entries[0].Inserted, 0);
+        assert_eq!(q.inserted(0), 0);
         assert_eq!(KeInsertDeviceQueue(q.q(), q.e(1)), 1);
         assert_eq!(KeInsertDeviceQueue(q.q(), q.e(2)), 1);
         let first = KeRemoveDeviceQueue(q.q());

@@ -2,6 +2,11 @@
 //! can be cancelled, cleanup cancels only the closing handle's reads, unload leaves nothing, and
 //! a stress run with random cancellation over four threads completes every read exactly once.
 
+// Under Miri only: DbgPrintEx in Rust, since Miri cannot call the simulator's C one.
+#![cfg_attr(miri, feature(c_variadic))]
+#[cfg(miri)]
+include!("../../miri_dbgprint.rs");
+
 use std::time::Duration;
 
 use csq::{Csq, sequence_byte};

@@ -2,6 +2,11 @@
 //! right status, cancellation and cleanup work, and a stress run with random cancellation over
 //! four threads completes every request exactly once with nothing leaked or reported.
 
+// Under Miri only: DbgPrintEx in Rust, since Miri cannot call the simulator's C one.
+#![cfg_attr(miri, feature(c_variadic))]
+#[cfg(miri)]
+include!("../../miri_dbgprint.rs");
+
 use std::time::{Duration, Instant};
 
 use event::{Event, IOCTL_EVENT_WAIT, MAX_WAIT_MS};
