@@ -293,21 +293,14 @@ pub trait Driver: Sized + Send + Sync + 'static {
     /// STATUS_INSUFFICIENT_RESOURCES. A driver must create at least one
     /// device (otherwise loading fails with STATUS_INVALID_DEVICE_STATE): the devices are how the
     /// framework finds the state again at unload.
+    ///
+    /// Timers set and work items queued here are armed only once `init` has returned `Ok` and
+    /// the state is written (a due time counts from then), so no callback sees a state that is
+    /// not there yet. If `init` fails, they never run.
     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status>;
 
     /// DriverUnload, before the framework deletes the driver's devices and symbolic links.
     fn unload(&mut self) {}
-}
-
-/// Drops and frees a registry made by [`DriverObject::registry`], if there is one.
-///
-/// # Safety
-/// Every timer and work item registered with it has been dropped.
-unsafe fn free_registry(registry: *const Registry) {
-    if let Some(registry) = NonNull::new(registry.cast_mut()) {
-        // SAFETY: made by `PoolBox::into_raw` in `DriverObject::registry`; unused now (caller).
-        drop(unsafe { PoolBox::from_raw(registry) });
-    }
 }
 
 /// The driver object, during `Driver::init`.
@@ -352,7 +345,8 @@ impl<D: Driver> DriverObject<D> {
         self.slot.cast_const().cast()
     }
 
-    /// The driver's deferred-work registry, valid until after the state is dropped.
+    /// The driver's deferred-work registry (see `deferred.rs`), made by the first timer or work
+    /// item. It lives while the driver holds it (until the end of unload) or any member is alive.
     pub(crate) fn registry(&self) -> Result<*const Registry, Status> {
         if self.registry.get().is_null() {
             let registry = PoolBox::try_new(Registry::new())?;
@@ -489,13 +483,22 @@ pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_
                 }
             }
             d.DriverUnload = Some(Glue::<D>::unload);
+            // The state is written: timers set and work items queued during init are armed now.
+            // SAFETY: a non-NULL registry lives until the driver releases it (at unload).
+            if let Some(registry) = unsafe { registry.as_ref() } {
+                registry.start();
+            }
             Status::SUCCESS.raw()
         }
         Err(e) => {
             // SAFETY: the driver failed to load; no IRP can reach its devices.
             unsafe { delete_devices(driver) };
-            // SAFETY: the timers and work items made in init were dropped with init's error.
-            unsafe { free_registry(registry) };
+            // Nothing was ever armed, and now nothing can be: a timer or work item that outlives
+            // init's error (kept in a static) is refused, and frees the registry when dropped.
+            if let Some(registry) = NonNull::new(registry.cast_mut()) {
+                // SAFETY: made by `DriverObject::registry`; released once, here.
+                unsafe { Registry::release(registry) };
+            }
             // SAFETY: allocated above; the state was never written.
             unsafe { crate::pool::free(block) };
             e.raw()
@@ -587,14 +590,17 @@ impl<D: Driver> Glue<D> {
             // after the last IRP.
             unsafe { (*slot).unload() };
             // No timer DPC or work item may run once the state is gone.
-            // SAFETY: a non-NULL registry lives until it is freed below.
+            // SAFETY: a non-NULL registry lives until it is released below.
             if let Some(registry) = unsafe { registry.as_ref() } {
                 registry.quiesce();
             }
             // SAFETY: as above; the state is dropped exactly once, here.
             unsafe { core::ptr::drop_in_place(slot) };
-            // SAFETY: every timer and work item was dropped with the state.
-            unsafe { free_registry(registry) };
+            if let Some(registry) = NonNull::new(registry.cast_mut()) {
+                // SAFETY: made by `DriverObject::registry`; released once, here, after the state
+                // (and so the timers and work items it owned) is gone.
+                unsafe { Registry::release(registry) };
+            }
             // SAFETY: none of the driver's devices receives IRPs during unload.
             unsafe { delete_devices(driver) };
             if let Some(block) = NonNull::new(slot.cast::<MaybeUninit<D>>()) {
