@@ -282,6 +282,64 @@ impl<D> Default for Dispatch<D> {
 ///     }
 /// }
 /// ```
+///
+/// # Unload, and the IRPs the state still holds
+///
+/// At DriverUnload the framework first stops the driver's timers and work items for good: every
+/// timer is cancelled and its DPC has returned, every work item callback has returned, and none
+/// can be set or queued again ([`Timer::set`](crate::Timer::set) and
+/// [`WorkItem::queue`](crate::WorkItem::queue) return STATUS_INVALID_DEVICE_STATE). Then
+/// [`unload`](Driver::unload) runs with the state to itself, at PASSIVE_LEVEL holding no spin
+/// lock, so it can complete IRPs. Then the state is dropped, and the driver's devices and
+/// symbolic links are deleted.
+///
+/// IRPs the state still owns when it is dropped are not lost: an [`IrpQueue`](crate::IrpQueue)
+/// completes the IRPs left in it with STATUS_CANCELLED, and so does a dropped
+/// [`PendingIrp`](crate::PendingIrp). To answer them with another status, complete them in
+/// `unload`:
+///
+/// ```
+/// use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Irp, IrpQueue, Outcome, Status, Unlocked, utf16};
+///
+/// struct Waiter {
+///     waiting: IrpQueue,
+/// }
+///
+/// impl Driver for Waiter {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new().create(Self::open).device_control(Self::wait);
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\Waiter")))?;
+///         Ok(Waiter { waiting: IrpQueue::new()? })
+///     }
+///
+///     fn unload(&mut self, cx: &mut Unlocked) {
+///         // The device is going away: say so, rather than STATUS_CANCELLED.
+///         self.waiting.complete_all(Status::NO_SUCH_DEVICE, cx);
+///     }
+/// }
+///
+/// impl Waiter {
+///     fn open<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         irp.complete(Status::SUCCESS, cx).into()
+///     }
+///
+///     fn wait<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         let (pending, pended) = irp.mark_pending();
+///         self.waiting.insert(pending, cx);
+///         pended.into()
+///     }
+/// }
+///
+/// // On the simulator: a request waits; the driver is unloaded with the handle still open.
+/// let kernel = wdm_sim::Kernel::new();
+/// let driver = kernel.load("waiter", wdm::entry::<Waiter>).unwrap();
+/// let file = kernel.open(r"\Device\Waiter").unwrap();
+/// let waiting = file.start_ioctl(0x222000, &[], 0);
+/// std::mem::forget(file);
+/// driver.unload();
+/// assert_eq!(waiting.wait().status, Status::NO_SUCH_DEVICE.raw());
+/// ```
 pub trait Driver: Sized + Send + Sync + 'static {
     /// The requests the driver handles.
     const DISPATCH: Dispatch<Self>;
@@ -299,8 +357,32 @@ pub trait Driver: Sized + Send + Sync + 'static {
     /// not there yet. If `init` fails, they never run.
     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status>;
 
-    /// DriverUnload, before the framework deletes the driver's devices and symbolic links.
-    fn unload(&mut self) {}
+    /// DriverUnload, at PASSIVE_LEVEL holding no spin lock (`cx`): after every timer and work
+    /// item has stopped for good, before the state is dropped (see
+    /// [above](Driver#unload-and-the-irps-the-state-still-holds)). The place to complete what
+    /// the state still holds with a status of the driver's choosing.
+    ///
+    /// ```
+    /// use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, IrpQueue, Status, Unlocked, utf16};
+    ///
+    /// struct Reads {
+    ///     waiting: IrpQueue,
+    /// }
+    ///
+    /// impl Driver for Reads {
+    ///     const DISPATCH: Dispatch<Self> = Dispatch::new();
+    ///
+    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+    ///         driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\Reads")))?;
+    ///         Ok(Reads { waiting: IrpQueue::new()? })
+    ///     }
+    ///
+    ///     fn unload(&mut self, cx: &mut Unlocked) {
+    ///         let _answered = self.waiting.complete_all(Status::NO_SUCH_DEVICE, cx);
+    ///     }
+    /// }
+    /// ```
+    fn unload(&mut self, _cx: &mut Unlocked) {}
 }
 
 /// The driver object, during `Driver::init`.
@@ -574,7 +656,8 @@ impl<D: Driver> Glue<D> {
     }
 
     wdm_sys::callback! {
-        /// DriverUnload: the driver's own unload, then its devices and links go.
+        /// DriverUnload: timers and work items stop for good, the driver's own unload runs, the
+        /// state is dropped, then its devices and links go.
         unsafe fn unload(driver: PDRIVER_OBJECT) {
             // SAFETY: a valid driver object; a loaded framework driver has at least one device.
             let Some(first) = NonNull::new(unsafe { (*driver).DeviceObject }) else {
@@ -586,14 +669,18 @@ impl<D: Driver> Glue<D> {
             let slot = unsafe { (*header).driver }.cast::<D>().cast_mut();
             // SAFETY: as above; set at the end of init, NULL without timers or work items.
             let registry = unsafe { (*header).registry };
-            // SAFETY: the state was written at the end of a successful init; unload runs once,
-            // after the last IRP.
-            unsafe { (*slot).unload() };
-            // No timer DPC or work item may run once the state is gone.
+            // First, no timer DPC or work item may run any more, nor be armed again: then
+            // `Driver::unload` has the state to itself, and the state can be dropped.
             // SAFETY: a non-NULL registry lives until it is released below.
             if let Some(registry) = unsafe { registry.as_ref() } {
                 registry.quiesce();
             }
+            // SAFETY: DriverUnload is entered at PASSIVE_LEVEL holding no spin lock, and the proof
+            // is lent to `Driver::unload` for the call.
+            let mut cx = unsafe { Unlocked::new() };
+            // SAFETY: the state was written at the end of a successful init; unload runs once,
+            // after the last IRP, and no callback uses the state any more (quiesced above).
+            unsafe { (*slot).unload(&mut cx) };
             // SAFETY: as above; the state is dropped exactly once, here.
             unsafe { core::ptr::drop_in_place(slot) };
             if let Some(registry) = NonNull::new(registry.cast_mut()) {

@@ -74,7 +74,7 @@ impl Driver for Csq {
         })
     }
 
-    fn unload(&mut self) {
+    fn unload(&mut self, _cx: &mut Unlocked) {
         kprint!("csq: unloading\n");
     }
 }

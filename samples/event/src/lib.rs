@@ -105,7 +105,7 @@ impl Driver for Event {
         })
     }
 
-    fn unload(&mut self) {
+    fn unload(&mut self, _cx: &mut Unlocked) {
         kprint!("event: unloading\n");
     }
 }

@@ -114,7 +114,7 @@ impl Driver for StartIoSample {
         })
     }
 
-    fn unload(&mut self) {
+    fn unload(&mut self, _cx: &mut Unlocked) {
         kprint!("startio: unloading\n");
     }
 }
