@@ -193,8 +193,10 @@ unsafe impl Sync for WorkItem {}
 
 impl WorkItem {
     /// A work item of `device` whose runs call `W::run` with the driver's state. Made during
-    /// `init`. STATUS_INSUFFICIENT_RESOURCES if the kernel has no memory for it. `W` is a
-    /// callback for this driver's type: the `DriverObject<D>` decides `D`.
+    /// `init`. STATUS_INSUFFICIENT_RESOURCES if the kernel has no memory for it;
+    /// STATUS_INVALID_PARAMETER if `device` is not this driver's (the item would hold another
+    /// driver's device, which that driver deletes at its own unload). `W` is a callback for this
+    /// driver's type: the `DriverObject<D>` decides `D`.
     ///
     /// ```
     /// use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Status, Unlocked, WorkCallback, WorkItem};
@@ -217,6 +219,10 @@ impl WorkItem {
     /// }
     /// ```
     pub fn new<D: Driver, W: WorkCallback<D>>(driver: &DriverObject<D>, device: &Device) -> Result<Self, Status> {
+        // SAFETY: a `Device` is a live device object created by this framework.
+        if unsafe { (*device.as_raw()).DriverObject } != driver.as_raw() {
+            return Err(Status::INVALID_PARAMETER);
+        }
         let registry = driver.registry()?;
         // SAFETY: a live device object of this driver.
         let item = unsafe { IoAllocateWorkItem(device.as_raw()) };
