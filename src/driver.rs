@@ -282,6 +282,64 @@ impl<D> Default for Dispatch<D> {
 ///     }
 /// }
 /// ```
+///
+/// # Unload, and the IRPs the state still holds
+///
+/// At DriverUnload the framework first stops the driver's timers and work items for good: every
+/// timer is cancelled and its DPC has returned, every work item callback has returned, and none
+/// can be set or queued again ([`Timer::set`](crate::Timer::set) and
+/// [`WorkItem::queue`](crate::WorkItem::queue) return STATUS_INVALID_DEVICE_STATE). Then
+/// [`unload`](Driver::unload) runs with the state to itself, at PASSIVE_LEVEL holding no spin
+/// lock, so it can complete IRPs. Then the state is dropped, and the driver's devices and
+/// symbolic links are deleted.
+///
+/// IRPs the state still owns when it is dropped are not lost: an [`IrpQueue`](crate::IrpQueue)
+/// completes the IRPs left in it with STATUS_CANCELLED, and so does a dropped
+/// [`PendingIrp`](crate::PendingIrp). To answer them with another status, complete them in
+/// `unload`:
+///
+/// ```
+/// use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Irp, IrpQueue, Outcome, Status, Unlocked, utf16};
+///
+/// struct Waiter {
+///     waiting: IrpQueue,
+/// }
+///
+/// impl Driver for Waiter {
+///     const DISPATCH: Dispatch<Self> = Dispatch::new().create(Self::open).device_control(Self::wait);
+///
+///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+///         driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\Waiter")))?;
+///         Ok(Waiter { waiting: IrpQueue::new()? })
+///     }
+///
+///     fn unload(&mut self, cx: &mut Unlocked) {
+///         // The device is going away: say so, rather than STATUS_CANCELLED.
+///         self.waiting.complete_all(Status::NO_SUCH_DEVICE, cx);
+///     }
+/// }
+///
+/// impl Waiter {
+///     fn open<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         irp.complete(Status::SUCCESS, cx).into()
+///     }
+///
+///     fn wait<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         let (pending, pended) = irp.mark_pending();
+///         self.waiting.insert(pending, cx);
+///         pended.into()
+///     }
+/// }
+///
+/// // On the simulator: a request waits; the driver is unloaded with the handle still open.
+/// let kernel = wdm_sim::Kernel::new();
+/// let driver = kernel.load("waiter", wdm::entry::<Waiter>).unwrap();
+/// let file = kernel.open(r"\Device\Waiter").unwrap();
+/// let waiting = file.start_ioctl(0x222000, &[], 0);
+/// std::mem::forget(file);
+/// driver.unload();
+/// assert_eq!(waiting.wait().status, Status::NO_SUCH_DEVICE.raw());
+/// ```
 pub trait Driver: Sized + Send + Sync + 'static {
     /// The requests the driver handles.
     const DISPATCH: Dispatch<Self>;
@@ -293,21 +351,38 @@ pub trait Driver: Sized + Send + Sync + 'static {
     /// STATUS_INSUFFICIENT_RESOURCES. A driver must create at least one
     /// device (otherwise loading fails with STATUS_INVALID_DEVICE_STATE): the devices are how the
     /// framework finds the state again at unload.
+    ///
+    /// Timers set and work items queued here are armed only once `init` has returned `Ok` and
+    /// the state is written (a due time counts from then), so no callback sees a state that is
+    /// not there yet. If `init` fails, they never run.
     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status>;
 
-    /// DriverUnload, before the framework deletes the driver's devices and symbolic links.
-    fn unload(&mut self) {}
-}
-
-/// Drops and frees a registry made by [`DriverObject::registry`], if there is one.
-///
-/// # Safety
-/// Every timer and work item registered with it has been dropped.
-unsafe fn free_registry(registry: *const Registry) {
-    if let Some(registry) = NonNull::new(registry.cast_mut()) {
-        // SAFETY: made by `PoolBox::into_raw` in `DriverObject::registry`; unused now (caller).
-        drop(unsafe { PoolBox::from_raw(registry) });
-    }
+    /// DriverUnload, at PASSIVE_LEVEL holding no spin lock (`cx`): after every timer and work
+    /// item has stopped for good, before the state is dropped (see
+    /// [above](Driver#unload-and-the-irps-the-state-still-holds)). The place to complete what
+    /// the state still holds with a status of the driver's choosing.
+    ///
+    /// ```
+    /// use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, IrpQueue, Status, Unlocked, utf16};
+    ///
+    /// struct Reads {
+    ///     waiting: IrpQueue,
+    /// }
+    ///
+    /// impl Driver for Reads {
+    ///     const DISPATCH: Dispatch<Self> = Dispatch::new();
+    ///
+    ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+    ///         driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\Reads")))?;
+    ///         Ok(Reads { waiting: IrpQueue::new()? })
+    ///     }
+    ///
+    ///     fn unload(&mut self, cx: &mut Unlocked) {
+    ///         let _answered = self.waiting.complete_all(Status::NO_SUCH_DEVICE, cx);
+    ///     }
+    /// }
+    /// ```
+    fn unload(&mut self, _cx: &mut Unlocked) {}
 }
 
 /// The driver object, during `Driver::init`.
@@ -352,7 +427,8 @@ impl<D: Driver> DriverObject<D> {
         self.slot.cast_const().cast()
     }
 
-    /// The driver's deferred-work registry, valid until after the state is dropped.
+    /// The driver's deferred-work registry (see `deferred.rs`), made by the first timer or work
+    /// item. It lives while the driver holds it (until the end of unload) or any member is alive.
     pub(crate) fn registry(&self) -> Result<*const Registry, Status> {
         if self.registry.get().is_null() {
             let registry = PoolBox::try_new(Registry::new())?;
@@ -489,13 +565,22 @@ pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_
                 }
             }
             d.DriverUnload = Some(Glue::<D>::unload);
+            // The state is written: timers set and work items queued during init are armed now.
+            // SAFETY: a non-NULL registry lives until the driver releases it (at unload).
+            if let Some(registry) = unsafe { registry.as_ref() } {
+                registry.start();
+            }
             Status::SUCCESS.raw()
         }
         Err(e) => {
             // SAFETY: the driver failed to load; no IRP can reach its devices.
             unsafe { delete_devices(driver) };
-            // SAFETY: the timers and work items made in init were dropped with init's error.
-            unsafe { free_registry(registry) };
+            // Nothing was ever armed, and now nothing can be: a timer or work item that outlives
+            // init's error (kept in a static) is refused, and frees the registry when dropped.
+            if let Some(registry) = NonNull::new(registry.cast_mut()) {
+                // SAFETY: made by `DriverObject::registry`; released once, here.
+                unsafe { Registry::release(registry) };
+            }
             // SAFETY: allocated above; the state was never written.
             unsafe { crate::pool::free(block) };
             e.raw()
@@ -571,7 +656,8 @@ impl<D: Driver> Glue<D> {
     }
 
     wdm_sys::callback! {
-        /// DriverUnload: the driver's own unload, then its devices and links go.
+        /// DriverUnload: timers and work items stop for good, the driver's own unload runs, the
+        /// state is dropped, then its devices and links go.
         unsafe fn unload(driver: PDRIVER_OBJECT) {
             // SAFETY: a valid driver object; a loaded framework driver has at least one device.
             let Some(first) = NonNull::new(unsafe { (*driver).DeviceObject }) else {
@@ -583,18 +669,25 @@ impl<D: Driver> Glue<D> {
             let slot = unsafe { (*header).driver }.cast::<D>().cast_mut();
             // SAFETY: as above; set at the end of init, NULL without timers or work items.
             let registry = unsafe { (*header).registry };
-            // SAFETY: the state was written at the end of a successful init; unload runs once,
-            // after the last IRP.
-            unsafe { (*slot).unload() };
-            // No timer DPC or work item may run once the state is gone.
-            // SAFETY: a non-NULL registry lives until it is freed below.
+            // First, no timer DPC or work item may run any more, nor be armed again: then
+            // `Driver::unload` has the state to itself, and the state can be dropped.
+            // SAFETY: a non-NULL registry lives until it is released below.
             if let Some(registry) = unsafe { registry.as_ref() } {
                 registry.quiesce();
             }
+            // SAFETY: DriverUnload is entered at PASSIVE_LEVEL holding no spin lock, and the proof
+            // is lent to `Driver::unload` for the call.
+            let mut cx = unsafe { Unlocked::new() };
+            // SAFETY: the state was written at the end of a successful init; unload runs once,
+            // after the last IRP, and no callback uses the state any more (quiesced above).
+            unsafe { (*slot).unload(&mut cx) };
             // SAFETY: as above; the state is dropped exactly once, here.
             unsafe { core::ptr::drop_in_place(slot) };
-            // SAFETY: every timer and work item was dropped with the state.
-            unsafe { free_registry(registry) };
+            if let Some(registry) = NonNull::new(registry.cast_mut()) {
+                // SAFETY: made by `DriverObject::registry`; released once, here, after the state
+                // (and so the timers and work items it owned) is gone.
+                unsafe { Registry::release(registry) };
+            }
             // SAFETY: none of the driver's devices receives IRPs during unload.
             unsafe { delete_devices(driver) };
             if let Some(block) = NonNull::new(slot.cast::<MaybeUninit<D>>()) {

@@ -3,19 +3,19 @@
 //! A [`Timer`] pairs a KTIMER with its KDPC. When it expires, the DPC runs at DISPATCH_LEVEL
 //! and calls the driver's [`TimerCallback`] with the driver's state and the
 //! [`DispatchLevel`](crate::DispatchLevel) proof. The kernel objects live in a pool block, so the
-//! `Timer` value can move; dropping it cancels it.
+//! `Timer` value can move; dropping it cancels it. When a timer can be armed, and what a drop
+//! that cannot wait does with the block, is the driver's lifecycle (`deferred.rs`).
 
 use core::cell::Cell;
 use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
 use core::time::Duration;
 
-use wdm_sys::ntddk::{
-    KeCancelTimer, KeFlushQueuedDpcs, KeInitializeDpc, KeInitializeTimer, KeRemoveQueueDpc, KeSetTimerEx,
-};
+use wdm_sys::ntddk::{KeCancelTimer, KeInitializeDpc, KeInitializeTimer, KeRemoveQueueDpc, KeSetTimerEx};
 use wdm_sys::{KDPC, KTIMER, LARGE_INTEGER, PKDPC, PVOID};
 
-use crate::deferred::{Deferred, Member, Registry};
+use crate::deferred::{Deferred, Link, Member, Phase, Registry};
 use crate::irql::DispatchLevel;
 use crate::pool::PoolBox;
 use crate::{Driver, DriverObject, Status, Unlocked};
@@ -46,33 +46,79 @@ pub trait TimerCallback<D>: 'static {
 struct Objects {
     timer: KTIMER,
     dpc: KDPC,
-    next: Cell<Option<Member>>,
+    /// A setting made during init (due time in 100 ns units, negative: relative; period in ms),
+    /// carried out when the driver starts. Only used under the registry lock.
+    pending: Cell<Option<(i64, i32)>>,
+    link: Link,
 }
 
-impl Deferred for Objects {
-    fn stop(&self) {
+impl Objects {
+    fn raw(&self) -> (*mut KTIMER, PKDPC) {
         let o: *const Objects = self;
         let o = o.cast_mut();
-        // SAFETY: only computes a field address in this pool block.
+        // SAFETY: a field address in this pool block; the kernel owns its contents.
         let timer = unsafe { &raw mut (*o).timer };
         // SAFETY: as above.
         let dpc = unsafe { &raw mut (*o).dpc };
-        // SAFETY: an initialized timer; the kernel synchronizes access to it.
-        unsafe { KeCancelTimer(timer) };
-        // SAFETY: an initialized DPC, as above.
-        unsafe { KeRemoveQueueDpc(dpc) };
+        (timer, dpc)
     }
 
-    fn wait_idle(&self) {
-        // The registry flushes DPCs once for all timers.
+    /// KeSetTimerEx: whether the timer was already set.
+    fn arm(&self, due: i64, period: i32) -> bool {
+        let (timer, dpc) = self.raw();
+        // SAFETY: an initialized timer and DPC in a pool block that is freed only once the timer
+        // is cancelled and its DPC idle; the DPC's context is the driver state, written by now
+        // (timers are armed from the end of init on).
+        unsafe { KeSetTimerEx(timer, LARGE_INTEGER { QuadPart: due }, period, dpc) != 0 }
+    }
+
+    /// KeCancelTimer and KeRemoveQueueDpc: afterwards the timer is not set and its DPC not
+    /// queued (it may be running). Whether the timer was set.
+    fn disarm(&self) -> bool {
+        let (timer, dpc) = self.raw();
+        // SAFETY: an initialized timer; the kernel synchronizes access to it.
+        let was_set = unsafe { KeCancelTimer(timer) != 0 };
+        // SAFETY: an initialized DPC, as above.
+        unsafe { KeRemoveQueueDpc(dpc) };
+        was_set
+    }
+}
+
+/// Frees a timer's pool block.
+///
+/// # Safety
+/// `member` is a timer's block from [`Timer::new`], unlinked, cancelled, and its DPC is neither
+/// queued nor running.
+unsafe fn free(member: Member) {
+    // SAFETY: the caller's contract; `Objects` owns no other resource.
+    drop(unsafe { PoolBox::from_raw(member.cast::<Objects>()) });
+}
+
+impl Deferred for Objects {
+    fn link(&self) -> &Link {
+        &self.link
+    }
+
+    fn start(&self) {
+        if let Some((due, period)) = self.pending.take() {
+            self.arm(due, period);
+        }
+    }
+
+    fn stop(&self) {
+        self.disarm();
     }
 
     fn is_dpc(&self) -> bool {
         true
     }
 
-    fn next(&self) -> &Cell<Option<Member>> {
-        &self.next
+    fn is_idle(&self) -> bool {
+        false // its DPC may be running: only a flush tells
+    }
+
+    fn wait_idle(&self) {
+        // The registry flushes DPCs once for all timers.
     }
 }
 
@@ -99,29 +145,35 @@ impl Deferred for Objects {
 ///
 ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
 ///         let timer = Timer::new::<Self, Blink>(driver)?;
-///         timer.set_periodic(Duration::from_millis(500), Duration::from_millis(500));
+///         // Set during init: armed once init has returned and the state is written.
+///         timer.set_periodic(Duration::from_millis(500), Duration::from_millis(500))?;
 ///         Ok(Blinker { timer })
 ///     }
 /// }
 /// ```
 ///
-/// A timer may be set from its own callback. At unload the framework stops every timer and waits
-/// for running DPCs before it drops the driver's state, so a callback never sees a dropped state.
+/// A timer may be set from its own callback. No callback ever sees a state that is not there: a
+/// timer set during `init` is armed only once init has returned (never, if it fails), and from
+/// the start of unload every timer is cancelled, its DPC waited for, and setting one is refused
+/// (STATUS_INVALID_DEVICE_STATE). Dropping a timer never waits where waiting is not allowed
+/// (see [`Drop`](#impl-Drop-for-Timer)).
 pub struct Timer {
-    objects: PoolBox<Objects>,
+    objects: ManuallyDrop<PoolBox<Objects>>,
     registry: *const Registry,
     _not_sync: PhantomData<*mut ()>,
 }
 
 // SAFETY: the kernel objects are in a pool block and used only through kernel routines, which
-// synchronize internally; the DPC context is the driver state, which is `Sync`.
+// synchronize internally, and the registry lock; the DPC context is the driver state, which is
+// `Sync`.
 unsafe impl Send for Timer {}
 // SAFETY: as above: `set` and `cancel` may be called from any processor concurrently.
 unsafe impl Sync for Timer {}
 
 impl Timer {
     /// A timer whose expiry calls `C::expired` with the driver's state. Made during `init`;
-    /// STATUS_INSUFFICIENT_RESOURCES if the pool has no room for it.
+    /// STATUS_INSUFFICIENT_RESOURCES if the pool has no room for it. `C` is a callback for this
+    /// driver's type: the `DriverObject<D>` decides `D`.
     ///
     /// ```
     /// use wdm::{DeviceOptions, Dispatch, DispatchLevel, Driver, DriverObject, Status, Timer, TimerCallback, Unlocked};
@@ -147,14 +199,17 @@ impl Timer {
         let mut objects = PoolBox::try_new(Objects {
             timer: KTIMER::default(),
             dpc: KDPC::default(),
-            next: Cell::new(None),
+            pending: Cell::new(None),
+            link: Link::new(free),
         })?;
-        // SAFETY: the pool-block objects outlive the timer's use (Drop cancels it); the DPC context is
-        // the driver state's slot, valid from the end of init to unload.
+        // SAFETY: the pool-block objects outlive the timer's use (the block is freed only once
+        // the timer is cancelled and its DPC idle).
         unsafe {
             KeInitializeTimer(&raw mut objects.timer);
         }
-        // SAFETY: as above.
+        // SAFETY: as above; the DPC context is the driver state's slot, written before any timer
+        // is armed (the registry arms nothing before init has returned) and dropped only after
+        // every timer is cancelled and DPCs are flushed (unload).
         unsafe {
             KeInitializeDpc(
                 &raw mut objects.dpc,
@@ -163,70 +218,67 @@ impl Timer {
             );
         }
         let member: NonNull<dyn Deferred> = NonNull::from(&*objects);
-        // SAFETY: the registry outlives the driver's state and so its timers; the member stays
-        // valid until Drop removes it.
+        // SAFETY: the registry lives as long as it has members; the member stays valid until the
+        // registry frees it.
         unsafe { &*registry }.add(member);
         Ok(Self {
-            objects,
+            objects: ManuallyDrop::new(objects),
             registry,
             _not_sync: PhantomData,
         })
     }
 
-    fn raw(&self) -> (*mut KTIMER, PKDPC) {
-        let o: *const Objects = &*self.objects;
-        let o = o.cast_mut();
-        // SAFETY: a field address in our pool block; the kernel owns its contents.
-        let timer = unsafe { &raw mut (*o).timer };
-        // SAFETY: as above.
-        let dpc = unsafe { &raw mut (*o).dpc };
-        (timer, dpc)
+    fn registry(&self) -> &Registry {
+        // SAFETY: the registry lives as long as it has members, and this timer is one.
+        unsafe { &*self.registry }
     }
 
-    /// Sets the timer to expire once after `due` (KeSetTimer). Returns whether it was already
-    /// set (that setting is replaced).
+    /// Sets the timer to expire once after `due` (KeSetTimer). `Ok(true)` if it was already set
+    /// (that setting is replaced); `Err(STATUS_INVALID_DEVICE_STATE)` once the driver is
+    /// unloading, when nothing may be armed any more. During `init` the setting is recorded and
+    /// armed when init has returned (`due` counts from then).
     ///
     /// ```
     /// use core::time::Duration;
-    /// use wdm::Timer;
+    /// use wdm::{Status, Timer};
     ///
-    /// fn kick(watchdog: &Timer) {
-    ///     let was_set = watchdog.set(Duration::from_secs(5)); // replaces a pending expiry
+    /// fn kick(watchdog: &Timer) -> Result<(), Status> {
+    ///     let was_set = watchdog.set(Duration::from_secs(5))?; // replaces a pending expiry
     ///     let _ = was_set;
+    ///     Ok(())
     /// }
     /// ```
-    pub fn set(&self, due: Duration) -> bool {
+    pub fn set(&self, due: Duration) -> Result<bool, Status> {
         self.set_periodic(due, Duration::ZERO)
     }
 
     /// Sets the timer to expire after `due`, then every `period` (KeSetTimerEx; zero: once).
-    /// Returns whether it was already set. Once the driver is unloading it does nothing.
+    /// As [`set`](Self::set): `Ok(was_set)`, refused with STATUS_INVALID_DEVICE_STATE once the
+    /// driver is unloading (a DPC that re-arms its timer can ignore that: unload is stopping
+    /// it), recorded until init has returned.
     ///
     /// ```
     /// use core::time::Duration;
-    /// use wdm::Timer;
+    /// use wdm::{Status, Timer};
     ///
-    /// fn start_polling(poll: &Timer) {
-    ///     poll.set_periodic(Duration::from_millis(10), Duration::from_millis(100));
+    /// fn start_polling(poll: &Timer) -> Result<(), Status> {
+    ///     poll.set_periodic(Duration::from_millis(10), Duration::from_millis(100))?;
+    ///     Ok(())
     /// }
     /// ```
-    pub fn set_periodic(&self, due: Duration, period: Duration) -> bool {
-        let (timer, dpc) = self.raw();
+    pub fn set_periodic(&self, due: Duration, period: Duration) -> Result<bool, Status> {
         let hundreds = i64::try_from(due.as_nanos() / 100).unwrap_or(i64::MAX);
-        let due = LARGE_INTEGER { QuadPart: -hundreds };
         let period = i32::try_from(period.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: the registry outlives the timer (see `new`).
-        let registry = unsafe { &*self.registry };
-        registry
-            .unless_unloading(|| {
-                // SAFETY: an initialized timer and DPC in a pool block, alive until Drop cancels them.
-                unsafe { KeSetTimerEx(timer, due, period, dpc) != 0 }
-            })
-            .unwrap_or(false)
+        let o = &*self.objects;
+        self.registry().with_phase(|phase| match phase {
+            Phase::Initialising => Ok(o.pending.replace(Some((-hundreds, period))).is_some()),
+            Phase::Running => Ok(o.arm(-hundreds, period)),
+            Phase::Unloading | Phase::Stopped => Err(Phase::REFUSED),
+        })
     }
 
     /// Cancels the timer (KeCancelTimer). True if it was set; false if it had already expired
-    /// (its DPC may be queued or running).
+    /// (its DPC may be queued or running). During `init`, drops a recorded setting.
     ///
     /// ```
     /// use core::time::Duration;
@@ -239,36 +291,43 @@ impl Timer {
     /// }
     /// ```
     pub fn cancel(&self) -> bool {
-        let (timer, _) = self.raw();
-        // SAFETY: an initialized timer.
-        unsafe { KeCancelTimer(timer) != 0 }
+        let o = &*self.objects;
+        self.registry().with_phase(|phase| match phase {
+            Phase::Initialising => o.pending.take().is_some(),
+            _ => {
+                let (timer, _) = o.raw();
+                // SAFETY: an initialized timer.
+                unsafe { KeCancelTimer(timer) != 0 }
+            }
+        })
     }
 }
 
-/// Dropping a timer cancels it, dequeues its DPC and waits for a DPC already running on another
-/// processor to return (KeFlushQueuedDpcs), so the driver state the callback uses may be freed
-/// right after. That wait needs PASSIVE_LEVEL: drop timers in `unload` (or with the driver
-/// state), never under a spin lock.
+/// Dropping a timer cancels it and dequeues its DPC. It may be dropped anywhere: under a spin
+/// lock, in a DPC, in its own DPC. Its pool block is freed at once if nothing can be using it
+/// (during init, after unload), after KeFlushQueuedDpcs if the drop runs at PASSIVE_LEVEL (which
+/// then also frees the blocks of timers dropped earlier where they could not wait), and
+/// otherwise it is retired to the driver, to be freed at the next drop at PASSIVE_LEVEL or at
+/// unload, once its last DPC has certainly returned. (KeFlushQueuedDpcs needs PASSIVE_LEVEL, and
+/// waiting inside the DPC being waited for would never end.)
 impl Drop for Timer {
     fn drop(&mut self) {
-        let member: NonNull<dyn Deferred> = NonNull::from(&*self.objects);
-        // SAFETY: the registry outlives the timer (see `new`).
-        unsafe { &*self.registry }.remove(member);
-        let (timer, dpc) = self.raw();
-        // SAFETY: initialized objects; after this the timer is not set.
-        unsafe { KeCancelTimer(timer) };
-        // SAFETY: as above; after this the DPC is not queued.
-        unsafe { KeRemoveQueueDpc(dpc) };
-        // SAFETY: no arguments; waits for a DPC that is running now.
-        unsafe { KeFlushQueuedDpcs() };
+        self.objects.disarm();
+        let registry = self.registry;
+        // SAFETY: taken once, here; `self.objects` is not used again.
+        let objects = unsafe { ManuallyDrop::take(&mut self.objects) };
+        let member: Member = objects.into_raw();
+        // SAFETY: this timer's registry and linked member, which the registry now owns.
+        unsafe { Registry::dispose(registry, member) };
     }
 }
 
 wdm_sys::callback! {
     /// The timer's DPC: calls the driver's callback with its state.
     unsafe fn dpc_routine<D: Driver, C: TimerCallback<D>>(_dpc: PKDPC, context: PVOID, _a: PVOID, _b: PVOID) {
-        // SAFETY: the context is the driver state's slot, initialized by the time a timer can
-        // be set (after init) and alive until unload, which cancels the timer first.
+        // SAFETY: the context is the driver state's slot: written before any timer is armed (the
+        // registry arms nothing until init has returned and the state is written), and dropped
+        // only after unload has cancelled every timer and flushed DPCs.
         let driver = unsafe { &*context.cast::<D>() };
         // SAFETY: DPCs run at DISPATCH_LEVEL.
         let level = unsafe { DispatchLevel::assume() };

@@ -3,11 +3,14 @@
 //! A [`WorkItem`] wraps an IO_WORKITEM of one of the driver's devices. [`queue`](WorkItem::queue)
 //! hands it to a worker thread, which calls the driver's [`WorkCallback`] with its state. An item
 //! is queued at most once at a time (queuing it again while it waits is refused, as Driver
-//! Verifier requires), and it may be queued again from its own callback. Dropping it, and
-//! unloading the driver, waits until its callback has returned.
+//! Verifier requires), and it may be queued again from its own callback. Unloading the driver
+//! waits until every callback has returned; dropping an item never waits (see its `Drop`). When
+//! an item can be queued, and what a drop does with a busy item, is the driver's lifecycle
+//! (`deferred.rs`).
 
 use core::cell::Cell;
 use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
 
 use wdm_sys::_EVENT_TYPE::NotificationEvent;
@@ -20,7 +23,7 @@ use wdm_sys::ntddk::{
 };
 use wdm_sys::{KEVENT, PDEVICE_OBJECT, PIO_WORKITEM, PIO_WORKITEM_ROUTINE, PVOID};
 
-use crate::deferred::{Deferred, Member, Registry};
+use crate::deferred::{Deferred, Link, Member, Phase, Registry};
 use crate::pool::PoolBox;
 use crate::{Device, Driver, DriverObject, SpinLock, Status, Unlocked};
 
@@ -49,10 +52,12 @@ pub trait WorkCallback<D>: 'static {
     fn run(driver: &D, cx: &mut Unlocked);
 }
 
-/// Whether the item is queued, and how many runs are queued or running (0..=2).
+/// Whether the item is queued, how many runs are queued or running (0..=2), and whether the
+/// `WorkItem` was dropped (a run that starts after that does not call back).
 struct State {
     queued: bool,
     active: usize,
+    dropped: bool,
 }
 
 struct Objects {
@@ -63,26 +68,72 @@ struct Objects {
     idle: KEVENT,
     registry: *const Registry,
     driver: PVOID,
-    next: Cell<Option<Member>>,
+    /// Queued during init: queued for real when the driver starts. Only used under the
+    /// registry lock.
+    pending: Cell<bool>,
+    link: Link,
 }
 
 impl Objects {
     fn idle_event(&self) -> *mut KEVENT {
         (&raw const self.idle).cast_mut()
     }
+
+    /// IoQueueWorkItem, unless a run is already queued and has not started (false).
+    fn enqueue(&self) -> bool {
+        let mut state = self.state.lock_internal();
+        if state.queued {
+            return false;
+        }
+        state.queued = true;
+        state.active += 1;
+        // SAFETY: an initialized event (at DISPATCH_LEVEL, allowed for KeClearEvent).
+        unsafe { KeClearEvent(self.idle_event()) };
+        let context: *const Objects = self;
+        // SAFETY: an allocated, unqueued item; the context (this pool block) stays valid until
+        // the run ends: the block is freed only once `active` is back to 0.
+        unsafe { IoQueueWorkItem(self.item, self.routine, DelayedWorkQueue, context.cast_mut().cast()) };
+        true
+    }
+}
+
+/// Frees a work item and its pool block.
+///
+/// # Safety
+/// `member` is a work item's block from [`WorkItem::new`], unlinked, with no run queued or
+/// running (`active` 0, observed under its lock).
+unsafe fn free(member: Member) {
+    // SAFETY: the caller's contract.
+    let objects = unsafe { PoolBox::from_raw(member.cast::<Objects>()) };
+    // SAFETY: allocated in `new`, and neither queued nor running any more (caller). (Freeing
+    // one from its own routine would be allowed too: the I/O manager dequeues an item before
+    // running it.)
+    unsafe { IoFreeWorkItem(objects.item) };
 }
 
 impl Deferred for Objects {
+    fn link(&self) -> &Link {
+        &self.link
+    }
+
+    fn start(&self) {
+        if self.pending.replace(false) {
+            self.enqueue();
+        }
+    }
+
     fn stop(&self) {
-        // Queuing is refused from now on (the registry's unloading flag).
+        // Queuing is refused from now on (the registry's phase).
     }
 
     fn is_dpc(&self) -> bool {
         false
     }
 
-    fn next(&self) -> &Cell<Option<Member>> {
-        &self.next
+    /// Observed under the state lock, which a run releases last: once `active` is 0 here, the
+    /// run that made it 0 no longer touches this block.
+    fn is_idle(&self) -> bool {
+        self.state.lock_internal().active == 0
     }
 
     /// Returns once no run is queued or running. The event is set and cleared under the state
@@ -91,10 +142,10 @@ impl Deferred for Objects {
     fn wait_idle(&self) {
         loop {
             let event = self.idle_event().cast();
-            // SAFETY: an initialized notification event; waiting at PASSIVE_LEVEL (unload, Drop);
+            // SAFETY: an initialized notification event; waiting at PASSIVE_LEVEL (unload);
             // without a timeout the only result is STATUS_SUCCESS.
             let _ = unsafe { KeWaitForSingleObject(event, Executive, KernelMode as i8, 0, core::ptr::null_mut()) };
-            if self.state.lock_internal().active == 0 {
+            if self.is_idle() {
                 return;
             }
         }
@@ -124,24 +175,28 @@ impl Deferred for Objects {
 ///     fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
 ///         let device = driver.create_device(&DeviceOptions::new())?;
 ///         let work = WorkItem::new::<Self, Flush>(driver, &device)?;
-///         work.queue();
+///         work.queue()?; // queued once init has returned and the state is written
 ///         Ok(Flusher { work })
 ///     }
 /// }
 /// ```
 pub struct WorkItem {
-    objects: PoolBox<Objects>,
+    objects: ManuallyDrop<PoolBox<Objects>>,
     _not_sync: PhantomData<*mut ()>,
 }
 
-// SAFETY: the work item is used only through kernel routines and the state lock.
+// SAFETY: the work item is used only through kernel routines, the state lock and the registry
+// lock.
 unsafe impl Send for WorkItem {}
 // SAFETY: as above: `queue` may be called from any processor concurrently.
 unsafe impl Sync for WorkItem {}
 
 impl WorkItem {
     /// A work item of `device` whose runs call `W::run` with the driver's state. Made during
-    /// `init`. STATUS_INSUFFICIENT_RESOURCES if the kernel has no memory for it.
+    /// `init`. STATUS_INSUFFICIENT_RESOURCES if the kernel has no memory for it;
+    /// STATUS_INVALID_PARAMETER if `device` is not this driver's (the item would hold another
+    /// driver's device, which that driver deletes at its own unload). `W` is a callback for this
+    /// driver's type: the `DriverObject<D>` decides `D`.
     ///
     /// ```
     /// use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, Status, Unlocked, WorkCallback, WorkItem};
@@ -164,6 +219,10 @@ impl WorkItem {
     /// }
     /// ```
     pub fn new<D: Driver, W: WorkCallback<D>>(driver: &DriverObject<D>, device: &Device) -> Result<Self, Status> {
+        // SAFETY: a `Device` is a live device object created by this framework.
+        if unsafe { (*device.as_raw()).DriverObject } != driver.as_raw() {
+            return Err(Status::INVALID_PARAMETER);
+        }
         let registry = driver.registry()?;
         // SAFETY: a live device object of this driver.
         let item = unsafe { IoAllocateWorkItem(device.as_raw()) };
@@ -176,72 +235,71 @@ impl WorkItem {
             state: SpinLock::new(State {
                 queued: false,
                 active: 0,
+                dropped: false,
             }),
             idle: KEVENT::default(),
             registry,
             driver: driver.state_slot().cast_mut().cast(),
-            next: Cell::new(None),
+            pending: Cell::new(false),
+            link: Link::new(free),
         })
         .inspect_err(|_| {
             // SAFETY: allocated above, never queued.
             unsafe { IoFreeWorkItem(item) };
         })?;
-        // SAFETY: the event lives in the pool block until Drop; initialized once, here.
+        // SAFETY: the event lives in the pool block until it is freed; initialized once, here.
         unsafe { KeInitializeEvent(objects.idle_event(), NotificationEvent, 1) };
         let member: NonNull<dyn Deferred> = NonNull::from(&*objects);
-        // SAFETY: the registry outlives the driver's state and so its work items.
+        // SAFETY: the registry lives as long as it has members; the member stays valid until the
+        // registry frees it.
         unsafe { &*objects.registry }.add(member);
         Ok(Self {
-            objects,
+            objects: ManuallyDrop::new(objects),
             _not_sync: PhantomData,
         })
     }
 
-    /// Queues the item to run (IoQueueWorkItem on the delayed work queue). False if it is
-    /// already queued and has not started (that run will serve both) or the driver is unloading.
+    /// Queues the item to run (IoQueueWorkItem on the delayed work queue). `Ok(false)` if it is
+    /// already queued and has not started (that run will serve both);
+    /// `Err(STATUS_INVALID_DEVICE_STATE)` once the driver is unloading, when nothing may be
+    /// queued any more. During `init` it is recorded and queued when init has returned.
     ///
     /// ```
-    /// use wdm::WorkItem;
+    /// use wdm::{Status, WorkItem};
     ///
-    /// fn poke(work: &WorkItem) {
-    ///     if !work.queue() {
-    ///         // already waiting to run (that run serves this request too), or unloading
+    /// fn poke(work: &WorkItem) -> Result<(), Status> {
+    ///     if !work.queue()? {
+    ///         // already waiting to run: that run serves this request too
     ///     }
+    ///     Ok(())
     /// }
     /// ```
-    pub fn queue(&self) -> bool {
+    pub fn queue(&self) -> Result<bool, Status> {
         let o = &*self.objects;
-        // SAFETY: the registry outlives the work item (see `new`).
+        // SAFETY: the registry lives as long as it has members, and this item is one.
         let registry = unsafe { &*o.registry };
-        registry
-            .unless_unloading(|| {
-                let mut state = o.state.lock_internal();
-                if state.queued {
-                    return false;
-                }
-                state.queued = true;
-                state.active += 1;
-                // SAFETY: an initialized event (at DISPATCH_LEVEL, allowed for KeClearEvent).
-                unsafe { KeClearEvent(o.idle_event()) };
-                let context: *const Objects = o;
-                // SAFETY: an allocated, unqueued item; the context (this pool block) stays valid
-                // until the run ends: Drop and unload wait for `active` to reach 0.
-                unsafe { IoQueueWorkItem(o.item, o.routine, DelayedWorkQueue, context.cast_mut().cast()) };
-                true
-            })
-            .unwrap_or(false)
+        registry.with_phase(|phase| match phase {
+            Phase::Initialising => Ok(!o.pending.replace(true)),
+            Phase::Running => Ok(o.enqueue()),
+            Phase::Unloading | Phase::Stopped => Err(Phase::REFUSED),
+        })
     }
 }
 
+/// Dropping a work item never waits, so it may be dropped anywhere: at DISPATCH_LEVEL, or in
+/// its own callback (which would otherwise wait for itself). A run queued but not started by
+/// then ends without calling back; a run in progress finishes. The item is freed at once if it is
+/// idle, and otherwise retired to the driver and freed once its last run has returned (at the
+/// next drop at PASSIVE_LEVEL, or at unload, which waits for it).
 impl Drop for WorkItem {
-    /// Waits for a queued or running callback to return, then frees the item. At PASSIVE_LEVEL.
     fn drop(&mut self) {
-        let member: NonNull<dyn Deferred> = NonNull::from(&*self.objects);
-        // SAFETY: the registry outlives the work item (see `new`).
-        unsafe { &*self.objects.registry }.remove(member);
-        self.objects.wait_idle();
-        // SAFETY: allocated in `new`, and neither queued nor running any more.
-        unsafe { IoFreeWorkItem(self.objects.item) };
+        self.objects.state.lock_internal().dropped = true;
+        let registry = self.objects.registry;
+        // SAFETY: taken once, here; `self.objects` is not used again.
+        let objects = unsafe { ManuallyDrop::take(&mut self.objects) };
+        let member: Member = objects.into_raw();
+        // SAFETY: this item's registry and linked member, which the registry now owns.
+        unsafe { Registry::dispose(registry, member) };
     }
 }
 
@@ -250,13 +308,20 @@ wdm_sys::callback! {
     unsafe fn routine<D: Driver, W: WorkCallback<D>>(_device: PDEVICE_OBJECT, context: PVOID) {
         // SAFETY: the context is the item's pool block, alive until the run is marked finished.
         let o = unsafe { &*context.cast::<Objects>() };
-        o.state.lock_internal().queued = false;
-        // SAFETY: the driver state, initialized (items are queued after init) and not dropped
-        // before every run has finished (unload waits).
-        let driver = unsafe { &*o.driver.cast::<D>() };
-        // SAFETY: a work item routine is entered holding no spin lock.
-        let mut cx = unsafe { Unlocked::new() };
-        W::run(driver, &mut cx);
+        let call = {
+            let mut state = o.state.lock_internal();
+            state.queued = false;
+            !state.dropped
+        };
+        if call {
+            // SAFETY: the driver state: written before any item is queued (the registry queues
+            // nothing until init has returned and the state is written), and dropped only after
+            // unload has waited for every run.
+            let driver = unsafe { &*o.driver.cast::<D>() };
+            // SAFETY: a work item routine is entered holding no spin lock.
+            let mut cx = unsafe { Unlocked::new() };
+            W::run(driver, &mut cx);
+        }
         let mut state = o.state.lock_internal();
         state.active -= 1;
         if state.active == 0 {

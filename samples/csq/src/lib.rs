@@ -74,7 +74,7 @@ impl Driver for Csq {
         })
     }
 
-    fn unload(&mut self) {
+    fn unload(&mut self, _cx: &mut Unlocked) {
         kprint!("csq: unloading\n");
     }
 }
@@ -91,7 +91,9 @@ impl Csq {
         let sequence = self.next.fetch_add(1, Ordering::Relaxed);
         let (pending, pended) = irp.mark_pending();
         self.reads.insert_with(pending, sequence, cx);
-        self.worker.queue();
+        // Requests arrive only while the driver runs, when queuing is never refused; `false`
+        // (already queued) is fine: that run drains this read too.
+        let _ = self.worker.queue();
         pended.into()
     }
 

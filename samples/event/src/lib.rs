@@ -64,7 +64,8 @@ impl TimerCallback<Event> for Tick {
         }
         // The next tick is armed from a work item, never from here: Wine's KeSetTimer and
         // KeCancelTimer wait for the timer's running callbacks, so they deadlock inside one.
-        driver.rearm.queue();
+        // Refused (STATUS_INVALID_DEVICE_STATE) only once unloading, which stops the ticking.
+        let _ = driver.rearm.queue();
     }
 }
 
@@ -78,7 +79,8 @@ impl WorkCallback<Event> for Rearm {
         // the two swaps that may race, only one finds `false`: the timer is armed once.
         driver.running.store(false, Ordering::SeqCst);
         if !driver.waiting.is_empty(cx) && !driver.running.swap(true, Ordering::SeqCst) {
-            driver.timer.set(TICK);
+            // Refused only once unloading: then the waiting requests are cancelled anyway.
+            let _ = driver.timer.set(TICK);
         }
     }
 }
@@ -103,7 +105,7 @@ impl Driver for Event {
         })
     }
 
-    fn unload(&mut self) {
+    fn unload(&mut self, _cx: &mut Unlocked) {
         kprint!("event: unloading\n");
     }
 }
@@ -142,7 +144,8 @@ impl Event {
         let (pending, pended) = irp.mark_pending();
         self.waiting.insert_with(pending, due, cx);
         if !self.running.swap(true, Ordering::SeqCst) {
-            self.timer.set(TICK);
+            // Requests arrive only while the driver runs, when setting is never refused.
+            let _ = self.timer.set(TICK);
         }
         pended.into()
     }

@@ -209,7 +209,7 @@ mod wine_difference {
     impl TimerCallback<SelfRearming> for Tick {
         fn expired(driver: &SelfRearming, _level: &DispatchLevel, _cx: &mut Unlocked) {
             if driver.ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 2 {
-                driver.timer.set(Duration::from_millis(1));
+                let _ = driver.timer.set(Duration::from_millis(1));
             }
         }
     }
@@ -220,7 +220,7 @@ mod wine_difference {
         fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
             driver.create_device(&DeviceOptions::new().name(utf16!("\\Device\\Rearm")))?;
             let timer = Timer::new::<Self, Tick>(driver)?;
-            timer.set(Duration::from_millis(1));
+            timer.set(Duration::from_millis(1))?; // armed once init has returned
             Ok(SelfRearming {
                 timer,
                 ticks: std::sync::atomic::AtomicU32::new(0),

@@ -60,7 +60,7 @@ impl Driver for Ioctl {
         Ok(Ioctl)
     }
 
-    fn unload(&mut self) {
+    fn unload(&mut self, _cx: &mut Unlocked) {
         kprint!("ioctl: unloading\n");
     }
 }

@@ -26,7 +26,7 @@ impl Driver for Minimal {
         Ok(Minimal)
     }
 
-    fn unload(&mut self) {
+    fn unload(&mut self, _cx: &mut Unlocked) {
         kprint!("minimal: unloading\n");
     }
 }

@@ -74,7 +74,8 @@ impl StartIo for StartIoSample {
         // StartIo runs one packet at a time: the slot was empty. (Were it not, dropping the
         // earlier packet here, outside the lock, finishes it as cancelled.)
         drop(earlier);
-        self.hardware.set(LATENCY_PER_BYTE * bytes.max(1));
+        // Packets start only while the driver runs, when setting is never refused.
+        let _ = self.hardware.set(LATENCY_PER_BYTE * bytes.max(1));
     }
 }
 
@@ -103,7 +104,7 @@ impl Driver for StartIoSample {
         })
     }
 
-    fn unload(&mut self) {
+    fn unload(&mut self, _cx: &mut Unlocked) {
         kprint!("startio: unloading\n");
     }
 }
