@@ -340,6 +340,11 @@ impl<D> Default for Dispatch<D> {
 /// driver.unload();
 /// assert_eq!(waiting.wait().status, Status::NO_SUCH_DEVICE.raw());
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `wdm` driver",
+    label = "implement `wdm::Driver` for it (its `DISPATCH` table and `init`)",
+    note = "a driver's state is shared by every processor: it must be `Send + Sync + 'static`"
+)]
 pub trait Driver: Sized + Send + Sync + 'static {
     /// The requests the driver handles.
     const DISPATCH: Dispatch<Self>;

@@ -6,7 +6,7 @@
 //! `Timer` value can move; dropping it cancels it. When a timer can be armed, and what a drop
 //! that cannot wait does with the block, is the driver's lifecycle (`deferred.rs`).
 
-use core::cell::Cell;
+use core::cell::{Cell, UnsafeCell};
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
@@ -38,14 +38,21 @@ use crate::{Driver, DriverObject, Status, Unlocked};
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a timer callback of driver `{D}`",
+    label = "implement `TimerCallback<{D}>` for it",
+    note = "a timer's callback gets the state of the driver whose `DriverObject` made the timer"
+)]
 pub trait TimerCallback<D>: 'static {
     /// Runs in the timer's DPC, at DISPATCH_LEVEL, holding no spin lock (`cx`).
     fn expired(driver: &D, level: &DispatchLevel, cx: &mut Unlocked);
 }
 
 struct Objects {
-    timer: KTIMER,
-    dpc: KDPC,
+    // The kernel writes these behind Rust's back (from any processor): interior-mutable, and
+    // reached only through `UnsafeCell::get`, never through a reference to them.
+    timer: UnsafeCell<KTIMER>,
+    dpc: UnsafeCell<KDPC>,
     /// A setting made during init (due time in 100 ns units, negative: relative; period in ms),
     /// carried out when the driver starts. Only used under the registry lock.
     pending: Cell<Option<(i64, i32)>>,
@@ -54,13 +61,7 @@ struct Objects {
 
 impl Objects {
     fn raw(&self) -> (*mut KTIMER, PKDPC) {
-        let o: *const Objects = self;
-        let o = o.cast_mut();
-        // SAFETY: a field address in this pool block; the kernel owns its contents.
-        let timer = unsafe { &raw mut (*o).timer };
-        // SAFETY: as above.
-        let dpc = unsafe { &raw mut (*o).dpc };
-        (timer, dpc)
+        (self.timer.get(), self.dpc.get())
     }
 
     /// KeSetTimerEx: whether the timer was already set.
@@ -196,23 +197,23 @@ impl Timer {
     /// ```
     pub fn new<D: Driver, C: TimerCallback<D>>(driver: &DriverObject<D>) -> Result<Self, Status> {
         let registry = driver.registry()?;
-        let mut objects = PoolBox::try_new(Objects {
-            timer: KTIMER::default(),
-            dpc: KDPC::default(),
+        let objects = PoolBox::try_new(Objects {
+            timer: UnsafeCell::new(KTIMER::default()),
+            dpc: UnsafeCell::new(KDPC::default()),
             pending: Cell::new(None),
             link: Link::new(free),
         })?;
         // SAFETY: the pool-block objects outlive the timer's use (the block is freed only once
         // the timer is cancelled and its DPC idle).
         unsafe {
-            KeInitializeTimer(&raw mut objects.timer);
+            KeInitializeTimer(objects.timer.get());
         }
         // SAFETY: as above; the DPC context is the driver state's slot, written before any timer
         // is armed (the registry arms nothing before init has returned) and dropped only after
         // every timer is cancelled and DPCs are flushed (unload).
         unsafe {
             KeInitializeDpc(
-                &raw mut objects.dpc,
+                objects.dpc.get(),
                 Some(dpc_routine::<D, C>),
                 driver.state_slot().cast_mut().cast(),
             );

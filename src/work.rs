@@ -8,7 +8,7 @@
 //! an item can be queued, and what a drop does with a busy item, is the driver's lifecycle
 //! (`deferred.rs`).
 
-use core::cell::Cell;
+use core::cell::{Cell, UnsafeCell};
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
@@ -46,6 +46,11 @@ use crate::{Device, Driver, DriverObject, SpinLock, Status, Unlocked};
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a work item callback of driver `{D}`",
+    label = "implement `WorkCallback<{D}>` for it",
+    note = "a work item's callback gets the state of the driver whose `DriverObject` made the item"
+)]
 pub trait WorkCallback<D>: 'static {
     /// Runs on a system worker thread, at PASSIVE_LEVEL, holding no spin lock (`cx`): it may
     /// wait and take its time.
@@ -65,7 +70,9 @@ struct Objects {
     routine: PIO_WORKITEM_ROUTINE,
     state: SpinLock<State>,
     /// Signaled while `active` is 0.
-    idle: KEVENT,
+    /// Written by the kernel (KeSetEvent, KeClearEvent, waits) from any processor: reached only
+    /// through `UnsafeCell::get`.
+    idle: UnsafeCell<KEVENT>,
     registry: *const Registry,
     driver: PVOID,
     /// Queued during init: queued for real when the driver starts. Only used under the
@@ -76,7 +83,7 @@ struct Objects {
 
 impl Objects {
     fn idle_event(&self) -> *mut KEVENT {
-        (&raw const self.idle).cast_mut()
+        self.idle.get()
     }
 
     /// IoQueueWorkItem, unless a run is already queued and has not started (false).
@@ -237,7 +244,7 @@ impl WorkItem {
                 active: 0,
                 dropped: false,
             }),
-            idle: KEVENT::default(),
+            idle: UnsafeCell::new(KEVENT::default()),
             registry,
             driver: driver.state_slot().cast_mut().cast(),
             pending: Cell::new(false),
