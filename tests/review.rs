@@ -310,10 +310,14 @@ mod forward_without_a_location {
         drop(file);
     }
 
-    // FINDING: memory before the IRP's stack is overwritten (the location copy lands on the
-    // IRP's Tail, replacing CurrentStackLocation with the FILE_OBJECT pointer, and the
-    // completion routine is then written 16 bytes before the file object: a heap chunk
-    // header); on Windows the same writes happen before IoCallDriver bug-checks 0x35.
+    // FINDING: memory outside the IRP's stack is overwritten and the test process dies with
+    // SIGSEGV. x64 layout (IRP 208 bytes, location 72): location -1 is IRP bytes 136..208, so
+    // IoCopyCurrentIrpStackLocationToNext writes the Parameters over Tail.Overlay.Thread and
+    // its ListEntry, and `next.FileObject` (location offset 48) over
+    // Tail.Overlay.CurrentStackLocation (IRP offset 184). IoSetCompletionRoutine then computes
+    // "next" from that FILE_OBJECT pointer and writes the routine and its context 16 and 8
+    // bytes before the file object (here: a heap chunk header). On Windows the same writes
+    // happen before IoCallDriver's NO_MORE_IRP_STACK_LOCATIONS check.
     #[test]
     fn forward_with_never_writes_outside_the_irp_stack() {
         let (ok, text) = in_child(
