@@ -1201,3 +1201,110 @@ mod held_packet_dropped_under_the_cancel_lock {
         drop(first);
     }
 }
+
+/// Two StartIo devices of one driver with different Cancel routines: each queued packet is
+/// cancelled by its own device's routine (the routine is per device, in its typestate, and
+/// IoStartPacket arms it). (An attack that fails.)
+mod two_cancel_routines {
+    use super::*;
+    use wdm::start_io::{
+        CancelRoutine, Cancelable, CancelledIrp, HeldPacket, Packet, Running, Set, StartIoState, WithCancelRoutine,
+    };
+    use wdm::{CancelLock, CancelLockReleased, DispatchLevel, StartIo};
+
+    static BY: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+    struct Counting<const N: usize>;
+
+    impl<const N: usize> CancelRoutine<Pair> for Counting<N> {
+        fn cancel<'c>(_: &Pair, irp: CancelledIrp<'c>, lock: CancelLock<'c>) -> CancelLockReleased<'c> {
+            let (removed, mut released) = irp.remove(lock);
+            if let Some(irp) = removed {
+                BY[N].fetch_add(1, Ordering::SeqCst);
+                irp.complete(Status::CANCELLED, released.unlocked());
+            }
+            released
+        }
+    }
+
+    struct Pair {
+        a: Device<StartIoState<Self, WithCancelRoutine<Counting<0>>, Set<Cancelable>>>,
+        b: Device<StartIoState<Self, WithCancelRoutine<Counting<1>>, Set<Cancelable>>>,
+        held: SpinLock<Vec<HeldPacket>>,
+    }
+
+    impl Driver for Pair {
+        const DISPATCH: Dispatch<Self> = Dispatch::new()
+            .create(ok)
+            .close(ok)
+            .read(Self::read)
+            .device_control(Self::release);
+
+        fn init(driver: &mut DriverObject<Self>) -> Result<Self, Status> {
+            let a = driver
+                .create_device(&DEVICE)?
+                .start_io(driver)
+                .cancel_routine::<Counting<0>>()
+                .set_start_io_attributes(Cancelable);
+            let b = driver
+                .create_device(&DeviceOptions::new().name(utf16!("\\Device\\ReviewB")))?
+                .start_io(driver)
+                .cancel_routine::<Counting<1>>()
+                .set_start_io_attributes(Cancelable);
+            Ok(Pair {
+                a,
+                b,
+                held: SpinLock::new(Vec::new()),
+            })
+        }
+    }
+
+    impl StartIo for Pair {
+        fn start_io(&self, _: Device<Running>, packet: Packet<'_>, _: &DispatchLevel, cx: &mut Unlocked) {
+            let packet = packet.hold();
+            self.held.with(cx, |h| h.push(packet));
+        }
+    }
+
+    impl Pair {
+        fn read<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+            let to_b = self.b.is_target_of(&irp);
+            let (pending, pended) = irp.mark_pending();
+            if to_b {
+                self.b.start_packet(pending, cx);
+            } else {
+                self.a.start_packet(pending, cx);
+            }
+            pended.into()
+        }
+
+        fn release<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+            let held = self.held.with(cx, std::mem::take);
+            for p in held {
+                wdm::at_dispatch(|level| p.finish(Status::SUCCESS, 0, level, cx));
+            }
+            irp.complete(Status::SUCCESS, cx).into()
+        }
+    }
+
+    #[test]
+    fn each_device_cancels_with_its_own_routine() {
+        let kernel = Kernel::new();
+        let driver = kernel.load("review", wdm::entry::<Pair>).unwrap();
+        let a = kernel.open(r"\\.\Review").unwrap();
+        let b = kernel.open(r"\Device\ReviewB").unwrap();
+        let (a0, a1) = (a.start_read(1), a.start_read(1));
+        let (b0, b1) = (b.start_read(1), b.start_read(1));
+        assert!(a1.cancel() && b1.cancel());
+        assert_eq!(a1.wait().status, Status::CANCELLED.raw());
+        assert_eq!(b1.wait().status, Status::CANCELLED.raw());
+        assert_eq!([BY[0].load(Ordering::SeqCst), BY[1].load(Ordering::SeqCst)], [1, 1]);
+        a.ioctl(POKE, &[], 0);
+        assert_eq!(a0.wait().status, Status::SUCCESS.raw());
+        assert_eq!(b0.wait().status, Status::SUCCESS.raw());
+        a.close();
+        b.close();
+        driver.unload();
+        kernel.assert_clean();
+    }
+}
