@@ -20,8 +20,8 @@ use wdm_sys::{
     IRP, NTSTATUS, PDEVICE_OBJECT, PIRP, PVOID, STATUS_CONTINUE_COMPLETION, STATUS_MORE_PROCESSING_REQUIRED,
 };
 
-use crate::irp::{Pended, PendingIrp};
-use crate::{Irp, LowerDevice, Status, Unlocked};
+use crate::irp::PendingIrp;
+use crate::{Irp, LowerDevice, Outcome, Status, Unlocked};
 
 type Brand<'c> = PhantomData<fn(&'c ()) -> &'c ()>;
 
@@ -50,8 +50,8 @@ type Brand<'c> = PhantomData<fn(&'c ()) -> &'c ()>;
 /// }
 ///
 /// impl Filter {
-///     fn read<'irp>(&self, irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
-///         irp.forward_with::<Filter, FixUp>(&self.lower).into()
+///     fn read<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         irp.forward_with::<Filter, FixUp>(&self.lower, cx)
 ///     }
 /// }
 /// ```
@@ -212,8 +212,14 @@ impl<'c> LowerCompleted<'c> {
 
 impl<'irp> Irp<'irp> {
     /// Marks the IRP pending, passes it to `lower` with completion routine `C`, and returns
-    /// the proof for the dispatch routine to return STATUS_PENDING. (Marking before passing it
-    /// down is what makes both outcomes of `C` correct: passing up, or reclaiming.)
+    /// the outcome for the dispatch routine to return (STATUS_PENDING). (Marking before
+    /// passing it down is what makes both outcomes of `C` correct: passing up, or reclaiming.)
+    ///
+    /// As for [`forward`](Irp::forward): `cx`, because IoCallDriver runs the lower driver
+    /// before it returns; and only an IRP sent to the device attached on `lower`, with a stack
+    /// location for the lower driver, is passed on — any other is completed with
+    /// STATUS_INVALID_DEVICE_REQUEST (copying the location to a next one that does not exist
+    /// would write outside the IRP).
     ///
     /// `C` is a completion routine for the driver that attached `lower` (`LowerDevice<D>`),
     /// and gets that driver's state: naming another driver type does not compile.
@@ -233,15 +239,26 @@ impl<'irp> Irp<'irp> {
     /// }
     ///
     /// impl Filter {
-    ///     fn read<'irp>(&self, irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
-    ///         irp.forward_with::<Filter, Watch>(&self.lower).into() // returns STATUS_PENDING
+    ///     fn read<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///         irp.forward_with::<Filter, Watch>(&self.lower, cx) // returns STATUS_PENDING
     ///     }
     /// }
     /// ```
-    pub fn forward_with<D: 'static, C: CompletionRoutine<D>>(self, lower: &LowerDevice<D>) -> Pended<'irp> {
+    pub fn forward_with<D: 'static, C: CompletionRoutine<D>>(
+        self,
+        lower: &LowerDevice<D>,
+        cx: &Unlocked,
+    ) -> Outcome<'irp> {
+        // The next location must exist: only an IRP sent to the device attached on `lower` is
+        // sized for the lower stack, and a sender may have built one with too few locations.
+        // SAFETY: an owned, live IRP; `CurrentLocation` is only changed by its owner.
+        let has_next = unsafe { (*self.raw().as_ptr()).CurrentLocation } > 1;
+        if !has_next || !lower.is_below(self.device_object()) {
+            return self.complete(Status::INVALID_DEVICE_REQUEST, cx).into();
+        }
         let (pending, pended) = self.mark_pending();
         let irp = pending.into_raw().as_ptr();
-        // SAFETY: an owned IRP with a location for the lower driver.
+        // SAFETY: an owned IRP with a location below the current one (checked above).
         unsafe { IoCopyCurrentIrpStackLocationToNext(irp) };
         // SAFETY: as above; the routine is registered in the lower location.
         unsafe {
@@ -256,20 +273,27 @@ impl<'irp> Irp<'irp> {
         };
         // SAFETY: the IRP goes to the lower driver; we get it back in the completion routine.
         let _ = unsafe { IoCallDriver(lower.as_raw(), irp) };
-        pended
+        pended.into()
     }
 }
 
 wdm_sys::callback! {
     /// The framework's completion routine for driver `D` and its routine `C`.
-    unsafe fn completion_trampoline<D: 'static, C: CompletionRoutine<D>>(_device: PDEVICE_OBJECT, irp: PIRP, context: PVOID) -> NTSTATUS {
-        // SAFETY: the context is the state of the driver that attached the `LowerDevice<D>` the
-        // IRP was forwarded to (`forward_with`): a `D`, whatever device the IRP came through,
-        // initialized while IRPs flow (from the end of init to unload).
-        let driver = unsafe { &*context.cast::<D>() };
+    unsafe fn completion_trampoline<D: 'static, C: CompletionRoutine<D>>(device: PDEVICE_OBJECT, irp: PIRP, context: PVOID) -> NTSTATUS {
         let Some(raw) = NonNull::new(irp) else {
             return STATUS_CONTINUE_COMPLETION;
         };
+        // SAFETY: the device that forwarded the IRP (a framework device: `forward_with` only
+        // passes on IRPs sent to the device attached on the lower one).
+        if unsafe { crate::device::unloading(device) } {
+            // The state is being dropped: pass the IRP up without the driver.
+            return LowerCompleted { raw, _brand: PhantomData }.pass_up().status;
+        }
+        // SAFETY: the context is the state of the driver that attached the `LowerDevice<D>` the
+        // IRP was forwarded to (`forward_with`): a `D`, whatever device the IRP came through,
+        // initialized while IRPs flow (from the end of init to unload), not being dropped
+        // (checked above).
+        let driver = unsafe { &*context.cast::<D>() };
         // SAFETY: IoCompleteRequest runs completion routines holding no spin lock (completing
         // under one is the lower driver's SpinLockSafe violation).
         let mut cx = unsafe { Unlocked::new() };

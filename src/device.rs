@@ -172,6 +172,36 @@ pub(crate) struct DeviceHeader {
     /// `create_symbolic_link` and `attach_to`, so a driver that uses neither does not link the
     /// code.
     pub teardown: Option<fn(&DeviceHeader)>,
+    /// Set at the start of unload: from then on the framework's StartIo, Cancel and completion
+    /// trampolines finish what reaches them without calling the driver, whose state is about to
+    /// be dropped (Windows unloads a driver only once nothing is outstanding; the simulator's
+    /// harness may unload with requests in flight).
+    pub unloading: core::sync::atomic::AtomicBool,
+    /// Owned IRPs dropped at DISPATCH_LEVEL, completed by the device's DPC (src/dropped.rs).
+    pub dropped: crate::dropped::Dropped,
+}
+
+/// Marks `device` (a live framework device) as unloading: see [`DeviceHeader::unloading`].
+pub(crate) fn set_unloading(device: *mut DEVICE_OBJECT) {
+    // SAFETY: framework devices' extensions start with the header.
+    let header = unsafe { header_of(device) };
+    // SAFETY: as above; only the field's address.
+    let flag = unsafe { &raw const (*header).unloading };
+    // SAFETY: an atomic in a live device extension.
+    unsafe { (*flag).store(true, core::sync::atomic::Ordering::Release) };
+}
+
+/// Whether the driver of `device` (a framework device) has started to unload.
+///
+/// # Safety
+/// `device` is a live framework device.
+pub(crate) unsafe fn unloading(device: *mut DEVICE_OBJECT) -> bool {
+    // SAFETY: the caller's contract: its extension starts with the header.
+    let header = unsafe { header_of(device) };
+    // SAFETY: as above; only the field's address.
+    let flag = unsafe { &raw const (*header).unloading };
+    // SAFETY: an atomic, read concurrently with unload's store.
+    unsafe { (*flag).load(core::sync::atomic::Ordering::Acquire) }
 }
 
 impl DeviceHeader {
@@ -448,13 +478,16 @@ impl<S> Device<S> {
 /// }
 ///
 /// impl Filter {
-///     fn pass_through<'irp>(&self, irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
-///         irp.forward(&self.lower).into()
+///     fn pass_through<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///         irp.forward(&self.lower, cx)
 ///     }
 /// }
 /// ```
 pub struct LowerDevice<D> {
     raw: NonNull<DEVICE_OBJECT>,
+    /// The device attached on `raw`: IRPs sent to it are sized for this stack, and only they
+    /// are forwarded.
+    upper: NonNull<DEVICE_OBJECT>,
     /// The attaching driver's state slot: initialized from the end of its `init` to its unload,
     /// the window in which IRPs are forwarded and completed.
     state: *const D,
@@ -471,6 +504,12 @@ impl<D> LowerDevice<D> {
     /// The state completion routines of `forward_with` get.
     pub(crate) fn state(&self) -> *const D {
         self.state
+    }
+
+    /// Whether `device` is the device attached on this one (so an IRP sent to it has a stack
+    /// location for every driver below).
+    pub(crate) fn is_below(&self, device: *const DEVICE_OBJECT) -> bool {
+        core::ptr::eq(device, self.upper.as_ptr())
     }
 
     /// The raw device object.
@@ -497,7 +536,10 @@ impl<S> Device<S> {
     /// Only during `init`: it takes the `&mut DriverObject` only `init` has, because it writes
     /// the device header without a lock (two processors attaching at once would race on it),
     /// and a device attaches before it receives IRPs. STATUS_INVALID_PARAMETER for a device of
-    /// another driver, STATUS_INVALID_DEVICE_STATE for a device already attached.
+    /// another driver, and for an attachment that would make a cycle (the device is already
+    /// the top of `target`'s stack, or `target` itself); STATUS_INVALID_DEVICE_STATE for a
+    /// device already attached, or one something is attached on (its stack size, which IRPs
+    /// sent to those above were sized by, would go stale).
     ///
     /// ```
     /// use wdm::{DeviceOptions, Dispatch, Driver, DriverObject, LowerDevice, Status, utf16};
@@ -528,6 +570,19 @@ impl<S> Device<S> {
         if !unsafe { (*self.header()).lower }.is_null() {
             return Err(Status::INVALID_DEVICE_STATE);
         }
+        // SAFETY: a live device object; `AttachedDevice` is read only.
+        if !unsafe { (*self.as_raw()).AttachedDevice }.is_null() {
+            return Err(Status::INVALID_DEVICE_STATE);
+        }
+        // The device IoAttachDeviceToDeviceStack would attach to: the top of `target`'s stack.
+        let mut top = target.as_raw();
+        // SAFETY: live device objects, linked upwards by `AttachedDevice` (read only).
+        while let Some(above) = NonNull::new(unsafe { (*top).AttachedDevice }) {
+            top = above.as_ptr();
+        }
+        if core::ptr::eq(top, self.as_raw()) {
+            return Err(Status::INVALID_PARAMETER); // attaching a stack onto itself
+        }
         // SAFETY: two live framework devices.
         let lower = unsafe { wdm_sys::ntddk::IoAttachDeviceToDeviceStack(self.as_raw(), target.as_raw()) };
         let raw = NonNull::new(lower).ok_or(Status::NO_SUCH_DEVICE)?;
@@ -541,6 +596,7 @@ impl<S> Device<S> {
         unsafe { (*self.as_raw()).Flags |= flags };
         Ok(LowerDevice {
             raw,
+            upper: self.raw,
             state: driver.state_slot(),
         })
     }

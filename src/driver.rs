@@ -598,6 +598,20 @@ pub unsafe fn entry<D: Driver>(driver: PDRIVER_OBJECT, _registry_path: PUNICODE_
 ///
 /// # Safety
 /// A framework driver's object whose devices receive no more IRPs.
+/// Calls `f` with the header of each of the driver's devices.
+///
+/// # Safety
+/// A valid framework driver object whose device list nobody changes meanwhile.
+unsafe fn for_each_device(driver: PDRIVER_OBJECT, mut f: impl FnMut(PDEVICE_OBJECT)) {
+    // SAFETY: the caller's contract.
+    let mut next = unsafe { (*driver).DeviceObject };
+    while !next.is_null() {
+        f(next);
+        // SAFETY: as above.
+        next = unsafe { (*next).NextDevice };
+    }
+}
+
 #[inline(never)] // two callers (failed init, unload): one copy
 unsafe fn delete_devices(driver: PDRIVER_OBJECT) {
     // SAFETY: a valid driver object whose device list only we change now.
@@ -674,6 +688,11 @@ impl<D: Driver> Glue<D> {
             let slot = unsafe { (*header).driver }.cast::<D>().cast_mut();
             // SAFETY: as above; set at the end of init, NULL without timers or work items.
             let registry = unsafe { (*header).registry };
+            // From here the framework's StartIo, Cancel and completion trampolines finish what
+            // still reaches them without the driver (only the simulator unloads with requests
+            // in flight: Windows waits until nothing is outstanding).
+            // SAFETY: a valid driver object whose device list only unload changes now.
+            unsafe { for_each_device(driver, crate::device::set_unloading) };
             // First, no timer DPC or work item may run any more, nor be armed again: then
             // `Driver::unload` has the state to itself, and the state can be dropped.
             // SAFETY: a non-NULL registry lives until it is released below.
@@ -692,6 +711,15 @@ impl<D: Driver> Glue<D> {
                 // SAFETY: made by `DriverObject::registry`; released once, here, after the state
                 // (and so the timers and work items it owned) is gone.
                 unsafe { Registry::release(registry) };
+            }
+            // IRPs the state dropped at DISPATCH_LEVEL (or earlier) are completed by their
+            // device's DPC: it must be done before the devices go.
+            let mut dropped = false;
+            // SAFETY: as above.
+            unsafe { for_each_device(driver, |device| dropped |= crate::dropped::used(device)) };
+            if dropped {
+                // SAFETY: no arguments; at PASSIVE_LEVEL (unload).
+                unsafe { wdm_sys::ntddk::KeFlushQueuedDpcs() };
             }
             // SAFETY: none of the driver's devices receives IRPs during unload.
             unsafe { delete_devices(driver) };

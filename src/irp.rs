@@ -90,9 +90,10 @@ pub struct Pended<'irp> {
 /// ```
 /// use wdm::{Irp, LowerDevice, Outcome, Unlocked};
 ///
-/// fn down<'irp, D>(lower: &LowerDevice<D>, irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
-///     let forwarded = irp.forward(lower);
-///     forwarded.into() // returns what the lower driver returned
+/// fn down<'irp, D>(lower: &LowerDevice<D>, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+///     let outcome = irp.forward(lower, cx); // `Outcome::Forwarded`, with the lower status
+///     assert!(matches!(outcome, Outcome::Forwarded(_) | Outcome::Completed(_)));
+///     outcome // returns what the lower driver returned
 /// }
 /// ```
 #[must_use = "a dispatch routine returns the outcome of its IRP"]
@@ -339,24 +340,34 @@ impl<'irp> Irp<'irp> {
     /// Passes the IRP, unchanged, to the next-lower device (IoSkipCurrentIrpStackLocation +
     /// IoCallDriver) and returns that driver's status for the dispatch routine to return.
     ///
+    /// IoCallDriver runs the lower driver's dispatch routine (and maybe completion routines)
+    /// before it returns: hence `cx`, the proof that no spin lock is held (the lower driver
+    /// may complete, or come back into this driver and take the lock). Only an IRP sent to the
+    /// device that attached `lower` is forwarded: its stack was sized for that stack. Any
+    /// other IRP (sent to another device of this driver, whose stack does not go through
+    /// `lower`) is completed with STATUS_INVALID_DEVICE_REQUEST instead.
+    ///
     /// ```
     /// use wdm::{Irp, LowerDevice, Outcome, Unlocked};
     ///
-    /// fn pass_through<'irp, D>(lower: &LowerDevice<D>, irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
-    ///     irp.forward(lower).into()
+    /// fn pass_through<'irp, D>(lower: &LowerDevice<D>, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     irp.forward(lower, cx)
     /// }
     /// ```
-    pub fn forward<D>(self, lower: &crate::LowerDevice<D>) -> Forwarded<'irp> {
+    pub fn forward<D>(self, lower: &crate::LowerDevice<D>, cx: &Unlocked) -> Outcome<'irp> {
+        if !lower.is_below(self.device_object()) {
+            return self.complete(Status::INVALID_DEVICE_REQUEST, cx).into();
+        }
         let irp = self.raw.as_ptr();
-        // SAFETY: an owned IRP with a location for the lower driver (the stack was sized when
-        // the device attached).
+        // SAFETY: an owned IRP sent to the device attached on `lower`: its stack has this
+        // driver's location and the lower stack's below it, and skipping reuses this one.
         unsafe { IoSkipCurrentIrpStackLocation(irp) };
         // SAFETY: as above; the IRP now belongs to the lower driver.
         let status = unsafe { IoCallDriver(lower.as_raw(), irp) };
-        Forwarded {
+        Outcome::Forwarded(Forwarded {
             status,
             _brand: PhantomData,
-        }
+        })
     }
 }
 
@@ -467,14 +478,42 @@ impl PendingIrp {
     }
 }
 
-/// A pending IRP nobody completed: completed as cancelled, never lost.
+/// A pending IRP nobody completed: completed as cancelled, never lost — at once below
+/// DISPATCH_LEVEL, by its device's DPC at DISPATCH_LEVEL, where a spin lock may be held
+/// (src/dropped.rs).
 impl Drop for PendingIrp {
     fn drop(&mut self) {
         crate::print::print(format_args!(
             "wdm: a pending IRP was dropped without being completed: completed with STATUS_CANCELLED\n"
         ));
-        complete_raw(self.raw, Status::CANCELLED, 0);
+        complete_cancelled_anywhere(self.raw);
     }
+}
+
+/// Completes an owned IRP as cancelled from anywhere: at once below DISPATCH_LEVEL (no spin lock
+/// can be held there), by its device's DPC otherwise.
+pub(crate) fn complete_cancelled_anywhere(irp: NonNull<IRP>) {
+    if crate::dropped::at_dispatch_level() {
+        let device = device_of(irp).cast_mut();
+        // SAFETY: the caller owns the IRP, sent to `device` (a framework device: every owned
+        // IRP was dispatched to one), and gives it up.
+        unsafe { crate::dropped::defer(device, irp, crate::dropped::Kind::Complete) };
+    } else {
+        complete_raw(irp, Status::CANCELLED, 0);
+    }
+}
+
+/// Completes an owned IRP with `status`.
+///
+/// # Safety
+/// The caller owns the live IRP and gives it up.
+pub(crate) unsafe fn complete_owned(irp: NonNull<IRP>, status: Status) {
+    complete_raw(irp, status, 0);
+}
+
+/// The device an owned IRP's current stack location was sent to.
+pub(crate) fn device_of(irp: NonNull<IRP>) -> *const wdm_sys::DEVICE_OBJECT {
+    location(irp).DeviceObject
 }
 
 /// The major function code of an owned IRP.

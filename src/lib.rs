@@ -52,6 +52,7 @@ mod completion;
 mod deferred;
 mod device;
 mod driver;
+mod dropped;
 mod irp;
 mod irql;
 mod pool;

@@ -495,7 +495,9 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
 impl<T: Copy + Send + 'static> Drop for IrpQueue<T> {
     fn drop(&mut self) {
         while let Some((irp, _)) = self.take_first(|_| true) {
-            irp.complete_unchecked(Status::CANCELLED, 0);
+            // Dropped under a lock (a queue in a locked value), the IRPs are completed by their
+            // device's DPC once the lock is released.
+            crate::irp::complete_cancelled_anywhere(irp.into_raw());
         }
         // SAFETY: the queue's own reference, given up here; `self` is not used again.
         unsafe { Shared::release(self.shared) };

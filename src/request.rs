@@ -42,7 +42,7 @@ use wdm_sys::{
     IRP_MJ_READ, IRP_MJ_WRITE, METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_NEITHER, METHOD_OUT_DIRECT,
 };
 
-use crate::{Irp, PendingIrp, Status};
+use crate::{Irp, PendingIrp, Status, Unlocked};
 
 /// `NormalPagePriority | MdlMappingNoExecute`: the priority drivers map MDLs with.
 const MAPPING_PRIORITY: u32 = 16 | 0x4000_0000;
@@ -114,7 +114,7 @@ unsafe fn slice_mut<'a>(p: *mut u8, len: usize) -> Result<&'a mut [u8], Status> 
 ///
 /// fn device_control<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
 ///     let status = match irp.ioctl() {
-///         Some(ioctl) if ioctl.code == IOCTL_PING => Status::SUCCESS,
+///         Some(ioctl) if ioctl.code() == IOCTL_PING => Status::SUCCESS,
 ///         _ => Status::INVALID_DEVICE_REQUEST, // unknown control codes
 ///     };
 ///     irp.complete(status, cx).into()
@@ -124,12 +124,12 @@ pub struct Ioctl<'a> {
     irp: &'a mut IRP,
     /// In the dispatch routine (the requesting thread's context), not from a pended IRP.
     in_caller_context: bool,
-    /// The control code.
-    pub code: u32,
-    /// The input buffer's length.
-    pub input_len: usize,
-    /// The output buffer's length.
-    pub output_len: usize,
+    // Read from the stack location once, and private: the buffer accessors slice the system
+    // buffer and MDL by these, so a driver must not be able to change them (a larger length
+    // would lend memory past the buffer; another code, another buffering method).
+    code: u32,
+    input_len: usize,
+    output_len: usize,
 }
 
 /// A METHOD_BUFFERED request's system buffer: the input is copied in first, the output is
@@ -278,9 +278,9 @@ pub struct OutDirect<'a> {
 /// fn neither<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
 ///     let mut data = [0u8; 16];
 ///     let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.user_buffers()).and_then(|mut u| {
-///         let n = u.read_input(&mut data)?;
+///         let n = u.read_input(&mut data, cx)?;
 ///         data[..n].make_ascii_uppercase();
-///         u.write_output(&data[..n])
+///         u.write_output(&data[..n], cx)
 ///     });
 ///     match result {
 ///         Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
@@ -327,6 +327,12 @@ impl UserBuffers<'_> {
     }
 
     fn check(&self, address: usize, len: usize) -> Result<(), Status> {
+        // The copy's SEH guard catches a bad address only below DISPATCH_LEVEL: there a fault
+        // on a pageable user page is bug check 0xA, which no handler catches. `cx` keeps the
+        // copy out of a lock's closure; this refuses `at_dispatch`.
+        if wdm_sys::inline::KeGetCurrentIrql() >= wdm_sys::DISPATCH_LEVEL as wdm_sys::KIRQL {
+            return Err(Status::INVALID_DEVICE_STATE);
+        }
         if len > 0 && address == 0 {
             return Err(Status::INVALID_USER_BUFFER);
         }
@@ -337,6 +343,8 @@ impl UserBuffers<'_> {
     }
 
     /// Copies the start of the input into `to` (as much as both have); returns the bytes copied.
+    /// Below DISPATCH_LEVEL only: `cx` (no spin lock held) and, inside `at_dispatch`,
+    /// STATUS_INVALID_DEVICE_STATE.
     ///
     /// ```
     /// use wdm::{Irp, Outcome, Status, Unlocked};
@@ -344,7 +352,7 @@ impl UserBuffers<'_> {
     /// fn read_u32<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
     ///     let mut word = [0u8; 4];
     ///     let status = match irp.ioctl().map(|i| i.user_buffers()) {
-    ///         Some(Ok(u)) => match u.read_input(&mut word) {
+    ///         Some(Ok(u)) => match u.read_input(&mut word, cx) {
     ///             Ok(4) => Status::SUCCESS,
     ///             Ok(_) => Status::INVALID_PARAMETER,
     ///             Err(status) => status, // STATUS_INVALID_USER_BUFFER, STATUS_ACCESS_VIOLATION
@@ -355,7 +363,7 @@ impl UserBuffers<'_> {
     ///     irp.complete(status, cx).into()
     /// }
     /// ```
-    pub fn read_input(&self, to: &mut [u8]) -> Result<usize, Status> {
+    pub fn read_input(&self, to: &mut [u8], _cx: &Unlocked) -> Result<usize, Status> {
         let n = to.len().min(self.input_len);
         self.check(self.input, self.input_len)?;
         // SAFETY: `to` is ours for `n` bytes; the source is a checked range, and a fault on it
@@ -365,13 +373,14 @@ impl UserBuffers<'_> {
     }
 
     /// Copies `from` to the start of the output (as much as fits); returns the bytes copied.
+    /// Below DISPATCH_LEVEL only, as for [`read_input`](Self::read_input).
     ///
     /// ```
     /// use wdm::{Irp, Outcome, Status, Unlocked};
     ///
     /// fn answer<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
     ///     let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.user_buffers()).and_then(|mut u| {
-    ///         u.write_output(b"pong")
+    ///         u.write_output(b"pong", cx)
     ///     });
     ///     match result {
     ///         Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
@@ -379,7 +388,7 @@ impl UserBuffers<'_> {
     ///     }
     /// }
     /// ```
-    pub fn write_output(&mut self, from: &[u8]) -> Result<usize, Status> {
+    pub fn write_output(&mut self, from: &[u8], _cx: &Unlocked) -> Result<usize, Status> {
         let n = from.len().min(self.output_len);
         self.check(self.output, self.output_len)?;
         // SAFETY: `from` is ours for `n` bytes; the destination is a checked range, and a fault
@@ -390,6 +399,53 @@ impl UserBuffers<'_> {
 }
 
 impl<'a> Ioctl<'a> {
+    /// The control code (`IoControlCode`).
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// const IOCTL_PING: u32 = wdm::ctl_code(wdm::FILE_DEVICE_UNKNOWN, 0x900, wdm::Method::Buffered, wdm::FILE_ANY_ACCESS);
+    ///
+    /// fn device_control<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let known = irp.ioctl().is_some_and(|i| i.code() == IOCTL_PING);
+    ///     irp.complete(if known { Status::SUCCESS } else { Status::INVALID_DEVICE_REQUEST }, cx).into()
+    /// }
+    /// ```
+    #[must_use]
+    pub fn code(&self) -> u32 {
+        self.code
+    }
+
+    /// The input buffer's length (`InputBufferLength`).
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// fn needs_a_word<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let ok = irp.ioctl().is_some_and(|i| i.input_len() == 4);
+    ///     irp.complete(if ok { Status::SUCCESS } else { Status::INVALID_PARAMETER }, cx).into()
+    /// }
+    /// ```
+    #[must_use]
+    pub fn input_len(&self) -> usize {
+        self.input_len
+    }
+
+    /// The output buffer's length (`OutputBufferLength`).
+    ///
+    /// ```
+    /// use wdm::{Irp, Outcome, Status, Unlocked};
+    ///
+    /// fn room_for_a_word<'irp>(mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let ok = irp.ioctl().is_some_and(|i| i.output_len() >= 4);
+    ///     irp.complete(if ok { Status::SUCCESS } else { Status::BUFFER_TOO_SMALL }, cx).into()
+    /// }
+    /// ```
+    #[must_use]
+    pub fn output_len(&self) -> usize {
+        self.output_len
+    }
+
     /// The buffering method (`METHOD_*`) of the control code.
     ///
     /// ```
@@ -528,7 +584,7 @@ impl<'a> Ioctl<'a> {
     ///     let result = match irp.ioctl().map(|ioctl| ioctl.user_buffers()) {
     ///         Some(Ok(mut user)) => {
     ///             let mut data = [0u8; 64];
-    ///             user.read_input(&mut data).and_then(|n| user.write_output(&data[..n]))
+    ///             user.read_input(&mut data, cx).and_then(|n| user.write_output(&data[..n], cx))
     ///         }
     ///         Some(Err(status)) => Err(status),
     ///         None => Err(Status::INVALID_DEVICE_REQUEST),

@@ -473,7 +473,9 @@ impl<D: StartIo, C: CancelState<D>, S> Device<StartIoState<D, C, S>> {
 impl<D: StartIo, C: CancelState<D>, S> Device<StartIoState<D, C, S>> {
     /// Queues a pended IRP for StartIo (IoStartPacket): StartIo gets it now if the device is
     /// idle, later otherwise. StartIo may run, and complete packets, before this returns: hence
-    /// `cx`, the proof that no spin lock is held.
+    /// `cx`, the proof that no spin lock is held. Only an IRP sent to this device can be its
+    /// packet (the Cancel routine IoCancelIrp calls is handed the IRP's own device); any other
+    /// is completed with STATUS_INVALID_DEVICE_REQUEST.
     ///
     /// ```
     /// use wdm::start_io::{CancelState, Set, StartIoState};
@@ -489,10 +491,16 @@ impl<D: StartIo, C: CancelState<D>, S> Device<StartIoState<D, C, S>> {
     ///     pended.into()
     /// }
     /// ```
-    pub fn start_packet(&self, irp: PendingIrp, _cx: &Unlocked)
+    pub fn start_packet(&self, irp: PendingIrp, cx: &Unlocked)
     where
         S: AttributesSet,
     {
+        // IoCancelIrp hands a Cancel routine the IRP's current device, and the framework's
+        // finds the device queue through it: a packet must be an IRP sent to this device.
+        if !core::ptr::eq(crate::irp::device_of(irp.raw()), self.as_raw()) {
+            irp.complete(Status::INVALID_DEVICE_REQUEST, cx);
+            return;
+        }
         let raw = irp.into_raw();
         // SAFETY: a live device with StartIo and an IRP marked pending, handed to the I/O
         // manager's queue.
@@ -800,7 +808,7 @@ impl HeldPacket {
 }
 
 /// Starts the next packet (IoStartNextPacket) and completes this one.
-fn finish_raw(
+pub(crate) fn finish_raw(
     irp: NonNull<IRP>,
     device: PDEVICE_OBJECT,
     cancelable: bool,
@@ -818,28 +826,45 @@ fn finish_raw(
 }
 
 /// A packet StartIo neither finished nor held: finished as cancelled, so that the IRP is
-/// completed and the device queue moves on (otherwise every later packet would wait forever).
+/// completed and the device queue moves on (otherwise every later packet would wait forever),
+/// by the device's DPC (src/dropped.rs), after StartIo returns.
 impl Drop for Packet<'_> {
     fn drop(&mut self) {
         crate::print::print(format_args!(
             "wdm: a StartIo packet was dropped unfinished: finished with STATUS_CANCELLED\n"
         ));
-        // SAFETY: StartIo runs at DISPATCH_LEVEL, for the whole call this packet lives in.
-        let level = unsafe { DispatchLevel::assume() };
-        finish_raw(self.irp, self.device, self.cancelable, Status::CANCELLED, 0, level);
+        // StartIo runs at DISPATCH_LEVEL, maybe inside a lock's closure: the device's DPC
+        // finishes the packet once StartIo (and any lock) is done.
+        // SAFETY: the packet's IRP is ours, sent to its StartIo device, live until unload.
+        unsafe { crate::dropped::defer(self.device, self.irp, packet_kind(self.cancelable)) };
+    }
+}
+
+fn packet_kind(cancelable: bool) -> crate::dropped::Kind {
+    if cancelable {
+        crate::dropped::Kind::FinishCancelablePacket
+    } else {
+        crate::dropped::Kind::FinishPacket
     }
 }
 
 /// A held packet dropped without being finished (for example with the driver state at
-/// unload): finished as cancelled at DISPATCH_LEVEL, so that the IRP is completed and the
-/// device queue moves on.
+/// unload): finished as cancelled, so that the IRP is completed and the device queue moves on —
+/// at once below DISPATCH_LEVEL, by the device's DPC at DISPATCH_LEVEL, where a lock may be
+/// held (finishing there would run StartIo under it).
 impl Drop for HeldPacket {
     fn drop(&mut self) {
         crate::print::print(format_args!(
             "wdm: a held StartIo packet was dropped unfinished: finished with STATUS_CANCELLED\n"
         ));
         let (irp, device, cancelable) = (self.irp, self.device, self.cancelable);
-        crate::irql::at_dispatch(|level| finish_raw(irp, device, cancelable, Status::CANCELLED, 0, level));
+        if crate::dropped::at_dispatch_level() {
+            // Maybe inside a lock's closure: finishing here would run StartIo under the lock.
+            // SAFETY: the packet's IRP is ours, sent to its StartIo device, live until unload.
+            unsafe { crate::dropped::defer(device, irp, packet_kind(cancelable)) };
+        } else {
+            crate::irql::at_dispatch(|level| finish_raw(irp, device, cancelable, Status::CANCELLED, 0, level));
+        }
     }
 }
 
@@ -921,15 +946,23 @@ wdm_sys::callback! {
                 let _ = unsafe { IoSetCancelRoutine(irp, None) };
             });
         }
-        // SAFETY: framework devices point to the driver state from init to unload.
-        let state = unsafe { (*header).driver.cast::<D>() };
-        // SAFETY: as above: initialized, shared while IRPs flow.
-        let driver = unsafe { &*state };
         // SAFETY: StartIo runs at DISPATCH_LEVEL.
         let level = unsafe { DispatchLevel::assume() };
         let (Some(device_ptr), Some(irp)) = (NonNull::new(device), NonNull::new(irp)) else {
             return;
         };
+        // SAFETY: a live framework device.
+        if unsafe { crate::device::unloading(device) } {
+            // The state is being dropped (a packet left when the simulator unloads with
+            // requests in flight): finish it without the driver.
+            finish_raw(irp, device, cancelable, Status::CANCELLED, 0, level);
+            return;
+        }
+        // SAFETY: framework devices point to the driver state from init to unload.
+        let state = unsafe { (*header).driver.cast::<D>() };
+        // SAFETY: as above: initialized, and not being dropped (checked above), shared while
+        // IRPs flow.
+        let driver = unsafe { &*state };
         // SAFETY: a live framework device.
         let running = unsafe { Device::<Running>::from_raw(device_ptr) };
         let packet = Packet { irp, device, cancelable, _scope: PhantomData };
@@ -951,13 +984,20 @@ wdm_sys::callback! {
             let _released = lock.release();
             return;
         }
+        let cancelled = CancelledIrp { irp, device, _brand: PhantomData };
+        // SAFETY: a live framework device.
+        if unsafe { crate::device::unloading(device) } {
+            // The state is being dropped: cancel without the driver.
+            let _released = <RemoveAndComplete as CancelRoutine<()>>::cancel(&(), cancelled, lock);
+            return;
+        }
         // SAFETY: framework devices point to the driver state from init to unload.
         let header = unsafe { crate::device::header_of(device) };
         // SAFETY: as above.
         let state = unsafe { (*header).driver.cast::<D>() };
-        // SAFETY: as above: initialized, shared while IRPs flow.
+        // SAFETY: as above: initialized, not being dropped (checked above), shared while IRPs
+        // flow.
         let driver = unsafe { &*state };
-        let cancelled = CancelledIrp { irp, device, _brand: PhantomData };
         let _released: CancelLockReleased<'_> = X::cancel(driver, cancelled, lock);
     }
 }

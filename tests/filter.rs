@@ -59,7 +59,7 @@ impl Stack {
         if self.function.is_target_of(&irp) {
             irp.complete(Status::SUCCESS, cx).into()
         } else {
-            irp.forward(&self.lower).into()
+            irp.forward(&self.lower, cx)
         }
     }
 
@@ -69,15 +69,15 @@ impl Stack {
             self.reads.insert(pending, cx);
             pended.into()
         } else if irp.transfer_length() == Some(1) {
-            irp.forward_with::<Self, Reclaim>(&self.lower).into()
+            irp.forward_with::<Self, Reclaim>(&self.lower, cx)
         } else {
-            irp.forward_with::<Self, CountAndPassUp>(&self.lower).into()
+            irp.forward_with::<Self, CountAndPassUp>(&self.lower, cx)
         }
     }
 
     fn control<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         if !self.function.is_target_of(&irp) {
-            return irp.forward(&self.lower).into();
+            return irp.forward(&self.lower, cx);
         }
         if let Some(read) = self.reads.remove_next(cx) {
             read.complete_with(Status::SUCCESS, 7, cx);

@@ -399,7 +399,7 @@ mod drop_that_cannot_wait {
         }
 
         fn control<'irp>(&self, mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-            match irp.ioctl().map(|i| i.code) {
+            match irp.ioctl().map(|i| i.code()) {
                 Some(DROP_OTHER) => {
                     let other = self.other.with(cx, Option::take);
                     drop(other); // at PASSIVE_LEVEL: waits for DPCs, frees what was retired
@@ -541,7 +541,7 @@ mod drop_that_cannot_wait {
         }
 
         fn control<'irp>(&self, mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-            if irp.ioctl().map(|i| i.code) != Some(QUEUE_SLOW_THEN_DROP) {
+            if irp.ioctl().map(|i| i.code()) != Some(QUEUE_SLOW_THEN_DROP) {
                 return irp.complete(Status::INVALID_DEVICE_REQUEST, cx).into();
             }
             // The worker thread is busy with `slow`; `queued` waits behind it and is dropped

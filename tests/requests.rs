@@ -84,7 +84,7 @@ impl Echo {
         let Some(ioctl) = irp.ioctl() else {
             return irp.complete(Status::INVALID_DEVICE_REQUEST, cx).into();
         };
-        let result = match ioctl.code {
+        let result = match ioctl.code() {
             REVERSE => ioctl.buffered().and_then(|mut b| {
                 if b.output().len() < b.input().len() {
                     return Err(Status::BUFFER_TOO_SMALL);
@@ -330,7 +330,7 @@ mod by_direction {
         /// Answers with the status of the accessor the code names; on success the buffers must
         /// be exactly as long as the request says (STATUS_UNSUCCESSFUL otherwise).
         fn control<'irp>(&self, mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-            let Some((code, lengths)) = irp.ioctl().map(|i| (i.code, (i.input_len, i.output_len))) else {
+            let Some((code, lengths)) = irp.ioctl().map(|i| (i.code(), (i.input_len(), i.output_len()))) else {
                 return irp.complete(Status::INVALID_DEVICE_REQUEST, cx).into();
             };
             let accessor = ((code >> 2) & 0xFFF).wrapping_sub(0x800);

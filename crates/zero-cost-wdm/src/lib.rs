@@ -34,7 +34,7 @@ impl Reverse {
 
     fn reverse<'irp>(&self, mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let result = match irp.ioctl() {
-            Some(ioctl) if ioctl.code == IOCTL_REVERSE => ioctl.buffered().and_then(|mut b| {
+            Some(ioctl) if ioctl.code() == IOCTL_REVERSE => ioctl.buffered().and_then(|mut b| {
                 let n = b.input().len();
                 if b.output().len() < n {
                     return Err(Status::BUFFER_TOO_SMALL);

@@ -133,7 +133,7 @@ impl Event {
 
     fn device_control<'irp>(&self, mut irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
         let ms = match irp.ioctl() {
-            Some(ioctl) if ioctl.code == IOCTL_EVENT_WAIT => ioctl.buffered().and_then(|b| parse_wait(b.input())),
+            Some(ioctl) if ioctl.code() == IOCTL_EVENT_WAIT => ioctl.buffered().and_then(|b| parse_wait(b.input())),
             _ => Err(Status::INVALID_DEVICE_REQUEST),
         };
         let ms = match ms {

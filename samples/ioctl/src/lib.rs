@@ -92,8 +92,8 @@ impl Ioctl {
         let result = match irp.ioctl() {
             None => Err(Status::INVALID_DEVICE_REQUEST),
             Some(ioctl) => {
-                let code = ioctl.code;
-                match check_lengths(code, ioctl.input_len, ioctl.output_len) {
+                let code = ioctl.code();
+                match check_lengths(code, ioctl.input_len(), ioctl.output_len()) {
                     Err(status) if is_known(code) => Err(status),
                     _ => match code {
                         IOCTL_SIOCTL_METHOD_BUFFERED => ioctl.buffered().map(|mut b| {
@@ -113,9 +113,9 @@ impl Ioctl {
                         }),
                         IOCTL_SIOCTL_METHOD_NEITHER => ioctl.user_buffers().and_then(|mut user| {
                             let mut input = [0u8; MAX_INPUT];
-                            let n = user.read_input(&mut input)?;
+                            let n = user.read_input(&mut input, cx)?;
                             kprint!("ioctl: neither: {}\n", text(&input[..n]));
-                            user.write_output(DATA)
+                            user.write_output(DATA, cx)
                         }),
                         _ => Err(Status::INVALID_DEVICE_REQUEST),
                     },

@@ -11,8 +11,8 @@ fn pends<'irp>(irp: Irp<'irp>, queue: &mut Vec<PendingIrp>) -> Outcome<'irp> {
     pended.into()
 }
 
-fn forwards<'irp, D>(irp: Irp<'irp>, lower: &LowerDevice<D>) -> Outcome<'irp> {
-    irp.forward(lower).into()
+fn forwards<'irp, D>(irp: Irp<'irp>, lower: &LowerDevice<D>, cx: &Unlocked) -> Outcome<'irp> {
+    irp.forward(lower, cx)
 }
 
 fn main() {

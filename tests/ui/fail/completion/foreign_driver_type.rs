@@ -35,8 +35,8 @@ impl CompletionRoutine<Other> for ReadsOther {
 }
 
 impl Mine {
-    fn read<'irp>(&self, irp: Irp<'irp>, _cx: &mut Unlocked) -> Outcome<'irp> {
-        irp.forward_with::<Other, ReadsOther>(&self.lower).into()
+    fn read<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+        irp.forward_with::<Other, ReadsOther>(&self.lower, cx)
     }
 }
 

@@ -3,10 +3,10 @@
 use wdm::{Irp, LowerDevice, Outcome, Status, Unlocked};
 
 fn handler<'irp, D>(irp: Irp<'irp>, lower: &LowerDevice<D>, cx: &Unlocked) -> Outcome<'irp> {
-    let _forwarded = irp.forward(lower);
+    let _forwarded = irp.forward(lower, cx);
     irp.complete(Status::SUCCESS, cx).into()
 }
 
 fn main() {
-    let _ = handler;
+    let _ = handler::<()>;
 }

@@ -1,7 +1,7 @@
-// FINDING: should not compile, compiles. `Irp::forward` takes no `Unlocked` proof, so it is
-// callable inside `SpinLock::with`: IoCallDriver runs the lower driver's dispatch routine (and,
-// if it completes at once, IoCompleteRequest and the completion routines) holding the lock.
-// tests/review.rs::forward_under_lock shows CalledHoldingSpinLock and a 0xF re-acquisition.
+// Was a FINDING (fixed: `Irp::forward` takes the `Unlocked` proof). Inside `SpinLock::with`,
+// IoCallDriver ran the lower driver's dispatch routine (and, if it completed at once,
+// IoCompleteRequest and the completion routines) holding the lock: CalledHoldingSpinLock, and
+// a 0xF re-acquisition when the lower was this driver's own device.
 use wdm::{Irp, LowerDevice, Outcome, SpinLock, Unlocked};
 
 struct Filter {
@@ -11,12 +11,10 @@ struct Filter {
 
 impl Filter {
     fn read<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-        self.count
-            .with(cx, |n| {
-                *n += 1;
-                irp.forward(&self.lower) // the lower driver runs here, under the lock
-            })
-            .into()
+        self.count.with(cx, |n| {
+            *n += 1;
+            irp.forward(&self.lower, cx) // the lower driver would run here, under the lock
+        })
     }
 }
 

@@ -1,6 +1,6 @@
-// FINDING: should not compile, compiles. `forward_with` inside `CancelLock::with`: the lower
-// driver's dispatch routine runs holding the cancel spin lock; one that starts a StartIo packet
-// or arms a cancel routine with the lock (IoStartPacket, IoAcquireCancelSpinLock) re-acquires it.
+// Was a FINDING (fixed: `forward_with` takes the `Unlocked` proof). Inside `CancelLock::with`
+// the lower driver's dispatch routine ran holding the cancel spin lock; one that starts a
+// StartIo packet or arms a cancel routine with the lock re-acquired it.
 use wdm::{CancelLock, CompletionRoutine, Irp, LowerCompleted, LowerDevice, Next, Outcome, Unlocked};
 
 struct Filter {
@@ -17,7 +17,7 @@ impl CompletionRoutine<Filter> for PassUp {
 
 impl Filter {
     fn read<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-        CancelLock::with(cx, |_lock| irp.forward_with::<Filter, PassUp>(&self.lower)).into()
+        CancelLock::with(cx, |_lock| irp.forward_with::<Filter, PassUp>(&self.lower, cx))
     }
 }
 

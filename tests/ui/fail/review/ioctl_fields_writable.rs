@@ -1,4 +1,5 @@
-// FINDING: should not compile, compiles. `Ioctl::{code, input_len, output_len}` are `pub` and
+// Was a FINDING (fixed: the fields are private; `code()`, `input_len()`, `output_len()` read
+// them). `Ioctl::{code, input_len, output_len}` were `pub` and
 // writable, and `buffered()` / the direct input slice the system buffer by them: a 64 KiB
 // `&mut [u8]` over a 4-byte system buffer (tests/review.rs::forged_ioctl_fields). The lengths
 // and the code should be read-only (methods, or private fields with getters).
