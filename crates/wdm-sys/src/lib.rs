@@ -25,6 +25,7 @@
 
 #![no_std]
 
+mod chkstk;
 pub mod ctypes;
 pub mod inline;
 mod layout;
