@@ -69,7 +69,10 @@ pub(crate) fn acquire(k: &State, lock: PKSPIN_LOCK, kind: LockKind, routine: &'s
     let me = processor() as usize + 1;
     let w = word(lock);
     loop {
-        match w.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed) {
+        // Strong, not weak: a weak exchange may fail spuriously (LL/SC on ARM64; Miri fails
+        // it on purpose), and a spurious failure is not contention: taken as one, the
+        // exploration would switch away as if the lock were held (and find a false deadlock).
+        match w.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
             Ok(_) => break,
             Err(owner) if owner == me => {
                 k.report(
