@@ -14,7 +14,7 @@ use wdm_sys::{
 use crate::debug::DebugLine;
 use crate::irp::{IofCallDriver, Waiter, invalid_device_request};
 use crate::kernel::{Bound, State, as_driver, lock};
-use crate::object::{DriverRecord, OwnedUnicode};
+use crate::object::{DriverRecord, OwnedUnicode, RawBox};
 use crate::pool::Allocation;
 use crate::report::{BugCheck, Report, Rule};
 use crate::request::{Buffers, IoResult, Output};
@@ -170,24 +170,33 @@ impl Kernel {
     }
 
     fn create_driver_object(&self, name: &str, entry: DriverEntry) -> PDRIVER_OBJECT {
-        let mut object = Box::new(DRIVER_OBJECT::default());
-        let mut extension = Box::new(wdm_sys::DRIVER_EXTENSION::default());
         let driver_name = OwnedUnicode::new(&format!("\\Driver\\{name}"));
-        let ptr: PDRIVER_OBJECT = &raw mut *object;
-        object.Type = IO_TYPE_DRIVER as i16;
-        object.Size = size_of::<DRIVER_OBJECT>() as i16;
-        object.DriverExtension = &raw mut *extension;
-        object.DriverName = driver_name.string;
-        object.DriverInit = Some(entry);
-        object.MajorFunction = [Some(invalid_device_request); 28];
-        extension.DriverObject = ptr;
-        extension.ServiceKeyName = OwnedUnicode::new(name).string;
+        // Kept in the record: the extension's ServiceKeyName points into it.
+        let service_key = OwnedUnicode::new(name);
+        // Raw blocks, not Boxes: the record moves into the table after the addresses are out.
+        let extension = RawBox::new(wdm_sys::DRIVER_EXTENSION {
+            ServiceKeyName: service_key.string,
+            ..Default::default()
+        });
+        let object = RawBox::new(DRIVER_OBJECT {
+            Type: IO_TYPE_DRIVER as i16,
+            Size: size_of::<DRIVER_OBJECT>() as i16,
+            DriverExtension: extension.as_ptr(),
+            DriverName: driver_name.string,
+            DriverInit: Some(entry),
+            MajorFunction: [Some(invalid_device_request); 28],
+            ..Default::default()
+        });
+        let ptr: PDRIVER_OBJECT = object.as_ptr();
+        // SAFETY: the fresh extension block; nothing else has its address yet but the object.
+        unsafe { (*extension.as_ptr()).DriverObject = ptr };
         lock(&self.state.objects).drivers.insert(
             ptr as usize,
             DriverRecord {
                 _object: object,
                 _extension: extension,
                 _name: driver_name,
+                _service_key: service_key,
                 client_extensions: Vec::new(),
             },
         );
@@ -208,10 +217,12 @@ impl Kernel {
             }
             device as PDEVICE_OBJECT
         };
-        let mut file = Box::new(FILE_OBJECT::default());
-        file.Type = IO_TYPE_FILE as i16;
-        file.Size = size_of::<FILE_OBJECT>() as i16;
-        file.DeviceObject = device;
+        let file = RawBox::new(FILE_OBJECT {
+            Type: IO_TYPE_FILE as i16,
+            Size: size_of::<FILE_OBJECT>() as i16,
+            DeviceObject: device,
+            ..Default::default()
+        });
         let mut file = File {
             kernel: self,
             object: file,
@@ -551,7 +562,8 @@ impl Driver<'_> {
 /// An open file object on a device, as a handle from CreateFile.
 pub struct File<'k> {
     kernel: &'k Kernel,
-    object: Box<FILE_OBJECT>,
+    /// A raw block: drivers write it (FsContext) through the address requests carry.
+    object: RawBox<FILE_OBJECT>,
     device: PDEVICE_OBJECT,
     closed: bool,
 }
@@ -638,7 +650,7 @@ impl Pending<'_> {
 impl<'k> File<'k> {
     /// Its file object.
     pub fn object(&mut self) -> *mut FILE_OBJECT {
-        &raw mut *self.object
+        self.object.as_ptr()
     }
 
     /// Sends a request and returns without waiting for it to complete.
@@ -666,7 +678,7 @@ impl<'k> File<'k> {
 
     fn start_patched(&self, major: u32, ioctl: u32, buffers: Buffers, patch: impl FnOnce(PIRP)) -> Pending<'k> {
         let kernel = self.kernel;
-        let file = (&raw const *self.object).cast_mut();
+        let file = self.object.as_ptr();
         let device = self.device;
         let (returned, irp, waiter, output) = kernel.run(|| {
             // SAFETY: the device is live while a file is open on it, and the file object is ours.

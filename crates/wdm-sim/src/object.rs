@@ -92,11 +92,39 @@ pub(crate) unsafe fn device_sim<'a>(device: PDEVICE_OBJECT) -> &'a DeviceSim {
     sim
 }
 
+/// A heap block the kernel and drivers reach through raw pointers (a driver object, a file
+/// object, an extension). Unlike a `Box`, moving the owner asserts nothing about uniqueness, so
+/// the addresses handed out stay valid: a `Box` moved into a table is retagged as unique, which
+/// invalidates every pointer derived from it before (Stacked Borrows), and freeing it through
+/// the moved `Box` is then undefined behaviour.
+pub(crate) struct RawBox<T>(std::ptr::NonNull<T>);
+
+impl<T> RawBox<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(std::ptr::NonNull::from(Box::leak(Box::new(value))))
+    }
+
+    /// The block's address, for the kernel's structures and the drivers.
+    pub(crate) fn as_ptr(&self) -> *mut T {
+        self.0.as_ptr()
+    }
+}
+
+impl<T> Drop for RawBox<T> {
+    fn drop(&mut self) {
+        // SAFETY: made by `Box::leak` in `new`, freed once, here; nothing uses the address after
+        // its owner (a driver, device or file record) goes.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
 /// A loaded driver, as the I/O manager keeps it.
 pub(crate) struct DriverRecord {
-    pub _object: Box<DRIVER_OBJECT>,
-    pub _extension: Box<wdm_sys::DRIVER_EXTENSION>,
+    pub _object: RawBox<DRIVER_OBJECT>,
+    pub _extension: RawBox<wdm_sys::DRIVER_EXTENSION>,
     pub _name: Box<OwnedUnicode>,
+    /// The buffer `DriverExtension->ServiceKeyName` points into.
+    pub _service_key: Box<OwnedUnicode>,
     /// IoAllocateDriverObjectExtension blocks: (client id, block, layout).
     pub client_extensions: Vec<(usize, usize, Layout)>,
 }
@@ -106,7 +134,7 @@ pub(crate) struct DeviceRecord {
     pub name: Option<String>,
     pub driver: usize,
     layout: Layout,
-    extension: Box<_DEVOBJ_EXTENSION>,
+    extension: RawBox<_DEVOBJ_EXTENSION>,
     /// File objects open on it.
     pub open_files: usize,
     /// IoDeleteDevice was called while files were open: freed when the last one closes.
@@ -237,7 +265,7 @@ pub unsafe extern "C-unwind" fn IoCreateDevice(
     };
     let mem = block.wrapping_add(DEVICE_HEADER);
     let device = mem.cast::<DEVICE_OBJECT>();
-    let mut devobj_ext = Box::new(_DEVOBJ_EXTENSION {
+    let devobj_ext = RawBox::new(_DEVOBJ_EXTENSION {
         Type: 13,
         Size: size_of::<_DEVOBJ_EXTENSION>() as u16,
         DeviceObject: device,
@@ -262,7 +290,7 @@ pub unsafe extern "C-unwind" fn IoCreateDevice(
         d.Flags = DO_DEVICE_INITIALIZING
             | if exclusive != 0 { DO_EXCLUSIVE } else { 0 }
             | if name.is_some() { DO_DEVICE_HAS_NAME } else { 0 };
-        d.DeviceObjectExtension = &raw mut *devobj_ext;
+        d.DeviceObjectExtension = devobj_ext.as_ptr();
         // SAFETY: the queue is inside the device block.
         unsafe { crate::devqueue::initialize(&raw mut d.DeviceQueue) };
         drv.DeviceObject = device;
