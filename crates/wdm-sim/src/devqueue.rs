@@ -25,14 +25,23 @@ use crate::spinlock::{self, LockKind};
 /// # Safety
 /// `queue` must be valid for writes.
 pub(crate) unsafe fn initialize(queue: PKDEVICE_QUEUE) {
+    // Raw places, not a `&mut KDEVICE_QUEUE`: the head's self-links must carry `queue`'s
+    // provenance, not a temporary reference's, which the next access through another pointer
+    // would invalidate (the first insert would then write through a dead tag).
     // SAFETY: the caller guarantees a writable queue.
-    let q = unsafe { &mut *queue };
-    q.Type = 0x14; // DeviceQueueObject
-    q.Size = size_of::<wdm_sys::KDEVICE_QUEUE>() as i16;
+    unsafe { (*queue).Type = 0x14 }; // DeviceQueueObject
+    // SAFETY: as above.
+    unsafe { (*queue).Size = size_of::<wdm_sys::KDEVICE_QUEUE>() as i16 };
+    // SAFETY: as above; only the head's address is computed.
+    let head = unsafe { &raw mut (*queue).DeviceListHead };
     // SAFETY: the list head is inside the writable queue.
-    unsafe { InitializeListHead(&raw mut q.DeviceListHead) };
-    q.Lock = 0;
-    q.__bindgen_anon_1.Busy = 0;
+    unsafe { InitializeListHead(head) };
+    // SAFETY: as above.
+    unsafe { (*queue).Lock = 0 };
+    // SAFETY: as above; only the field's address is computed.
+    let busy = unsafe { &raw mut (*queue).__bindgen_anon_1.Busy };
+    // SAFETY: `Busy` is the byte every writer uses (the bit-field member overlays it).
+    unsafe { busy.write(0) };
 }
 
 /// `KeInitializeDeviceQueue`.
@@ -68,19 +77,23 @@ impl<'a> Locked<'a> {
         unsafe { &raw mut (*self.queue).DeviceListHead }
     }
 
-    fn queue(&mut self) -> &mut wdm_sys::KDEVICE_QUEUE {
-        // SAFETY: the queue is valid (constructor's contract) and locked by this processor, the
-        // only one that touches it until the guard drops.
-        unsafe { &mut *self.queue }
+    /// `Busy`: a field, never the whole queue (a `&mut KDEVICE_QUEUE` would also cover its
+    /// lock word, which other processors are spinning on atomically).
+    fn busy_field(&self) -> *mut BOOLEAN {
+        // SAFETY: the queue is valid (constructor's contract); only the field's address is
+        // computed (`Busy` is the byte every writer uses: the bit-field member overlays it).
+        unsafe { &raw mut (*self.queue).__bindgen_anon_1.Busy }
     }
 
     pub(crate) fn busy(&mut self) -> bool {
-        // SAFETY: `Busy` is the byte every writer uses (the bit-field member overlays it).
-        unsafe { self.queue().__bindgen_anon_1.Busy != 0 }
+        // SAFETY: locked by this processor, the only one that touches `Busy` until the guard
+        // drops.
+        unsafe { *self.busy_field() != 0 }
     }
 
     pub(crate) fn set_busy(&mut self, busy: bool) {
-        self.queue().__bindgen_anon_1.Busy = BOOLEAN::from(busy);
+        // SAFETY: as in `busy`.
+        unsafe { *self.busy_field() = BOOLEAN::from(busy) };
     }
 
     /// The entries, head first.
@@ -104,12 +117,15 @@ impl<'a> Locked<'a> {
 
     /// Inserts at the tail, or before the first entry with a key greater than `key`.
     fn insert(&mut self, entry: PKDEVICE_QUEUE_ENTRY, key: Option<ULONG>) {
+        // Raw places, not a `&mut KDEVICE_QUEUE_ENTRY`: the link stored in the list keeps
+        // `entry`'s provenance (see `initialize`).
         // SAFETY: `entry` is the caller's valid entry, not in any list.
-        let e = unsafe { &mut *entry };
-        e.Inserted = 1;
-        let link: PLIST_ENTRY = &raw mut e.DeviceListEntry;
+        unsafe { (*entry).Inserted = 1 };
+        // SAFETY: as above; only the field's address is computed.
+        let link: PLIST_ENTRY = unsafe { &raw mut (*entry).DeviceListEntry };
         let before = key.and_then(|key| {
-            e.SortKey = key;
+            // SAFETY: as above.
+            unsafe { (*entry).SortKey = key };
             // SAFETY: queued entries are valid while queued.
             self.entries().into_iter().find(|&x| unsafe { (*x).SortKey } > key)
         });
@@ -123,11 +139,14 @@ impl<'a> Locked<'a> {
 
     /// Unlinks `entry` (which must be queued here).
     fn unlink(&mut self, entry: PKDEVICE_QUEUE_ENTRY) {
+        // Raw places: a `&mut` to the whole entry would retag its links while they are still
+        // in the list.
+        // SAFETY: the entry is valid; only the link's address is computed.
+        let link = unsafe { &raw mut (*entry).DeviceListEntry };
         // SAFETY: the entry is linked into this locked queue, and stays valid.
-        let e = unsafe { &mut *entry };
+        unsafe { RemoveEntryList(link) };
         // SAFETY: as above.
-        unsafe { RemoveEntryList(&raw mut e.DeviceListEntry) };
-        e.Inserted = 0;
+        unsafe { (*entry).Inserted = 0 };
     }
 }
 

@@ -270,15 +270,17 @@ pub unsafe extern "C-unwind" fn IoCreateDevice(
         Size: size_of::<_DEVOBJ_EXTENSION>() as u16,
         DeviceObject: device,
     });
+    // The driver object by field, never as `&mut DRIVER_OBJECT`: other processors read its
+    // dispatch table while a driver creates a device.
     // SAFETY: `driver` is a driver object the simulator created (the caller's contract).
-    let drv = unsafe { &mut *driver };
+    let next = unsafe { (*driver).DeviceObject };
     // SAFETY: `device` is a fresh, zeroed, suitably aligned block nobody else references.
     let d = unsafe { &mut *device };
     {
         d.Type = IO_TYPE_DEVICE as i16;
         d.Size = (base + extension_size as usize) as u16;
         d.DriverObject = driver;
-        d.NextDevice = drv.DeviceObject;
+        d.NextDevice = next;
         d.DeviceExtension = if extension_size > 0 {
             mem.wrapping_add(base).cast()
         } else {
@@ -291,9 +293,13 @@ pub unsafe extern "C-unwind" fn IoCreateDevice(
             | if exclusive != 0 { DO_EXCLUSIVE } else { 0 }
             | if name.is_some() { DO_DEVICE_HAS_NAME } else { 0 };
         d.DeviceObjectExtension = devobj_ext.as_ptr();
-        // SAFETY: the queue is inside the device block.
-        unsafe { crate::devqueue::initialize(&raw mut d.DeviceQueue) };
-        drv.DeviceObject = device;
+        // Through `device`, not `d`: the queue's self-links must outlive this reference.
+        // SAFETY: only the queue's address in the device block is computed.
+        let queue = unsafe { &raw mut (*device).DeviceQueue };
+        // SAFETY: the queue is inside the writable device block.
+        unsafe { crate::devqueue::initialize(queue) };
+        // SAFETY: `driver` is a driver object the simulator created (the caller's contract).
+        unsafe { (*driver).DeviceObject = device };
         // SAFETY: `out` is writable (caller's contract).
         unsafe { out.write(device) };
     }
@@ -350,13 +356,16 @@ pub unsafe extern "C-unwind" fn IoDeleteDevice(device: PDEVICE_OBJECT) {
     if let Some(name) = record.name.clone() {
         objects.names.remove(&canonical(&name));
     }
+    // Fields, not `&DEVICE_OBJECT`: its device queue's lock word is atomic.
     // SAFETY: `device` is live (it is in the table).
-    let d = unsafe { &*device };
+    let driver = unsafe { (*device).DriverObject };
+    // SAFETY: as above.
+    let next = unsafe { (*device).NextDevice };
     // SAFETY: its driver object is live while it has devices.
-    let mut link: &mut PDEVICE_OBJECT = unsafe { &mut (*d.DriverObject).DeviceObject };
+    let mut link: &mut PDEVICE_OBJECT = unsafe { &mut (*driver).DeviceObject };
     while !link.is_null() {
         if *link == device {
-            *link = d.NextDevice;
+            *link = next;
             break;
         }
         // SAFETY: every device in the driver's list is live.
