@@ -88,8 +88,8 @@ pub unsafe extern "C-unwind" fn IoCancelIrp(irp: PIRP) -> BOOLEAN {
 fn cancel(k: &State, irp: PIRP) -> bool {
     trace::irp(k, irp, trace::Event::CancelRequested);
     let old = spinlock::acquire_raise(k, k.cancel_lock(), LockKind::Cancel, "IoCancelIrp");
-    // SAFETY: a live IRP; the cancel lock is held.
-    unsafe { (*irp).Cancel = 1 };
+    // Atomic: the IRP's owner may be reading it on another processor, without the lock.
+    irp::set_cancel_flag(irp);
     // SAFETY: as above.
     let routine = unsafe { IoSetCancelRoutine(irp, None) };
     let Some(routine) = routine else {

@@ -296,8 +296,8 @@ fn insert(
     unsafe { IoMarkIrpPending(irp) };
     // SAFETY: arming the queue's cancel routine on a live queued IRP.
     unsafe { IoSetCancelRoutine(irp, Some(csq_cancel)) };
-    // SAFETY: a live IRP; Cancel is read after arming, as IoCancelIrp sets it before taking.
-    let cancelled = unsafe { (*irp).Cancel } != 0;
+    // Cancel is read after arming, as IoCancelIrp sets it before taking the routine.
+    let cancelled = crate::irp::cancel_flag(irp);
     // SAFETY: as above: if IoCancelIrp has not taken the routine, we take it back.
     if cancelled && unsafe { IoSetCancelRoutine(irp, None) }.is_some() {
         cb.remove(irp);

@@ -623,8 +623,8 @@ impl Pending<'_> {
                 output: lock(&self.output).take().unwrap_or_default(),
             }),
             None => {
-                // SAFETY: quarantine keeps the IRP readable even if it completes meanwhile.
-                let cancelled = crate::irp::sim(self.irp).is_some() && unsafe { (*self.irp).Cancel } != 0;
+                // Quarantine keeps the IRP readable even if it completes meanwhile.
+                let cancelled = crate::irp::sim(self.irp).is_some() && crate::irp::cancel_flag(self.irp);
                 if cancelled {
                     let _bound = Bound::new(&self.kernel.state);
                     self.kernel.state.report(

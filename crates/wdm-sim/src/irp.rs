@@ -8,13 +8,13 @@
 
 use std::alloc::Layout;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use wdm_sys::ntddk::{IoGetCurrentIrpStackLocation, IoMarkIrpPending};
 use wdm_sys::{
     BOOLEAN, CCHAR, DISPATCH_LEVEL, IO_STACK_LOCATION, IO_TYPE_IRP, IRP, KIRQL, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT,
-    PIO_STACK_LOCATION, PIRP, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED,
+    PDRIVER_CANCEL, PIO_STACK_LOCATION, PIRP, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED,
     STATUS_INVALID_DEVICE_REQUEST, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING,
 };
 
@@ -48,6 +48,38 @@ impl Completion {
 pub(crate) fn status(irp: &IRP) -> NTSTATUS {
     // SAFETY: both union members are plain data; reading `Status` is always defined.
     unsafe { irp.IoStatus.__bindgen_anon_1.Status }
+}
+
+/// `Irp->Cancel`, read atomically: IoCancelIrp sets it on any processor at any time, so a
+/// plain read (even a volatile one) is a data race.
+pub(crate) fn cancel_flag(irp: PIRP) -> bool {
+    // SAFETY: callers pass a live IRP (or a quarantined one, still mapped); only the field's
+    // address is computed.
+    let field = unsafe { &raw mut (*irp).Cancel };
+    // SAFETY: a byte, suitably aligned; IoCancelIrp stores it atomically (`set_cancel_flag`),
+    // and every read that may run concurrently with that store is atomic like this one.
+    unsafe { AtomicU8::from_ptr(field) }.load(Ordering::Acquire) != 0
+}
+
+/// Sets `Irp->Cancel` (IoCancelIrp), atomically: see [`cancel_flag`].
+pub(crate) fn set_cancel_flag(irp: PIRP) {
+    // SAFETY: callers pass a live IRP; only the field's address is computed.
+    let field = unsafe { &raw mut (*irp).Cancel };
+    // SAFETY: as in `cancel_flag`.
+    unsafe { AtomicU8::from_ptr(field) }.store(1, Ordering::Release);
+}
+
+/// `Irp->CancelRoutine`, read atomically: IoSetCancelRoutine and IoCancelIrp exchange it on
+/// other processors, so a plain read is a data race.
+pub(crate) fn cancel_routine(irp: PIRP) -> PDRIVER_CANCEL {
+    // SAFETY: callers pass a live IRP; only the field's address is computed.
+    let field = unsafe { &raw mut (*irp).CancelRoutine }.cast::<*mut std::ffi::c_void>();
+    // SAFETY: `PDRIVER_CANCEL` is `Option<fn>`: pointer-sized and aligned, NULL is `None`;
+    // every writer exchanges it atomically (IoSetCancelRoutine).
+    let field = unsafe { AtomicPtr::from_ptr(field) };
+    let routine = field.load(Ordering::Acquire);
+    // SAFETY: stored as a `PDRIVER_CANCEL` (by IoSetCancelRoutine, or zeroed at allocation).
+    unsafe { std::mem::transmute::<*mut std::ffi::c_void, PDRIVER_CANCEL>(routine) }
 }
 
 /// The IRP's current stack location.
@@ -341,7 +373,7 @@ pub unsafe extern "C-unwind" fn IofCallDriver(device: PDEVICE_OBJECT, irp: PIRP)
     // SAFETY: the caller guarantees a live IRP it owns.
     let i = unsafe { &mut *irp };
     let from = i.CurrentLocation;
-    if i.CancelRoutine.is_some() {
+    if cancel_routine(irp).is_some() {
         k.report(
             Rule::ForwardWithCancelRoutine,
             "IofCallDriver",
@@ -566,12 +598,12 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
             format!("completing with IoStatus.Status {:#x}", initial as u32),
         );
     }
-    if i.CancelRoutine.is_some() {
+    if let Some(routine) = cancel_routine(irp) {
         k.report(
             Rule::CompleteWithCancelRoutine,
             "IofCompleteRequest",
             Some(irp as usize),
-            [0x07, i.CancelRoutine.map_or(0, |r| r as usize), irp as usize, 0],
+            [0x07, routine as usize, irp as usize, 0],
             "completing an IRP whose cancel routine is still set".into(),
         );
     }
@@ -598,7 +630,7 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
         let status = self::status(i);
         let invoke = (NT_SUCCESS(status) && s.Control & SL_INVOKE_ON_SUCCESS as u8 != 0)
             || (!NT_SUCCESS(status) && s.Control & SL_INVOKE_ON_ERROR as u8 != 0)
-            || (i.Cancel != 0 && s.Control & SL_INVOKE_ON_CANCEL as u8 != 0);
+            || (cancel_flag(irp) && s.Control & SL_INVOKE_ON_CANCEL as u8 != 0);
         let routine = s.CompletionRoutine;
         let context = s.Context;
         // Clear the finished location (IopClearStackLocation).

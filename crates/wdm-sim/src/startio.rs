@@ -144,8 +144,8 @@ fn check_start_io_cancel(k: &State, device: PDEVICE_OBJECT, irp: PIRP) {
     };
     // SAFETY: a live device.
     let driver = unsafe { (*device).DriverObject } as usize;
-    // SAFETY: a live IRP the I/O manager is handing over.
-    if unsafe { (*irp).CancelRoutine.is_some() } {
+    // A live IRP the I/O manager is handing over; IoCancelIrp may be taking its routine.
+    if crate::irp::cancel_routine(irp).is_some() {
         lock(&k.cancel_armed).insert(driver);
         return;
     }
@@ -207,8 +207,8 @@ pub unsafe extern "C-unwind" fn IoStartPacket(device: PDEVICE_OBJECT, irp: PIRP,
     } else {
         trace::irp(k, irp, trace::Event::Queued);
         if let Some(routine) = cancel {
-            // SAFETY: the IRP is queued and the cancel lock held; Cancel is read under it.
-            if unsafe { (*irp).Cancel } != 0 {
+            // The IRP is queued and the cancel lock held; Cancel is read under it.
+            if crate::irp::cancel_flag(irp) {
                 // SAFETY: as above.
                 unsafe {
                     (*irp).CancelIrql = cancel_irql;
@@ -288,8 +288,8 @@ fn start_next(k: &State, device: PDEVICE_OBJECT, cancelable: bool, key: Option<U
                 }
                 spinlock::release_lower(k, k.cancel_lock(), LockKind::Cancel, cancel_irql, routine);
             } else {
-                // SAFETY: a live IRP just dequeued.
-                if unsafe { (*irp).CancelRoutine.is_some() } {
+                // A live IRP just dequeued (a cancel may be exchanging its routine).
+                if crate::irp::cancel_routine(irp).is_some() {
                     k.report(
                         Rule::StartNextNotCancelable,
                         routine,
