@@ -82,6 +82,25 @@ pub(crate) fn cancel_routine(irp: PIRP) -> PDRIVER_CANCEL {
     unsafe { std::mem::transmute::<*mut std::ffi::c_void, PDRIVER_CANCEL>(routine) }
 }
 
+/// Sets `Tail.Overlay.CurrentStackLocation` by raw place (no `&mut IRP`).
+///
+/// # Safety
+/// `irp` must be a live IRP the caller owns.
+unsafe fn set_current_stack_location(irp: PIRP, location: PIO_STACK_LOCATION) {
+    // SAFETY: the caller's live IRP; only the field's address is computed (the union member
+    // every IRP uses).
+    let slot = unsafe {
+        &raw mut (*irp)
+            .Tail
+            .Overlay
+            .__bindgen_anon_2
+            .__bindgen_anon_1
+            .CurrentStackLocation
+    };
+    // SAFETY: as above; the owner is the only writer of the field.
+    unsafe { slot.write(location) };
+}
+
 /// The IRP's current stack location.
 ///
 /// # Safety
@@ -370,9 +389,13 @@ pub unsafe extern "C-unwind" fn IofCallDriver(device: PDEVICE_OBJECT, irp: PIRP)
         // Reached only while unwinding (see `State::report`): the IRP may be gone.
         return STATUS_INVALID_DEVICE_REQUEST;
     }
+    // The IRP by raw place throughout, never as `&mut IRP`: a reference would be invalidated
+    // by the raw accesses in between (IoGetCurrentIrpStackLocation), and would claim the
+    // fields IoCancelIrp writes from other processors (Cancel, CancelIrql, CancelRoutine).
     // SAFETY: the caller guarantees a live IRP it owns.
-    let i = unsafe { &mut *irp };
-    let from = i.CurrentLocation;
+    let from = unsafe { (*irp).CurrentLocation };
+    // SAFETY: as above.
+    let stack_count = unsafe { (*irp).StackCount };
     if cancel_routine(irp).is_some() {
         k.report(
             Rule::ForwardWithCancelRoutine,
@@ -382,30 +405,31 @@ pub unsafe extern "C-unwind" fn IofCallDriver(device: PDEVICE_OBJECT, irp: PIRP)
             "forwarding an IRP whose cancel routine is still set".into(),
         );
     }
-    if from <= i.StackCount && from > 0 {
+    if from <= stack_count && from > 0 {
         header.forwarded.fetch_or(1 << (from as u32 % 64), Ordering::Relaxed);
     }
-    i.CurrentLocation -= 1;
-    if i.CurrentLocation <= 0 {
+    if from <= 1 {
         k.report(
             Rule::NoMoreStackLocations,
             "IofCallDriver",
             Some(irp as usize),
             [irp as usize, 0, 0, 0],
-            format!("IRP has {} stack locations; the device stack is deeper", i.StackCount),
+            format!("IRP has {stack_count} stack locations; the device stack is deeper"),
         );
         // Reached only while unwinding: there is no location to move to.
-        i.CurrentLocation += 1;
         return STATUS_INVALID_DEVICE_REQUEST;
     }
-    let location = i.CurrentLocation as u32;
+    // SAFETY: as above.
+    unsafe { (*irp).CurrentLocation = from - 1 };
+    let location = (from - 1) as u32;
     // SAFETY: the IRP is live.
     let s = unsafe { IoGetCurrentIrpStackLocation(irp) }.wrapping_sub(1);
-    i.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = s;
+    // SAFETY: as above.
+    unsafe { set_current_stack_location(irp, s) };
     // SAFETY: the new location is within the IRP's stack (checked above).
-    let stack = unsafe { &mut *s };
-    stack.DeviceObject = device;
-    let major = stack.MajorFunction;
+    unsafe { (*s).DeviceObject = device };
+    // SAFETY: as above.
+    let major = unsafe { (*s).MajorFunction };
     // SAFETY: the device is live (caller's contract).
     let driver = unsafe { (*device).DriverObject };
     // SAFETY: a live device's driver object is live.
