@@ -1,6 +1,6 @@
 //! IoCancelIrp and calling cancel routines (spec §5.2-§5.3, ReactOS irp.c).
 
-use wdm_sys::ntddk::IoSetCancelRoutine;
+use wdm_sys::ntddk::{IoGetCurrentIrpStackLocation, IoSetCancelRoutine};
 use wdm_sys::{BOOLEAN, DISPATCH_LEVEL, KIRQL, PDEVICE_OBJECT, PIRP};
 
 use crate::irql;
@@ -112,7 +112,10 @@ fn cancel(k: &State, irp: PIRP) -> bool {
     // SAFETY: a live IRP.
     unsafe { (*irp).CancelIrql = old };
     // SAFETY: a live IRP whose current location belongs to the driver that armed the routine.
-    let device = unsafe { irp::current_location(irp).DeviceObject };
+    let location = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    // SAFETY: as above; a field read, not a reference to the location (the owner may be using
+    // it on another processor).
+    let device = unsafe { (*location).DeviceObject };
     call_cancel_routine(k, device, irp, routine, "IoCancelIrp");
     true
 }

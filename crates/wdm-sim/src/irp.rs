@@ -11,11 +11,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use wdm_sys::ntddk::{IoGetCurrentIrpStackLocation, IoMarkIrpPending};
+use wdm_sys::ntddk::IoGetCurrentIrpStackLocation;
 use wdm_sys::{
     BOOLEAN, CCHAR, DISPATCH_LEVEL, IO_STACK_LOCATION, IO_TYPE_IRP, IRP, KIRQL, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT,
-    PDRIVER_CANCEL, PIO_STACK_LOCATION, PIRP, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED,
-    STATUS_INVALID_DEVICE_REQUEST, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING,
+    PDRIVER_CANCEL, PIO_STACK_LOCATION, PIRP, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS,
+    SL_PENDING_RETURNED, STATUS_INVALID_DEVICE_REQUEST, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING,
 };
 
 use crate::kernel::{State, as_driver, current, lock};
@@ -35,19 +35,53 @@ pub struct Completion {
 }
 
 impl Completion {
-    /// The IRP's `IoStatus`.
-    pub(crate) fn of(irp: &IRP) -> Self {
+    /// The IRP's `IoStatus`, by raw place (see [`status`]).
+    pub(crate) fn of(irp: PIRP) -> Self {
         Self {
             status: status(irp),
-            information: irp.IoStatus.Information as usize,
+            // SAFETY: as in `status`.
+            information: unsafe { (*irp).IoStatus.Information } as usize,
         }
     }
 }
 
-/// `IoStatus.Status` (a union with `Pointer`; drivers write `Status`).
-pub(crate) fn status(irp: &IRP) -> NTSTATUS {
-    // SAFETY: both union members are plain data; reading `Status` is always defined.
-    unsafe { irp.IoStatus.__bindgen_anon_1.Status }
+/// `IoStatus.Status` (a union with `Pointer`; drivers write `Status`), by raw place: an
+/// `&IRP` would claim the fields IoCancelIrp writes from other processors.
+fn status(irp: PIRP) -> NTSTATUS {
+    // SAFETY: callers pass a live IRP they own (until it is released); only the field's
+    // address is computed.
+    let field = unsafe { &raw const (*irp).IoStatus.__bindgen_anon_1.Status };
+    // SAFETY: as above; both union members are plain data, so reading `Status` is always
+    // defined.
+    unsafe { field.read() }
+}
+
+/// A stack location's `Control`, as an atomic: the dispatch-return check reads it on the
+/// dispatching processor while completion may be clearing or marking it on another.
+fn control_of<'a>(location: PIO_STACK_LOCATION) -> &'a AtomicU8 {
+    // SAFETY: callers pass a location inside a live (or quarantined, still mapped) IRP's stack;
+    // only the field's address is computed.
+    let control = unsafe { &raw mut (*location).Control };
+    // SAFETY: a byte, suitably aligned; the accesses that may run concurrently (the check,
+    // completion's clearing and marking) are all atomic.
+    unsafe { AtomicU8::from_ptr(control) }
+}
+
+/// Clears a finished location but its `Control` (IopClearStackLocation), field by field.
+///
+/// # Safety
+/// `location` must be inside a live IRP's stack, and written by nobody else meanwhile.
+unsafe fn clear_location(location: PIO_STACK_LOCATION) {
+    // SAFETY: the caller's contract.
+    unsafe { (*location).MajorFunction = 0 };
+    // SAFETY: as above.
+    unsafe { (*location).MinorFunction = 0 };
+    // SAFETY: as above.
+    unsafe { (*location).Flags = 0 };
+    // SAFETY: as above.
+    unsafe { (*location).CompletionRoutine = None };
+    // SAFETY: as above.
+    unsafe { (*location).Context = std::ptr::null_mut() };
 }
 
 /// `Irp->Cancel`, read atomically: IoCancelIrp sets it on any processor at any time, so a
@@ -101,22 +135,11 @@ unsafe fn set_current_stack_location(irp: PIRP, location: PIO_STACK_LOCATION) {
     unsafe { slot.write(location) };
 }
 
-/// The IRP's current stack location.
-///
-/// # Safety
-/// `irp` must be live with its current location inside its stack, and no other reference to
-/// that location may be in use.
-pub(crate) unsafe fn current_location<'a>(irp: PIRP) -> &'a mut IO_STACK_LOCATION {
-    // SAFETY: the IRP is live (caller).
-    let p = unsafe { IoGetCurrentIrpStackLocation(irp) };
-    // SAFETY: the location is inside the stack and unaliased (caller).
-    unsafe { &mut *p }
-}
-
 /// The IRP's next-lower stack location.
 ///
 /// # Safety
-/// As [`current_location`], for the location below the current one.
+/// `irp` must be live with a location below its current one, and no other reference to that
+/// location may be in use (a fresh IRP the I/O manager is building).
 pub(crate) unsafe fn next_location<'a>(irp: PIRP) -> &'a mut IO_STACK_LOCATION {
     // SAFETY: the IRP is live (caller).
     let p = unsafe { wdm_sys::ntddk::IoGetNextIrpStackLocation(irp) };
@@ -491,11 +514,9 @@ fn check_dispatch_return(k: &State, header: &IrpSim, irp: PIRP, location: u32, r
         .wrapping_add(size_of::<IRP>())
         .cast::<IO_STACK_LOCATION>()
         .wrapping_add(location as usize - 1);
-    // SAFETY: only computes a field address within the IRP's stack.
-    let control = unsafe { &raw const (*stack).Control };
-    // SAFETY: the IRP is pinned (live or quarantined, still mapped); location `location` is
-    // within its stack. Volatile: another thread's completion may be clearing it.
-    let control = unsafe { std::ptr::read_volatile(control) };
+    // The IRP is pinned (live or quarantined, still mapped); location `location` is within its
+    // stack. Atomic (volatile is not enough): another thread's completion may be clearing it.
+    let control = control_of(stack).load(Ordering::SeqCst);
     std::sync::atomic::fence(Ordering::SeqCst);
     let marked =
         control & SL_PENDING_RETURNED as u8 != 0 || header.marked_at_completion.load(Ordering::SeqCst) & bit != 0;
@@ -552,13 +573,27 @@ fn check_dispatch_return(k: &State, header: &IrpSim, irp: PIRP, location: u32, r
 /// The dispatch routine the I/O manager installs for every major function a driver leaves
 /// empty (IopInvalidDeviceRequest): completes with STATUS_INVALID_DEVICE_REQUEST.
 pub(crate) unsafe extern "C-unwind" fn invalid_device_request(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
-    // SAFETY: called by IofCallDriver with a live IRP the I/O manager owns.
-    let i = unsafe { &mut *irp };
-    i.IoStatus.__bindgen_anon_1.Status = STATUS_INVALID_DEVICE_REQUEST;
-    i.IoStatus.Information = 0;
+    // SAFETY: called by IofCallDriver with a live IRP the I/O manager owns (by raw place: a
+    // cancel may be writing other fields).
+    unsafe { set_io_status(irp, STATUS_INVALID_DEVICE_REQUEST, 0) };
     // SAFETY: completing the IRP this routine owns, once.
     unsafe { IofCompleteRequest(irp, 0) };
     STATUS_INVALID_DEVICE_REQUEST
+}
+
+/// Sets `IoStatus` by raw place.
+///
+/// # Safety
+/// `irp` must be a live IRP the caller owns.
+unsafe fn set_io_status(irp: PIRP, status: NTSTATUS, information: usize) {
+    // SAFETY: the caller's live IRP; only the field's address is computed.
+    let io_status = unsafe { &raw mut (*irp).IoStatus };
+    // SAFETY: as above; only the field's address is computed.
+    let field = unsafe { &raw mut (*io_status).__bindgen_anon_1.Status };
+    // SAFETY: as above (drivers write the `Status` member).
+    unsafe { field.write(status) };
+    // SAFETY: as above.
+    unsafe { (*io_status).Information = information as _ };
 }
 
 /// `IofCompleteRequest`: runs the completion routines from the current location up, and hands
@@ -589,9 +624,14 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
         );
         return;
     }
+    // The IRP by raw place throughout, never as `&mut IRP`: completion routines write it
+    // through their own pointer, IoGetCurrentIrpStackLocation reads it through the raw one, and
+    // IoCancelIrp may write Cancel, CancelIrql and CancelRoutine from another processor.
     // SAFETY: the IRP is live (checked above) and owned by the caller.
-    let i = unsafe { &mut *irp };
-    if i.CurrentLocation > i.StackCount {
+    let stack_count = unsafe { (*irp).StackCount };
+    // SAFETY: as above (and below: the IRP stays live and the caller's until `finish`).
+    let current = move || unsafe { (*irp).CurrentLocation };
+    if current() > stack_count {
         k.report(
             Rule::DoubleCompletion,
             "IofCompleteRequest",
@@ -612,7 +652,7 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
         );
     }
     check_no_locks(k, "IofCompleteRequest", Some(irp));
-    let initial = status(i);
+    let initial = status(irp);
     if initial == STATUS_PENDING || initial == -1 {
         k.report(
             Rule::CompletePending,
@@ -636,45 +676,60 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
     crate::sched::preempt("IofCompleteRequest");
 
     // Walk the stack up, as IopfCompleteRequest does.
-    while i.CurrentLocation <= i.StackCount {
-        let location = i.CurrentLocation as u32;
+    while current() <= stack_count {
+        let here = current();
+        let location = here as u32;
         // SAFETY: the current location is within the stack while CurrentLocation <= StackCount.
         let stack: PIO_STACK_LOCATION = unsafe { IoGetCurrentIrpStackLocation(irp) };
+        // The location by raw place too, and its Control atomically: the dispatch-return check
+        // of the driver at this location may be reading Control on another processor (see
+        // `check_dispatch_return`).
+        let control = control_of(stack);
         // SAFETY: as above.
-        let s = unsafe { &mut *stack };
-        i.PendingReturned = s.Control & SL_PENDING_RETURNED as u8;
-        if i.PendingReturned != 0 && location < 64 {
+        let routine = unsafe { (*stack).CompletionRoutine };
+        // SAFETY: as above.
+        let context = unsafe { (*stack).Context };
+        let pending_returned = control.load(Ordering::SeqCst) & SL_PENDING_RETURNED as u8;
+        // SAFETY: the IRP is live and the caller's.
+        unsafe { (*irp).PendingReturned = pending_returned };
+        if pending_returned != 0 && location < 64 {
             header.marked_at_completion.fetch_or(1 << location, Ordering::SeqCst);
             // Recorded before the location is cleared below (see check_dispatch_return).
             std::sync::atomic::fence(Ordering::SeqCst);
         }
         // Move up one location.
-        i.CurrentLocation += 1;
-        i.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = stack.wrapping_add(1);
-        let status = self::status(i);
-        let invoke = (NT_SUCCESS(status) && s.Control & SL_INVOKE_ON_SUCCESS as u8 != 0)
-            || (!NT_SUCCESS(status) && s.Control & SL_INVOKE_ON_ERROR as u8 != 0)
-            || (cancel_flag(irp) && s.Control & SL_INVOKE_ON_CANCEL as u8 != 0);
-        let routine = s.CompletionRoutine;
-        let context = s.Context;
+        // SAFETY: the IRP is live and the caller's.
+        unsafe { (*irp).CurrentLocation = here + 1 };
+        // SAFETY: as above.
+        unsafe { set_current_stack_location(irp, stack.wrapping_add(1)) };
+        let status = self::status(irp);
+        let flags = control.load(Ordering::SeqCst);
+        let invoke = (NT_SUCCESS(status) && flags & SL_INVOKE_ON_SUCCESS as u8 != 0)
+            || (!NT_SUCCESS(status) && flags & SL_INVOKE_ON_ERROR as u8 != 0)
+            || (cancel_flag(irp) && flags & SL_INVOKE_ON_CANCEL as u8 != 0);
         // Clear the finished location (IopClearStackLocation).
-        s.MajorFunction = 0;
-        s.MinorFunction = 0;
-        s.Flags = 0;
-        s.Control = 0;
-        s.CompletionRoutine = None;
-        s.Context = std::ptr::null_mut();
+        // SAFETY: the finished location, within the stack; nobody else writes it now.
+        unsafe { clear_location(stack) };
+        control.store(0, Ordering::SeqCst);
         if let (true, Some(routine)) = (invoke, routine) {
-            let top = i.CurrentLocation > i.StackCount;
+            let top = current() > stack_count;
             let upper = if top {
                 std::ptr::null_mut()
             } else {
                 // SAFETY: the new current location is within the stack.
-                unsafe { current_location(irp).DeviceObject }
+                let upper_location = unsafe { IoGetCurrentIrpStackLocation(irp) };
+                // SAFETY: as above; a field read, not a reference to the location (its
+                // driver's dispatch-return check may be reading Control).
+                unsafe { (*upper_location).DeviceObject }
             };
-            // SAFETY: a device in the stack is live while it has IRPs in flight.
-            let owner = unsafe { upper.as_ref() }.map_or(0, |d| d.DriverObject as usize);
-            let pending_returned = i.PendingReturned != 0;
+            let owner = if upper.is_null() {
+                0
+            } else {
+                // SAFETY: a device in the stack is live while it has IRPs in flight (a field
+                // read: other processors use the device's queue lock word).
+                unsafe { (*upper).DriverObject as usize }
+            };
+            let pending_returned = pending_returned != 0;
             let entry = irql::get();
             // SAFETY: calling the completion routine registered for this location.
             let result = as_driver(owner, || unsafe { routine(upper, irp, context) });
@@ -686,7 +741,8 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
             if pending_returned && !top {
                 // The routine let completion continue: it must have propagated the pending mark.
                 // SAFETY: the current location is within the stack.
-                let marked = unsafe { current_location(irp).Control } & SL_PENDING_RETURNED as u8 != 0;
+                let upper_location = unsafe { IoGetCurrentIrpStackLocation(irp) };
+                let marked = control_of(upper_location).load(Ordering::SeqCst) & SL_PENDING_RETURNED as u8 != 0;
                 if !marked {
                     k.report(
                         Rule::PendingNotPropagated,
@@ -697,10 +753,12 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
                     );
                 }
             }
-        } else if i.CurrentLocation <= i.StackCount && i.PendingReturned != 0 {
-            // No routine: propagate the pending mark upwards for the caller.
+        } else if current() <= stack_count && pending_returned != 0 {
+            // No routine: propagate the pending mark upwards for the caller (IoMarkIrpPending,
+            // atomically: the upper driver's dispatch-return check may be reading it).
             // SAFETY: the current location is within the stack.
-            unsafe { IoMarkIrpPending(irp) };
+            let upper_location = unsafe { IoGetCurrentIrpStackLocation(irp) };
+            control_of(upper_location).fetch_or(SL_PENDING_RETURNED as u8, Ordering::SeqCst);
         }
     }
     finish(k, header, irp);
@@ -708,8 +766,7 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
 
 /// The IRP left the top of its stack: give its result to the originator and free it.
 fn finish(k: &State, header: &IrpSim, irp: PIRP) {
-    // SAFETY: the IRP is live until `release` below.
-    let completion = Completion::of(unsafe { &*irp });
+    let completion = Completion::of(irp);
     header.state.store(COMPLETED, Ordering::Release);
     let mut table = lock(&k.irps);
     let Some(record) = table.live.get_mut(&(irp as usize)) else {

@@ -493,14 +493,21 @@ pub unsafe extern "C-unwind" fn IoAttachDeviceToDeviceStack(
     if objects.devices.get(&(top as usize)).is_none_or(|d| d.delete_pending) {
         return std::ptr::null_mut();
     }
+    // Field by field, not as `&mut DEVICE_OBJECT`: `top` may be receiving IRPs on other
+    // processors (its device queue's lock word, CurrentIrp).
     // SAFETY: a live device object; the stack is changed under the objects lock.
+    unsafe { (*top).AttachedDevice = source };
+    // SAFETY: as above.
+    let stack_size = unsafe { (*top).StackSize };
+    // SAFETY: as above.
+    let alignment = unsafe { (*top).AlignmentRequirement };
+    // SAFETY: as above.
+    let sector_size = unsafe { (*top).SectorSize };
+    // SAFETY: the source is live and not yet in any stack: only its creator touches it.
     let s = unsafe { &mut *source };
-    // SAFETY: as above; `top` is a different device (the source is not yet in any stack).
-    let t = unsafe { &mut *top };
-    t.AttachedDevice = source;
-    s.StackSize = t.StackSize + 1;
-    s.AlignmentRequirement = s.AlignmentRequirement.max(t.AlignmentRequirement);
-    s.SectorSize = t.SectorSize;
+    s.StackSize = stack_size + 1;
+    s.AlignmentRequirement = s.AlignmentRequirement.max(alignment);
+    s.SectorSize = sector_size;
     top
 }
 

@@ -148,11 +148,12 @@ pub(crate) unsafe fn build(
 ) -> (PIRP, PDEVICE_OBJECT, Arc<Waiter>, Output) {
     // SAFETY: forwarded contract.
     let top = unsafe { top_of_stack(device) };
-    let (stack_size, flags) = {
-        // SAFETY: as above.
-        let t = unsafe { &*top };
-        (t.StackSize, t.Flags)
-    };
+    // Fields, not `&DEVICE_OBJECT`: other processors are exchanging its device queue's lock
+    // word and writing CurrentIrp.
+    // SAFETY: as above.
+    let stack_size = unsafe { (*top).StackSize };
+    // SAFETY: as above.
+    let flags = unsafe { (*top).Flags };
     let waiter = Arc::new(Waiter::default());
     let output: Output = Arc::new(Mutex::new(None));
     let mut flight = Box::new(InFlight {
