@@ -16,6 +16,7 @@
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use wdm_sys::ntddk::{
     IoCallDriver, IoCompleteRequest, IoGetCurrentIrpStackLocation, IoMarkIrpPending, IoSkipCurrentIrpStackLocation,
@@ -183,11 +184,16 @@ impl Outcome<'_> {
 }
 
 /// `Irp->Cancel` of an IRP the caller owns (IoCancelIrp may set it from any processor).
+///
+/// An atomic load, not a volatile read: volatile is not atomic, so a plain or volatile read
+/// racing with IoCancelIrp's store is a data race in Rust's model. On x86-64 an acquire load
+/// of a byte is the plain `mov` the C code compiles to (on ARM64 a load-acquire, `ldarb`).
 pub(crate) fn cancel_requested(irp: NonNull<IRP>) -> bool {
     // SAFETY: an owned, live IRP; this only computes the field's address.
-    let cancel = unsafe { &raw const (*irp.as_ptr()).Cancel };
-    // SAFETY: `Cancel` is a byte the I/O manager sets while others may read it.
-    unsafe { core::ptr::read_volatile(cancel) != 0 }
+    let cancel = unsafe { &raw mut (*irp.as_ptr()).Cancel };
+    // SAFETY: `Cancel` is a byte, suitably aligned, that the I/O manager sets (atomically)
+    // while others may read it; the IRP stays live while the caller owns it.
+    unsafe { AtomicU8::from_ptr(cancel) }.load(Ordering::Acquire) != 0
 }
 
 /// Completes an IRP the caller owns.
