@@ -125,10 +125,13 @@ impl<'c> LowerCompleted<'c> {
     /// }
     /// ```
     pub fn status(&self) -> Status {
-        // SAFETY: the IRP is ours during the completion routine.
-        let irp = unsafe { self.raw.as_ref() };
-        // SAFETY: `Status` is the union member drivers set.
-        let raw = unsafe { irp.IoStatus.__bindgen_anon_1.Status };
+        // By raw place, never as `&IRP`: IoCancelIrp may be writing the IRP's cancel fields on
+        // another processor.
+        // SAFETY: the IRP is ours during the completion routine; only the field's address is
+        // computed.
+        let field = unsafe { &raw const (*self.raw.as_ptr()).IoStatus.__bindgen_anon_1.Status };
+        // SAFETY: as above; `Status` is the union member drivers set.
+        let raw = unsafe { field.read() };
         // A lower driver that completed with STATUS_PENDING broke CompleteRequestStatusCheck
         // (Driver Verifier stops there); what reaches us then is a failure, not a pending IRP.
         Status::new(raw).unwrap_or(Status::UNSUCCESSFUL)
@@ -150,8 +153,8 @@ impl<'c> LowerCompleted<'c> {
     /// }
     /// ```
     pub fn information(&self) -> usize {
-        // SAFETY: as above.
-        unsafe { self.raw.as_ref().IoStatus.Information as usize }
+        // SAFETY: as in `status`: a field of the IRP that is ours, by raw place.
+        unsafe { (*self.raw.as_ptr()).IoStatus.Information as usize }
     }
 
     /// Lets completion go on up the stack, propagating the pending mark.
@@ -168,8 +171,9 @@ impl<'c> LowerCompleted<'c> {
     /// }
     /// ```
     pub fn pass_up(self) -> Next<'c> {
-        // SAFETY: the IRP is ours during the completion routine.
-        let pending_returned = unsafe { self.raw.as_ref().PendingReturned } != 0;
+        // SAFETY: the IRP is ours during the completion routine (a field by raw place, as in
+        // `status`).
+        let pending_returned = unsafe { (*self.raw.as_ptr()).PendingReturned } != 0;
         if pending_returned {
             // SAFETY: as above; the current location is this driver's.
             unsafe { IoMarkIrpPending(self.raw.as_ptr()) };

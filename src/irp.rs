@@ -16,10 +16,9 @@
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU8, Ordering};
 
-use wdm_sys::ntddk::{
-    IoCallDriver, IoCompleteRequest, IoGetCurrentIrpStackLocation, IoMarkIrpPending, IoSkipCurrentIrpStackLocation,
-};
+use wdm_sys::ntddk::{IoCallDriver, IoCompleteRequest, IoGetCurrentIrpStackLocation, IoMarkIrpPending};
 use wdm_sys::{IO_NO_INCREMENT, IO_STACK_LOCATION, IRP};
 
 use crate::{CompletionStatus, Status, Unlocked};
@@ -184,22 +183,63 @@ impl Outcome<'_> {
 }
 
 /// `Irp->Cancel` of an IRP the caller owns (IoCancelIrp may set it from any processor).
+///
+/// An atomic load, not a volatile read: volatile is not atomic, so a plain or volatile read
+/// racing with IoCancelIrp's store is a data race in Rust's model. On x86-64 an acquire load
+/// of a byte is the plain `mov` the C code compiles to (on ARM64 a load-acquire, `ldarb`).
 pub(crate) fn cancel_requested(irp: NonNull<IRP>) -> bool {
     // SAFETY: an owned, live IRP; this only computes the field's address.
-    let cancel = unsafe { &raw const (*irp.as_ptr()).Cancel };
-    // SAFETY: `Cancel` is a byte the I/O manager sets while others may read it.
-    unsafe { core::ptr::read_volatile(cancel) != 0 }
+    let cancel = unsafe { &raw mut (*irp.as_ptr()).Cancel };
+    // SAFETY: `Cancel` is a byte, suitably aligned, that the I/O manager sets (atomically)
+    // while others may read it; the IRP stays live while the caller owns it.
+    unsafe { AtomicU8::from_ptr(cancel) }.load(Ordering::Acquire) != 0
 }
 
 /// Completes an IRP the caller owns.
+///
+/// The IRP is written by raw place, never through a `&mut IRP`: IoCancelIrp may write
+/// `Cancel`, `CancelIrql` and `CancelRoutine` from another processor at any time, even while
+/// the driver owns the IRP, and a reference to the whole IRP would claim those bytes too.
 fn complete_raw(irp: NonNull<IRP>, status: Status, information: usize) {
     let irp = irp.as_ptr();
-    // SAFETY: the caller owns the live IRP until the completion below.
-    let i = unsafe { &mut *irp };
-    i.IoStatus.__bindgen_anon_1.Status = status.raw();
-    i.IoStatus.Information = information as _;
+    // SAFETY: the caller owns the live IRP until the completion below; only the field's
+    // address is computed.
+    let io_status = unsafe { &raw mut (*irp).IoStatus };
+    // SAFETY: as above; only the field's address is computed.
+    let status_field = unsafe { &raw mut (*io_status).__bindgen_anon_1.Status };
+    // SAFETY: as above; the owner is the only writer of IoStatus (drivers write `Status`).
+    unsafe { status_field.write(status.raw()) };
+    // SAFETY: as above.
+    unsafe { (*io_status).Information = information as _ };
     // SAFETY: the caller gives the IRP up here and never touches it again.
     unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT as _) };
+}
+
+/// IoSkipCurrentIrpStackLocation by raw place: wdm-sys's inline version makes a `&mut IRP`
+/// for the call, which would claim the fields IoCancelIrp may be writing (see `complete_raw`).
+/// The same instructions.
+///
+/// # Safety
+/// `irp` must be a live IRP the caller owns and is about to pass down.
+unsafe fn skip_current_location(irp: *mut IRP) {
+    // SAFETY: the caller's live IRP.
+    let current = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    // SAFETY: as above; the owner is the only writer of CurrentLocation.
+    unsafe { (*irp).CurrentLocation += 1 };
+    // SAFETY: as above; only the field's address is computed (the union member every IRP
+    // uses).
+    let slot = unsafe {
+        &raw mut (*irp)
+            .Tail
+            .Overlay
+            .__bindgen_anon_2
+            .__bindgen_anon_1
+            .CurrentStackLocation
+    };
+    // As in the WDK, this may point one past the stack; IoCallDriver moves it back before
+    // anything dereferences it.
+    // SAFETY: as above.
+    unsafe { slot.write(current.wrapping_add(1)) };
 }
 
 /// The current stack location of an IRP the caller owns.
@@ -361,7 +401,7 @@ impl<'irp> Irp<'irp> {
         let irp = self.raw.as_ptr();
         // SAFETY: an owned IRP sent to the device attached on `lower`: its stack has this
         // driver's location and the lower stack's below it, and skipping reuses this one.
-        unsafe { IoSkipCurrentIrpStackLocation(irp) };
+        unsafe { skip_current_location(irp) };
         // SAFETY: as above; the IRP now belongs to the lower driver.
         let status = unsafe { IoCallDriver(lower.as_raw(), irp) };
         Outcome::Forwarded(Forwarded {

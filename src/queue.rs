@@ -172,6 +172,17 @@ impl<T: Copy> QueuedIrp<'_, T> {
     }
 }
 
+/// The list head in a queue's block, by raw place from the lock's `UnsafeCell`: never through a
+/// guard's `&mut List`, whose tag the next lock's `&mut` would invalidate, and with it every
+/// link to the head the list holds (Stacked Borrows). The guard is held only as the lock.
+fn head_of(shared: NonNull<Shared>) -> PLIST_ENTRY {
+    // SAFETY: a live queue block (its holders keep it alive); shared access only (the lock and
+    // the list are in `UnsafeCell`s, the count is atomic).
+    let list = unsafe { shared.as_ref() }.list.data_ptr();
+    // SAFETY: as above; only the field's address is computed.
+    unsafe { &raw mut (*list).head }
+}
+
 /// `Tail.Overlay.ListEntry` of an IRP.
 fn entry_of(irp: PIRP) -> PLIST_ENTRY {
     // SAFETY: only computes a field's address in a live IRP.
@@ -248,13 +259,11 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
             }),
             refs: AtomicUsize::new(1),
         })?;
-        {
-            let mut l = shared.list.lock_internal();
-            // SAFETY: the head lives in the pool block, which never moves.
-            unsafe { InitializeListHead(&raw mut l.head) };
-        }
+        let shared = shared.into_raw();
+        // SAFETY: the block is ours alone until the queue is returned, and stays put.
+        unsafe { InitializeListHead(head_of(shared)) };
         Ok(Self {
-            shared: shared.into_raw(),
+            shared,
             _context: PhantomData,
         })
     }
@@ -262,6 +271,11 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     fn shared(&self) -> &Shared {
         // SAFETY: the queue holds a reference to its block for as long as it lives.
         unsafe { self.shared.as_ref() }
+    }
+
+    /// The list head (touch it only under the lock).
+    fn head(&self) -> PLIST_ENTRY {
+        head_of(self.shared)
     }
 
     /// Queues `irp` with `context`, cancelable. If it is already cancelled it is completed with
@@ -282,13 +296,13 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
         // SAFETY: DriverContext is the driver's while it owns the IRP.
         unsafe { context_slot::<T>(raw).write(context) };
         let shared = self.shared();
-        let mut list = shared.list.lock_internal();
+        let list = shared.list.lock_internal();
         // The IRP's reference to the block, given up by whoever unlinks it.
         shared.refs.fetch_add(1, Ordering::Relaxed);
         // SAFETY: the IRP is ours; DriverContext[0] is the driver's while it owns the IRP.
         unsafe { owner_slot(raw).write(self.shared.as_ptr()) };
         // SAFETY: the head is initialized and locked; the IRP's entry is free.
-        unsafe { InsertTailList(&raw mut list.head, entry_of(raw)) };
+        unsafe { InsertTailList(self.head(), entry_of(raw)) };
         // SAFETY: arming the cancel routine on our queued IRP.
         unsafe { IoSetCancelRoutine(raw, Some(cancel_routine)) };
         // Irp->Cancel is set by IoCancelIrp before it takes the routine.
@@ -354,8 +368,8 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// Removal, for the framework's own predicates (which take no lock).
     fn take_first(&self, mut keep: impl FnMut(&QueuedIrp<'_, T>) -> bool) -> Option<(PendingIrp, T)> {
         let shared = self.shared();
-        let mut list = shared.list.lock_internal();
-        let head: PLIST_ENTRY = &raw mut list.head;
+        let list = shared.list.lock_internal();
+        let head = self.head();
         // SAFETY: the locked list.
         let mut e = unsafe { (*head).Flink };
         while e != head {
@@ -455,8 +469,8 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// }
     /// ```
     pub fn for_each(&self, mut visit: impl FnMut(&QueuedIrp<'_, T>), _cx: &mut Unlocked) {
-        let mut list = self.shared().list.lock_internal();
-        let head: PLIST_ENTRY = &raw mut list.head;
+        let _list = self.shared().list.lock_internal();
+        let head = self.head();
         // SAFETY: the locked list.
         let mut e = unsafe { (*head).Flink };
         while e != head {
@@ -481,9 +495,9 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
     /// }
     /// ```
     pub fn is_empty(&self, _cx: &Unlocked) -> bool {
-        let mut list = self.shared().list.lock_internal();
+        let _list = self.shared().list.lock_internal();
         // SAFETY: the locked, initialized list.
-        unsafe { IsListEmpty(&raw mut list.head) }
+        unsafe { IsListEmpty(self.head()) }
     }
 }
 

@@ -34,6 +34,7 @@
 //! double-fetch hazard; Rust's slices assume no writer). Copy what you validate before you rely
 //! on it.
 
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use wdm_sys::ntddk::{IoGetCurrentIrpStackLocation, MmGetMdlByteCount, MmGetSystemAddressForMdlSafe};
@@ -58,11 +59,12 @@ fn location<'a>(irp: NonNull<IRP>) -> &'a IO_STACK_LOCATION {
 /// an empty buffer (no MDL needed), STATUS_INVALID_PARAMETER if there is no MDL or it describes
 /// fewer than `len` bytes (only a kernel-mode caller can build such a request: a mapping covers
 /// the first MDL of a chain only), STATUS_INSUFFICIENT_RESOURCES if it cannot be mapped.
-fn mdl_buffer(irp: &IRP, len: usize) -> Result<NonNull<u8>, Status> {
+fn mdl_buffer(irp: NonNull<IRP>, len: usize) -> Result<NonNull<u8>, Status> {
     if len == 0 {
         return Ok(NonNull::dangling());
     }
-    let mdl = irp.MdlAddress;
+    // SAFETY: an owned, live IRP; a field by raw place (see `Ioctl`).
+    let mdl = unsafe { (*irp.as_ptr()).MdlAddress };
     if mdl.is_null() {
         return Err(Status::INVALID_PARAMETER);
     }
@@ -121,7 +123,13 @@ unsafe fn slice_mut<'a>(p: *mut u8, len: usize) -> Result<&'a mut [u8], Status> 
 /// }
 /// ```
 pub struct Ioctl<'a> {
-    irp: &'a mut IRP,
+    /// Not `&'a mut IRP`: IoCancelIrp may write the IRP's `Cancel`, `CancelIrql` and
+    /// `CancelRoutine` from another processor while the driver holds this, and a reference to
+    /// the whole IRP would claim those bytes (and let the compiler assume `Cancel` does not
+    /// change). The fields the accessors read are the owner's, by raw place; the lifetime lends
+    /// the IRP exclusively for `'a`, as the reference did.
+    irp: NonNull<IRP>,
+    _irp: PhantomData<&'a mut IRP>,
     /// In the dispatch routine (the requesting thread's context), not from a pended IRP.
     in_caller_context: bool,
     // Read from the stack location once, and private: the buffer accessors slice the system
@@ -294,7 +302,7 @@ pub struct UserBuffers<'a> {
     output: usize,
     output_len: usize,
     from_user_mode: bool,
-    _irp: core::marker::PhantomData<&'a mut IRP>,
+    _irp: PhantomData<&'a mut IRP>,
 }
 
 impl UserBuffers<'_> {
@@ -480,8 +488,8 @@ impl<'a> Ioctl<'a> {
         if self.method() != METHOD_BUFFERED {
             return Err(Status::INVALID_PARAMETER);
         }
-        // SAFETY: `SystemBuffer` is the union member the I/O manager sets for buffered I/O.
-        let system = unsafe { self.irp.AssociatedIrp.SystemBuffer }.cast::<u8>();
+        // `SystemBuffer` is the union member the I/O manager sets for buffered I/O.
+        let system = self.system_buffer();
         let len = self.input_len.max(self.output_len);
         // SAFETY: the I/O manager allocated max(input, output) bytes there for this request.
         let buffer = unsafe { slice_mut(system, len) }?;
@@ -492,10 +500,24 @@ impl<'a> Ioctl<'a> {
         })
     }
 
+    /// `AssociatedIrp.SystemBuffer`.
+    fn system_buffer(&self) -> *mut u8 {
+        // SAFETY: the IRP is live and lent to `self`; only the field's address is computed.
+        let field = unsafe { &raw const (*self.irp.as_ptr()).AssociatedIrp.SystemBuffer };
+        // SAFETY: as above; both union members are pointers (plain data).
+        unsafe { field.read() }.cast()
+    }
+
+    /// `UserBuffer`.
+    fn user_buffer(&self) -> *mut u8 {
+        // SAFETY: the IRP is live and lent to `self`; a field by raw place.
+        unsafe { (*self.irp.as_ptr()).UserBuffer }.cast()
+    }
+
     /// The input of a METHOD_IN_DIRECT or METHOD_OUT_DIRECT request: the system buffer.
     fn direct_input(&self) -> Result<&'a [u8], Status> {
-        // SAFETY: `SystemBuffer` holds the buffered input for the direct methods.
-        let system = unsafe { self.irp.AssociatedIrp.SystemBuffer }.cast::<u8>();
+        // `SystemBuffer` holds the buffered input for the direct methods.
+        let system = self.system_buffer();
         // SAFETY: the I/O manager allocated `input_len` bytes there, the IRP owner's for `'a`
         // (`self` lends the IRP exclusively and is consumed by the accessors calling this).
         unsafe { slice(system, self.input_len) }
@@ -603,19 +625,16 @@ impl<'a> Ioctl<'a> {
             return Err(Status::INVALID_DEVICE_REQUEST);
         }
         // SAFETY: reading the DeviceIoControl member of the current location's parameters.
-        let input = unsafe {
-            location(NonNull::from(&mut *self.irp))
-                .Parameters
-                .DeviceIoControl
-                .Type3InputBuffer
-        };
+        let input = unsafe { location(self.irp).Parameters.DeviceIoControl.Type3InputBuffer };
+        // SAFETY: the IRP is live and lent to `self`; a field by raw place.
+        let requestor_mode = unsafe { (*self.irp.as_ptr()).RequestorMode };
         Ok(UserBuffers {
             input: input as usize,
             input_len: self.input_len,
-            output: self.irp.UserBuffer as usize,
+            output: self.user_buffer() as usize,
             output_len: self.output_len,
-            from_user_mode: self.irp.RequestorMode != wdm_sys::_MODE::KernelMode as i8,
-            _irp: core::marker::PhantomData,
+            from_user_mode: requestor_mode != wdm_sys::_MODE::KernelMode as i8,
+            _irp: PhantomData,
         })
     }
 
@@ -646,13 +665,8 @@ impl<'a> Ioctl<'a> {
             return Err(Status::INVALID_PARAMETER);
         }
         // SAFETY: reading the DeviceIoControl member of the current location's parameters.
-        let input = unsafe {
-            location(NonNull::from(&mut *self.irp))
-                .Parameters
-                .DeviceIoControl
-                .Type3InputBuffer
-        };
-        Ok((input.cast_const().cast(), self.irp.UserBuffer.cast()))
+        let input = unsafe { location(self.irp).Parameters.DeviceIoControl.Type3InputBuffer };
+        Ok((input.cast_const().cast(), self.user_buffer()))
     }
 }
 
@@ -666,8 +680,9 @@ fn ioctl_of<'a>(irp: NonNull<IRP>, in_caller_context: bool) -> Option<Ioctl<'a>>
     // SAFETY: the DeviceIoControl member is the one the I/O manager set for these majors.
     let p = unsafe { loc.Parameters.DeviceIoControl };
     Some(Ioctl {
-        // SAFETY: the caller owns the live IRP and lends it exclusively for `'a`.
-        irp: unsafe { &mut *irp.as_ptr() },
+        // The caller owns the live IRP and lends it exclusively for `'a`.
+        irp,
+        _irp: PhantomData,
         in_caller_context,
         code: p.IoControlCode,
         input_len: p.InputBufferLength as usize,
@@ -700,13 +715,14 @@ fn transfer_buffer(irp: NonNull<IRP>, to_fill: bool) -> Result<(NonNull<u8>, usi
     let len = unsafe { loc.Parameters.Read.Length } as usize;
     // SAFETY: a live device: the IRP's current location names the device it was sent to.
     let flags = unsafe { (*loc.DeviceObject).Flags };
-    // SAFETY: the caller owns the live IRP.
-    let raw = unsafe { &*irp.as_ptr() };
     let p = if flags & DO_BUFFERED_IO != 0 {
-        // SAFETY: the system buffer of a buffered read or write.
-        start(unsafe { raw.AssociatedIrp.SystemBuffer }.cast(), len)?
+        // By raw place, not through `&IRP` (see `Ioctl`).
+        // SAFETY: the caller owns the live IRP; only the field's address is computed.
+        let system = unsafe { &raw const (*irp.as_ptr()).AssociatedIrp.SystemBuffer };
+        // SAFETY: as above: the system buffer of a buffered read or write.
+        start(unsafe { system.read() }.cast(), len)?
     } else if flags & DO_DIRECT_IO != 0 {
-        mdl_buffer(raw, len)?
+        mdl_buffer(irp, len)?
     } else {
         return Err(Status::INVALID_DEVICE_REQUEST);
     };

@@ -142,6 +142,14 @@ impl<T> SpinLock<T> {
         f(guard.value())
     }
 
+    /// The value's address, straight from the `UnsafeCell`: for intrusive links into the value
+    /// (an [`IrpQueue`](crate::IrpQueue)'s list head), which must not carry the tag of a
+    /// guard's `&mut T` (every later lock makes a new one, which would invalidate them).
+    /// Access through it only while the lock is held, or before the value is shared.
+    pub(crate) fn data_ptr(&self) -> *mut T {
+        self.value.get()
+    }
+
     /// Acquires the lock without the caller's proof: for the framework's own short critical
     /// sections, which complete nothing, take no driver lock and run no driver code.
     pub(crate) fn lock_internal(&self) -> Guard<'_, T> {
