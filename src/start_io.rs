@@ -428,7 +428,10 @@ impl<D: StartIo, C, A> Device<StartIoState<D, C, A>> {
     where
         StartIoState<(), C, A>: CancelRoutineNotYetSet,
     {
-        // SAFETY: the header is initialized; configuration happens during init.
+        // SAFETY: the header is initialized. Nothing reads `cancelable` concurrently: only the
+        // StartIo trampoline does, for packets, and none can start before the attributes are
+        // set (`start_packet` needs them), while this unconfigured typestate, not `Copy`, is
+        // the device's only configuration handle.
         unsafe { (*self.header()).cancelable = true };
         self.with_state()
     }
