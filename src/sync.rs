@@ -30,7 +30,7 @@ use wdm_sys::{KIRQL, KSPIN_LOCK};
 /// once it has released the cancel lock. It is neither `Send` nor `Sync`: it stays with the
 /// callback.
 ///
-/// ```compile_fail,E0500
+/// ```compile_fail
 /// use wdm::{Irp, Outcome, SpinLock, Status, Unlocked};
 ///
 /// fn handler<'irp>(count: &SpinLock<u32>, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
