@@ -339,9 +339,13 @@ impl Registry {
             // SAFETY: idle and unlinked, and the caller gave it up.
             unsafe { (m.link().free)(member) };
             if last {
+                // From the raw pointer (a `PoolBox::into_raw`), not from `this`: a shared
+                // reference's provenance does not allow the drop's writes (Miri).
+                // SAFETY: `registry` is non-NULL (the caller's contract).
+                let block = unsafe { NonNull::new_unchecked(registry.cast_mut()) };
                 // SAFETY: the driver has let go and this was the last member: nothing refers to
-                // the registry any more.
-                drop(unsafe { PoolBox::from_raw(NonNull::from(this)) });
+                // the registry any more (`this` is not used after this).
+                drop(unsafe { PoolBox::from_raw(block) });
             }
             return;
         }

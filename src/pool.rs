@@ -64,6 +64,12 @@ impl<T> PoolBox<T> {
         })
     }
 
+    /// The block's address, with the box's own provenance (reads and writes: a pointer made
+    /// from `&*box` may only read, and freeing through one is undefined behaviour).
+    pub(crate) fn as_non_null(&self) -> NonNull<T> {
+        self.ptr
+    }
+
     /// Gives up ownership: the block lives until [`from_raw`](Self::from_raw) takes it back.
     pub(crate) fn into_raw(self) -> NonNull<T> {
         let ptr = self.ptr;

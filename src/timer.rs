@@ -218,7 +218,8 @@ impl Timer {
                 driver.state_slot().cast_mut().cast(),
             );
         }
-        let member: NonNull<dyn Deferred> = NonNull::from(&*objects);
+        // With the block's own provenance: the registry frees it through this pointer.
+        let member: NonNull<dyn Deferred> = objects.as_non_null();
         // SAFETY: the registry lives as long as it has members; the member stays valid until the
         // registry frees it.
         unsafe { &*registry }.add(member);

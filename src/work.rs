@@ -256,7 +256,8 @@ impl WorkItem {
         })?;
         // SAFETY: the event lives in the pool block until it is freed; initialized once, here.
         unsafe { KeInitializeEvent(objects.idle_event(), NotificationEvent, 1) };
-        let member: NonNull<dyn Deferred> = NonNull::from(&*objects);
+        // With the block's own provenance: the registry frees it through this pointer.
+        let member: NonNull<dyn Deferred> = objects.as_non_null();
         // SAFETY: the registry lives as long as it has members; the member stays valid until the
         // registry frees it.
         unsafe { &*objects.registry }.add(member);

@@ -99,6 +99,9 @@
 //! collected ([`Kernel::reports`], [`Kernel::take_reports`]). [`explore`] runs a scenario under
 //! every schedule of its processors up to a pre-emption bound, so races are found and replayed.
 
+// Under Miri (nightly) the simulator defines DbgPrintEx in Rust: see `miri_dbgprint`.
+#![cfg_attr(miri, feature(c_variadic))]
+
 mod cancel;
 mod csq;
 mod debug;
@@ -110,6 +113,8 @@ mod irql;
 mod ke;
 mod kernel;
 mod mdl;
+#[cfg(miri)]
+mod miri_dbgprint;
 mod misc;
 mod object;
 mod pool;

@@ -3,9 +3,6 @@
 //! a stress run with random cancellation over four threads completes every read exactly once.
 
 // Under Miri only: DbgPrintEx in Rust, since Miri cannot call the simulator's C one.
-#![cfg_attr(miri, feature(c_variadic))]
-#[cfg(miri)]
-include!("../../miri_dbgprint.rs");
 
 use std::time::Duration;
 

@@ -3,9 +3,6 @@
 //! four threads completes every request exactly once with nothing leaked or reported.
 
 // Under Miri only: DbgPrintEx in Rust, since Miri cannot call the simulator's C one.
-#![cfg_attr(miri, feature(c_variadic))]
-#[cfg(miri)]
-include!("../../miri_dbgprint.rs");
 
 use std::time::{Duration, Instant};
 

@@ -4,9 +4,6 @@
 //! exactly once.
 
 // Under Miri only: DbgPrintEx in Rust, since Miri cannot call the simulator's C one.
-#![cfg_attr(miri, feature(c_variadic))]
-#[cfg(miri)]
-include!("../../miri_dbgprint.rs");
 
 use ioctl::{
     DATA, IOCTL_SIOCTL_METHOD_BUFFERED, IOCTL_SIOCTL_METHOD_IN_DIRECT, IOCTL_SIOCTL_METHOD_NEITHER,

@@ -1,9 +1,6 @@
 //! The minimal driver on the simulator.
 
 // Under Miri only: DbgPrintEx in Rust, since Miri cannot call the simulator's C one.
-#![cfg_attr(miri, feature(c_variadic))]
-#[cfg(miri)]
-include!("../../miri_dbgprint.rs");
 
 use wdm_sim::{Kernel, Rule};
 use wdm_sys::{IRP_MJ_READ, STATUS_INVALID_DEVICE_REQUEST, STATUS_OBJECT_NAME_NOT_FOUND};

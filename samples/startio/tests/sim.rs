@@ -3,9 +3,6 @@
 //! random cancellation over four threads completes every request exactly once.
 
 // Under Miri only: DbgPrintEx in Rust, since Miri cannot call the simulator's C one.
-#![cfg_attr(miri, feature(c_variadic))]
-#[cfg(miri)]
-include!("../../miri_dbgprint.rs");
 
 use startio::{CAPACITY, StartIoSample};
 use wdm::Status;
