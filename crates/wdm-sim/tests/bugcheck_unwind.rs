@@ -57,9 +57,11 @@ struct Ext {
     go: AtomicBool,
 }
 
-unsafe fn ext(device: PDEVICE_OBJECT) -> &'static mut Ext {
+/// The extension, as a raw pointer: the DPC and the dispatch routine use it on different
+/// processors at once, so no `&mut Ext` may cover it (Miri: a data race on the retag).
+unsafe fn ext(device: PDEVICE_OBJECT) -> *mut Ext {
     // SAFETY: the fixture's device has an `Ext` extension.
-    unsafe { &mut *(*device).DeviceExtension.cast::<Ext>() }
+    unsafe { (*device).DeviceExtension.cast::<Ext>() }
 }
 
 /// Releases a KeAcquireSpinLock lock when dropped.
@@ -139,9 +141,10 @@ impl Drop for CompletionGuard {
 }
 
 unsafe extern "C-unwind" fn late_dpc(_dpc: PKDPC, context: PVOID, _a1: PVOID, _a2: PVOID) {
-    // SAFETY: queued with the device's extension as context.
-    let e = unsafe { &*context.cast::<Ext>() };
-    while !e.go.load(SeqCst) {
+    // SAFETY: queued with the device's extension as context; only its atomic flag is borrowed
+    // (the rest of the extension is another processor's).
+    let go = unsafe { &(*context.cast::<Ext>()).go };
+    while !go.load(SeqCst) {
         std::thread::sleep(Duration::from_millis(1));
     }
     // SAFETY: a plain bug check, after the machine has already stopped.
@@ -152,7 +155,7 @@ unsafe extern "C-unwind" fn dispatch(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTA
     // SAFETY: the I/O manager hands us the IRP; each arm is a fixture, wrong on purpose.
     unsafe {
         let e = ext(device);
-        let lock = &raw mut e.lock;
+        let lock = &raw mut (*e).lock;
         let stack = &*IoGetCurrentIrpStackLocation(irp);
         match IoGetFunctionCodeFromCtlCode(stack.Parameters.DeviceIoControl.IoControlCode) - 0x800 {
             SPIN_LOCK_GUARD => {
@@ -192,8 +195,8 @@ unsafe extern "C-unwind" fn dispatch(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTA
                 let _ = KeDelayExecutionThread(_MODE::KernelMode as i8, 0, &mut interval);
             }
             LATE_DPC => {
-                KeInitializeDpc(&raw mut e.dpc, Some(late_dpc), (&raw mut *e).cast());
-                KeInsertQueueDpc(&raw mut e.dpc, std::ptr::null_mut(), std::ptr::null_mut());
+                KeInitializeDpc(&raw mut (*e).dpc, Some(late_dpc), e.cast());
+                KeInsertQueueDpc(&raw mut (*e).dpc, std::ptr::null_mut(), std::ptr::null_mut());
                 KeBugCheckEx(0xA, 9, 10, 11, 12);
             }
             BUG_CHECK => KeBugCheckEx(0xB, 13, 14, 15, 16),
@@ -213,7 +216,7 @@ unsafe extern "C-unwind" fn entry(driver: PDRIVER_OBJECT, _registry: PUNICODE_ST
     // SAFETY: the simulator passes a valid driver object.
     unsafe {
         let device = create_device(driver, "Unwind", size_of::<Ext>() as u32, DO_BUFFERED_IO);
-        (&raw mut *ext(device)).write(Ext {
+        ext(device).write(Ext {
             lock: 0,
             dpc: KDPC::default(),
             go: AtomicBool::new(false),
@@ -259,7 +262,7 @@ fn stop_with(function: u32, check: impl FnOnce(&BugCheck, PDEVICE_OBJECT)) {
 fn a_spin_lock_guard_dropped_by_the_bug_check_adds_no_report() {
     stop_with(SPIN_LOCK_GUARD, |bug, device| {
         // SAFETY: the fixture's device.
-        let lock = unsafe { &raw mut ext(device).lock };
+        let lock = unsafe { &raw mut (*ext(device)).lock };
         let r = &bug.0;
         assert_eq!(
             (r.rule, r.rule.stop_code()),
@@ -277,7 +280,7 @@ fn a_spin_lock_guard_dropped_by_the_bug_check_adds_no_report() {
 fn a_spin_lock_guard_releasing_a_released_lock_adds_no_report() {
     stop_with(SPIN_LOCK_GUARD_RELEASED, |bug, device| {
         // SAFETY: the fixture's device.
-        let lock = unsafe { &raw mut ext(device).lock };
+        let lock = unsafe { &raw mut (*ext(device)).lock };
         let r = &bug.0;
         assert_eq!(
             (r.rule, r.rule.stop_code()),
@@ -294,7 +297,7 @@ fn a_spin_lock_guard_releasing_a_released_lock_adds_no_report() {
 fn a_cancel_lock_guard_that_completes_the_irp_adds_no_report() {
     stop_with(CANCEL_LOCK_GUARD, |bug, device| {
         // SAFETY: the fixture's device.
-        let lock = unsafe { &raw mut ext(device).lock };
+        let lock = unsafe { &raw mut (*ext(device)).lock };
         let r = &bug.0;
         assert_eq!(
             (r.rule, r.rule.stop_code()),
@@ -371,7 +374,7 @@ fn a_guard_waiting_for_a_lock_another_processor_holds_gives_up() {
     // SAFETY: the driver's only device, alive until the machine is dropped.
     let device = unsafe { (*driver.object()).DeviceObject };
     // SAFETY: the fixture's device.
-    let lock = unsafe { &raw mut ext(device).lock } as usize;
+    let lock = unsafe { &raw mut (*ext(device)).lock } as usize;
     let file = kernel.open(r"\\.\Unwind").unwrap();
     let (held, wait_for_held) = std::sync::mpsc::channel();
     let (release, wait_for_release) = std::sync::mpsc::channel::<()>();
@@ -465,7 +468,7 @@ fn a_dpc_breaking_a_rule_after_the_bug_check_adds_no_report() {
     assert_eq!((bug.0.rule, bug.0.parameters), (Rule::DriverBugCheck, [9, 10, 11, 12]));
     // Now the DPC, running on the system thread, calls KeBugCheckEx too.
     // SAFETY: the fixture's device.
-    unsafe { ext(device) }.go.store(true, SeqCst);
+    unsafe { (*ext(device)).go.store(true, SeqCst) };
     assert!(kernel.wait_idle(Duration::from_secs(10)), "the DPC returns");
     let reports = kernel.reports();
     assert_eq!(reports.len(), 1, "{reports:#?}");
