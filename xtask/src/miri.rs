@@ -85,11 +85,6 @@ const SKIPPED: &[(&str, &str, &str)] = &[
         "a_start_io_that_holds_during_the_drop_is_harmless",
         "runs its attack in a child process (it once double-completed); Miri's isolation forbids spawning one",
     ),
-    (
-        "wdm",
-        "print::kprint",
-        "calls the simulator's C DbgPrintEx (the samples' tests carry a Rust stand-in under Miri)",
-    ),
 ];
 
 /// What does not run under Miri at all, printed in the summary.
