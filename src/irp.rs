@@ -18,7 +18,9 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use wdm_sys::ntddk::{IoCallDriver, IoCompleteRequest, IoGetCurrentIrpStackLocation, IoMarkIrpPending};
+use wdm_sys::ntddk::{
+    IoCallDriver, IoCompleteRequest, IoGetCurrentIrpStackLocation, IoMarkIrpPending, IoSkipCurrentIrpStackLocation,
+};
 use wdm_sys::{IO_NO_INCREMENT, IO_STACK_LOCATION, IRP};
 
 use crate::{CompletionStatus, Status, Unlocked};
@@ -215,33 +217,6 @@ fn complete_raw(irp: NonNull<IRP>, status: Status, information: usize) {
     unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT as _) };
 }
 
-/// IoSkipCurrentIrpStackLocation by raw place: wdm-sys's inline version makes a `&mut IRP`
-/// for the call, which would claim the fields IoCancelIrp may be writing (see `complete_raw`).
-/// The same instructions.
-///
-/// # Safety
-/// `irp` must be a live IRP the caller owns and is about to pass down.
-unsafe fn skip_current_location(irp: *mut IRP) {
-    // SAFETY: the caller's live IRP.
-    let current = unsafe { IoGetCurrentIrpStackLocation(irp) };
-    // SAFETY: as above; the owner is the only writer of CurrentLocation.
-    unsafe { (*irp).CurrentLocation += 1 };
-    // SAFETY: as above; only the field's address is computed (the union member every IRP
-    // uses).
-    let slot = unsafe {
-        &raw mut (*irp)
-            .Tail
-            .Overlay
-            .__bindgen_anon_2
-            .__bindgen_anon_1
-            .CurrentStackLocation
-    };
-    // As in the WDK, this may point one past the stack; IoCallDriver moves it back before
-    // anything dereferences it.
-    // SAFETY: as above.
-    unsafe { slot.write(current.wrapping_add(1)) };
-}
-
 /// The current stack location of an IRP the caller owns.
 fn location<'a>(irp: NonNull<IRP>) -> &'a IO_STACK_LOCATION {
     // SAFETY: an owned, live IRP; its current location is valid while it is owned.
@@ -401,7 +376,7 @@ impl<'irp> Irp<'irp> {
         let irp = self.raw.as_ptr();
         // SAFETY: an owned IRP sent to the device attached on `lower`: its stack has this
         // driver's location and the lower stack's below it, and skipping reuses this one.
-        unsafe { skip_current_location(irp) };
+        unsafe { IoSkipCurrentIrpStackLocation(irp) };
         // SAFETY: as above; the IRP now belongs to the lower driver.
         let status = unsafe { IoCallDriver(lower.as_raw(), irp) };
         Outcome::Forwarded(Forwarded {

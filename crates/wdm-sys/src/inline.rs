@@ -99,10 +99,14 @@ pub unsafe fn IoGetNextIrpStackLocation(irp: PIRP) -> PIO_STACK_LOCATION {
 pub unsafe fn IoSetNextIrpStackLocation(irp: PIRP) {
     // SAFETY: the caller guarantees a valid IRP.
     let next = unsafe { IoGetNextIrpStackLocation(irp) };
-    // SAFETY: `irp` is valid and exclusively ours for the duration of this call.
-    let irp = unsafe { &mut *irp };
-    irp.CurrentLocation -= 1;
-    irp.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = next;
+    // Raw places, no reference to the whole IRP: other processors may write its cancel fields
+    // meanwhile (IoCancelIrp). Only the IRP's owner changes these two.
+    // SAFETY: `irp` is valid and its owner is the caller.
+    unsafe { (*irp).CurrentLocation -= 1 };
+    // SAFETY: as above.
+    let slot = unsafe { stack_slot(irp) };
+    // SAFETY: the slot is in the valid IRP.
+    unsafe { slot.write(next) };
 }
 
 /// `IoSkipCurrentIrpStackLocation`: hands the current location to the lower driver unchanged.
@@ -114,12 +118,15 @@ pub unsafe fn IoSetNextIrpStackLocation(irp: PIRP) {
 pub unsafe fn IoSkipCurrentIrpStackLocation(irp: PIRP) {
     // SAFETY: the caller guarantees a valid IRP.
     let current = unsafe { IoGetCurrentIrpStackLocation(irp) };
-    // SAFETY: `irp` is valid and exclusively ours for the duration of this call.
-    let irp = unsafe { &mut *irp };
-    irp.CurrentLocation += 1;
+    // Raw places, as in `IoSetNextIrpStackLocation`.
+    // SAFETY: `irp` is valid and its owner is the caller.
+    unsafe { (*irp).CurrentLocation += 1 };
     // As in the WDK, this may point one past the stack; IoCallDriver moves it back before
     // anything dereferences it.
-    irp.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = current.wrapping_add(1);
+    // SAFETY: as above.
+    let slot = unsafe { stack_slot(irp) };
+    // SAFETY: the slot is in the valid IRP.
+    unsafe { slot.write(current.wrapping_add(1)) };
 }
 
 /// `IoCopyCurrentIrpStackLocationToNext`: copies the parameters down, without the completion
