@@ -56,23 +56,8 @@ pub(crate) fn at_dispatch_level() -> bool {
     wdm_sys::inline::KeGetCurrentIrql() >= wdm_sys::DISPATCH_LEVEL as wdm_sys::KIRQL
 }
 
-fn entry_of(irp: *mut IRP) -> PLIST_ENTRY {
-    // SAFETY: only computes a field's address in a live IRP.
-    unsafe { &raw mut (*irp).Tail.Overlay.__bindgen_anon_2.ListEntry }
-}
-
 fn kind_slot(irp: *mut IRP) -> *mut usize {
-    // SAFETY: only computes a field's address in a live IRP.
-    unsafe { (&raw mut (*irp).Tail.Overlay.__bindgen_anon_1.__bindgen_anon_1.DriverContext).cast() }
-}
-
-fn irp_of(entry: PLIST_ENTRY) -> *mut IRP {
-    let probe = core::mem::MaybeUninit::<IRP>::uninit();
-    let base = probe.as_ptr();
-    // SAFETY: only computes a field's address inside the (uninitialized) local.
-    let field = unsafe { &raw const (*base).Tail.Overlay.__bindgen_anon_2.ListEntry };
-    let offset = field as usize - base as usize;
-    entry.cast::<u8>().wrapping_sub(offset).cast()
+    crate::irp::driver_context(irp).cast()
 }
 
 /// The fields of a device's `Dropped`, as raw pointers (other processors use them concurrently,
@@ -128,7 +113,7 @@ pub(crate) unsafe fn defer(device: *mut DEVICE_OBJECT, irp: NonNull<IRP>, kind: 
         unsafe { f.ready.write(true) };
     }
     // SAFETY: under the lock; the IRP's entry is free.
-    unsafe { InsertTailList(f.list, entry_of(irp)) };
+    unsafe { InsertTailList(f.list, crate::irp::list_entry(irp)) };
     // SAFETY: the lock acquired above, with its IRQL.
     unsafe { KeReleaseSpinLock(f.lock, old) };
     // SAFETY: an initialized DPC; queued again only once it has started (then it drains the
@@ -161,7 +146,7 @@ wdm_sys::callback! {
                 None
             } else {
                 // SAFETY: as above; the list is not empty.
-                Some(irp_of(unsafe { RemoveHeadList(f.list) }))
+                Some(crate::irp::irp_of_list_entry(unsafe { RemoveHeadList(f.list) }))
             };
             // SAFETY: the lock acquired above.
             unsafe { KeReleaseSpinLock(f.lock, old) };

@@ -526,6 +526,28 @@ pub(crate) unsafe fn complete_owned(irp: NonNull<IRP>, status: Status) {
     complete_raw(irp, status, 0);
 }
 
+/// `Tail.Overlay.ListEntry` of an IRP: its owner's to link it into a list while it owns it.
+pub(crate) fn list_entry(irp: *mut IRP) -> wdm_sys::PLIST_ENTRY {
+    // SAFETY: only computes a field's address in a live IRP.
+    unsafe { &raw mut (*irp).Tail.Overlay.__bindgen_anon_2.ListEntry }
+}
+
+/// The IRP whose `Tail.Overlay.ListEntry` is `entry` (the inverse of [`list_entry`]).
+pub(crate) fn irp_of_list_entry(entry: wdm_sys::PLIST_ENTRY) -> *mut IRP {
+    let probe = core::mem::MaybeUninit::<IRP>::uninit();
+    let base = probe.as_ptr();
+    // SAFETY: only computes a field's address inside the (uninitialized) local.
+    let field = unsafe { &raw const (*base).Tail.Overlay.__bindgen_anon_2.ListEntry };
+    let offset = field as usize - base as usize;
+    entry.cast::<u8>().wrapping_sub(offset).cast()
+}
+
+/// `Tail.Overlay.DriverContext` of an IRP (four pointers): its owner's while it owns it.
+pub(crate) fn driver_context(irp: *mut IRP) -> *mut wdm_sys::PVOID {
+    // SAFETY: only computes a field's address in a live IRP.
+    unsafe { (&raw mut (*irp).Tail.Overlay.__bindgen_anon_1.__bindgen_anon_1.DriverContext).cast() }
+}
+
 /// The device an owned IRP's current stack location was sent to.
 pub(crate) fn device_of(irp: NonNull<IRP>) -> *const wdm_sys::DEVICE_OBJECT {
     location(irp).DeviceObject

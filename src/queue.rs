@@ -183,26 +183,9 @@ fn head_of(shared: NonNull<Shared>) -> PLIST_ENTRY {
     unsafe { &raw mut (*list).head }
 }
 
-/// `Tail.Overlay.ListEntry` of an IRP.
-fn entry_of(irp: PIRP) -> PLIST_ENTRY {
-    // SAFETY: only computes a field's address in a live IRP.
-    unsafe { &raw mut (*irp).Tail.Overlay.__bindgen_anon_2.ListEntry }
-}
-
-/// The IRP whose `Tail.Overlay.ListEntry` is `entry`.
-fn irp_of(entry: PLIST_ENTRY) -> PIRP {
-    let probe = core::mem::MaybeUninit::<IRP>::uninit();
-    let base = probe.as_ptr();
-    // SAFETY: only computes a field's address inside the (uninitialized) local.
-    let field = unsafe { &raw const (*base).Tail.Overlay.__bindgen_anon_2.ListEntry };
-    let offset = field as usize - base as usize;
-    entry.cast::<u8>().wrapping_sub(offset).cast()
-}
-
 /// `DriverContext[0]`: which queue a queued IRP is in (for the cancel routine).
 fn owner_slot(irp: PIRP) -> *mut *mut Shared {
-    // SAFETY: only computes a field's address in a live IRP.
-    unsafe { (&raw mut (*irp).Tail.Overlay.__bindgen_anon_1.__bindgen_anon_1.DriverContext).cast() }
+    crate::irp::driver_context(irp).cast()
 }
 
 /// `DriverContext[1..4]`: the value the driver attached to a queued IRP.
@@ -302,7 +285,7 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
         // SAFETY: the IRP is ours; DriverContext[0] is the driver's while it owns the IRP.
         unsafe { owner_slot(raw).write(self.shared.as_ptr()) };
         // SAFETY: the head is initialized and locked; the IRP's entry is free.
-        unsafe { InsertTailList(self.head(), entry_of(raw)) };
+        unsafe { InsertTailList(self.head(), crate::irp::list_entry(raw)) };
         // SAFETY: arming the cancel routine on our queued IRP.
         unsafe { IoSetCancelRoutine(raw, Some(cancel_routine)) };
         // Irp->Cancel is set by IoCancelIrp before it takes the routine.
@@ -310,7 +293,7 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
         // SAFETY: as above: taking the routine back decides who owns the IRP.
         if cancelled && unsafe { IoSetCancelRoutine(raw, None) }.is_some() {
             // SAFETY: linked in this locked list.
-            unsafe { RemoveEntryList(entry_of(raw)) };
+            unsafe { RemoveEntryList(crate::irp::list_entry(raw)) };
             drop(list);
             // Unlinked: its reference goes (never the last: the queue holds one).
             shared.refs.fetch_sub(1, Ordering::Relaxed);
@@ -373,7 +356,7 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
         // SAFETY: the locked list.
         let mut e = unsafe { (*head).Flink };
         while e != head {
-            let irp = irp_of(e);
+            let irp = crate::irp::irp_of_list_entry(e);
             // SAFETY: linked entries stay valid while the list is locked.
             let next = unsafe { (*e).Flink };
             let view = QueuedIrp {
@@ -476,7 +459,7 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
         while e != head {
             visit(&QueuedIrp {
                 // SAFETY: linked entries are entries of live IRPs, never NULL.
-                irp: unsafe { NonNull::new_unchecked(irp_of(e)) },
+                irp: unsafe { NonNull::new_unchecked(crate::irp::irp_of_list_entry(e)) },
                 _context: PhantomData,
             });
             // SAFETY: linked entries stay valid while the list is locked.
@@ -540,7 +523,7 @@ wdm_sys::callback! {
         // SAFETY: as above.
         let list = unsafe { shared.as_ref() }.list.lock_internal();
         // SAFETY: still linked: removal skips IRPs whose routine was taken.
-        unsafe { RemoveEntryList(entry_of(irp)) };
+        unsafe { RemoveEntryList(crate::irp::list_entry(irp)) };
         drop(list);
         complete_cancelled(irp);
         // SAFETY: the IRP's reference, given up now that it is unlinked; the block is not

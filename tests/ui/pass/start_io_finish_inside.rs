@@ -1,8 +1,9 @@
 // SDV StartIoRecursion: every framework device defers StartIo, so finishing a packet inside
 // StartIo — directly, or held and finished at once — starts the next one after StartIo
-// returns, never from inside it (tests/start_io.rs shows it on the simulator).
-use wdm::start_io::{Packet, Running};
-use wdm::{Device, Dispatch, DispatchLevel, Driver, DriverObject, StartIo, Status, Unlocked};
+// returns, never from inside it (tests/start_io.rs shows it on the simulator); a held packet is
+// finished later, at DISPATCH_LEVEL.
+use wdm::start_io::{HeldPacket, Packet, Running};
+use wdm::{Device, Dispatch, DispatchLevel, Driver, DriverObject, StartIo, Status, Unlocked, at_dispatch};
 
 struct D;
 
@@ -23,4 +24,10 @@ impl StartIo for D {
     }
 }
 
-fn main() {}
+fn later(held: HeldPacket, cx: &Unlocked) {
+    at_dispatch(|level| held.finish(Status::SUCCESS, 0, level, cx));
+}
+
+fn main() {
+    let _ = later;
+}
