@@ -12,6 +12,9 @@ fn main() {
 }
 
 #[cfg(windows)]
+mod scenario;
+
+#[cfg(windows)]
 fn main() {
     let sample = std::env::args().nth(1).unwrap_or_default();
     std::process::exit(win::run(&sample));
@@ -397,27 +400,11 @@ mod win {
         );
     }
 
+    /// The startio sample through its end-to-end scenario (`wdm_e2e_scenario::STARTIO`): one
+    /// check per transcript line.
     fn startio(c: &mut Checks) {
-        let Some(d) = open(c, r"\\.\StartIo") else { return };
-        let r = d.call(Kind::Write, b"hello", 0);
-        c.check("a write succeeds", r.is_ok(), format!("{r:?}"));
-        let r = d.call(Kind::Read, &[], 16);
-        c.check("a read returns it", r.as_deref() == Ok(&b"hello"[..]), format!("{r:?}"));
-        let mut big = d.start(Kind::Write, &[7; 4096], 0);
-        let mut queued = d.start(Kind::Read, &[], 8);
-        queued.cancel();
-        big.cancel();
-        let q = queued.wait(Duration::from_secs(5));
-        c.check(
-            "a queued read is cancelled",
-            q == Err(ERROR_OPERATION_ABORTED),
-            format!("{q:?}"),
-        );
-        let b = big.wait(Duration::from_secs(5));
-        c.check(
-            "the transfer in progress is cancelled",
-            b == Err(ERROR_OPERATION_ABORTED),
-            format!("{b:?}"),
-        );
+        let (passed, failed) = crate::scenario::run(wdm_e2e_scenario::STARTIO);
+        c.passed += passed;
+        c.failed += failed;
     }
 }
