@@ -19,7 +19,7 @@ use windows_sys::Win32::System::Threading::{CreateEventW, WaitForSingleObject};
 const PENDING: i32 = 0x103;
 
 /// How long a request may take before it counts as lost.
-const WAIT_MS: u32 = 10_000;
+const WAIT_MS: u32 = 5_000;
 
 /// The Win32 executor.
 pub struct Win32;
@@ -226,14 +226,15 @@ impl Executor for Win32 {
 /// `cargo xtask e2e` to compare with the simulator's), then one check per line against the
 /// expected transcript. Returns (passed, failed).
 pub fn run(scenario: Scenario) -> (usize, usize) {
-    let transcript = match wdm_e2e_scenario::run(&scenario.steps(), &mut Win32) {
+    println!("--- transcript");
+    let transcript = match wdm_e2e_scenario::run_with(&scenario.steps(), &mut Win32, |line| println!("{line}")) {
         Ok(t) => t,
         Err(e) => {
-            println!("FAIL the scenario itself: {e}");
+            println!("--- end\nFAIL the scenario itself: {e}");
             return (0, 1);
         }
     };
-    println!("--- transcript\n{transcript}--- end");
+    println!("--- end");
     let expected: Vec<&str> = scenario.expected().lines().collect();
     let got: Vec<&str> = transcript.lines().collect();
     let (mut passed, mut failed) = (0, 0);

@@ -225,11 +225,38 @@ pub trait Executor {
 /// assert!(run(&[Step::Close("b")], &mut Never).is_err());
 /// ```
 pub fn run<E: Executor>(steps: &[Step], executor: &mut E) -> Result<String, String> {
+    run_with(steps, executor, |_| {})
+}
+
+/// [`run`], handing each transcript line to `on_line` as soon as its step is done (so a run
+/// that hangs shows how far it got).
+///
+/// ```
+/// # use wdm_e2e_scenario::*;
+/// # struct Never;
+/// # impl Executor for Never {
+/// #     type Handle = (); type Pending = ();
+/// #     fn open(&mut self, _: &str) -> Result<(), String> { Err("no such device".into()) }
+/// #     fn close(&mut self, _: ()) {}
+/// #     fn start(&mut self, _: &(), _: &Request) -> Started<()> { unreachable!() }
+/// #     fn cancel(&mut self, _: &()) {}
+/// #     fn wait(&mut self, _: ()) -> Completion { unreachable!() }
+/// # }
+/// let mut seen = Vec::new();
+/// run_with(&[Step::Open { handle: "a", path: r"\\.\X" }], &mut Never, |l| seen.push(l.to_owned())).unwrap();
+/// assert_eq!(seen, ["open a: failed"]);
+/// ```
+pub fn run_with<E: Executor>(
+    steps: &[Step],
+    executor: &mut E,
+    mut on_line: impl FnMut(&str),
+) -> Result<String, String> {
     let mut handles = HashMap::new();
     let mut pending = HashMap::new();
     let mut done = HashMap::new();
     let mut out = String::new();
     for step in steps {
+        let before = out.len();
         match step {
             Step::Open { handle, path } => match executor.open(path) {
                 Ok(h) => {
@@ -285,6 +312,7 @@ pub fn run<E: Executor>(steps: &[Step], executor: &mut E) -> Result<String, Stri
                 let _ = writeln!(out, "wait {id}: {completion}");
             }
         }
+        on_line(out[before..].trim_end());
     }
     Ok(out)
 }

@@ -45,6 +45,13 @@ impl<'k> Simulator<'k> {
 }
 
 /// A request in flight, and whether its output counts (reads and device controls).
+///
+/// ```
+/// use wdm_e2e_scenario::{sim::InFlight, Executor, sim::Simulator};
+/// fn pending_type<'k>(_: &Simulator<'k>) -> Option<InFlight<'k>> { None }
+/// let kernel = wdm_sim::Kernel::new();
+/// assert!(pending_type(&Simulator::new(&kernel)).is_none());
+/// ```
 pub struct InFlight<'k> {
     pending: Pending<'k>,
     returns_data: bool,
