@@ -96,7 +96,8 @@ unsafe impl<T: Copy + Send + 'static> Send for IrpQueue<T> {}
 // SAFETY: as above: every operation locks.
 unsafe impl<T: Copy + Send + 'static> Sync for IrpQueue<T> {}
 
-/// What a removal predicate (or [`IrpQueue::for_each`]) can see of a queued IRP.
+/// What a removal predicate (or [`IrpQueue::for_each`], [`CsqQueue::for_each`](crate::CsqQueue::for_each))
+/// can see of a queued IRP.
 ///
 /// ```
 /// use wdm::{IrpQueue, Unlocked};
@@ -116,6 +117,18 @@ pub struct QueuedIrp<'a, T = ()> {
 }
 
 impl<T: Copy> QueuedIrp<'_, T> {
+    /// The view of a queued IRP, lent to a predicate under its queue's lock.
+    ///
+    /// # Safety
+    /// `irp` is linked in a locked queue of `T` (its context slot written by the insertion),
+    /// and the view does not outlive the lock.
+    pub(crate) unsafe fn new(irp: NonNull<IRP>) -> Self {
+        QueuedIrp {
+            irp,
+            _context: PhantomData,
+        }
+    }
+
     /// The value attached when the IRP was queued.
     ///
     /// ```
@@ -189,9 +202,9 @@ fn owner_slot(irp: PIRP) -> *mut *mut Shared {
     crate::irp::driver_context(irp).wrapping_add(3).cast()
 }
 
-/// `DriverContext[0..3]`: the value the driver attached to a queued IRP (`DriverContext[3]` is
-/// the queue's own).
-fn context_slot<T>(irp: PIRP) -> *mut T {
+/// `DriverContext[0..3]`: the value the driver attached to a queued IRP (in an [`IrpQueue`] or
+/// a [`CsqQueue`](crate::CsqQueue); `DriverContext[3]` is the queue's own).
+pub(crate) fn context_slot<T>(irp: PIRP) -> *mut T {
     const {
         assert!(
             size_of::<T>() <= 3 * size_of::<PVOID>() && align_of::<T>() <= align_of::<PVOID>(),
