@@ -91,7 +91,11 @@ impl Queued {
             Some(TAKE) => {
                 let wanted = irp
                     .ioctl()
-                    .and_then(|i| i.buffered().ok().map(|b| u32::from(b.input().first().copied().unwrap_or(0))))
+                    .and_then(|i| {
+                        i.buffered()
+                            .ok()
+                            .map(|b| u32::from(b.input().first().copied().unwrap_or(0)))
+                    })
                     .unwrap_or(0);
                 match self.queue.remove_first_with(|q| q.context() == wanted, cx) {
                     Some((read, n)) => {
@@ -168,12 +172,20 @@ fn a_predicate_removes_the_matching_read_and_requeuing_keeps_the_rest_in_order()
     assert_eq!(reads[2].wait_for(Duration::from_secs(1)).unwrap().information, 3);
     assert_eq!(file.ioctl(TAKE, &[2], 0).information, 0, "no longer queued");
     assert_eq!(file.ioctl(REQUEUE, &[], 0).information, 1, "read 0 to the tail");
-    assert_eq!(file.ioctl(COUNT, &[], 0).information, 3 * 2, "1, 3, 0: out of order now");
+    assert_eq!(
+        file.ioctl(COUNT, &[], 0).information,
+        3 * 2,
+        "1, 3, 0: out of order now"
+    );
     assert_eq!(file.ioctl(DRAIN, &[], 0).information, 1);
     assert!(reads[1].is_done() && !reads[0].is_done() && !reads[3].is_done());
     assert_eq!(file.ioctl(FLUSH, &[], 0).information, 2);
     for (n, r) in reads.into_iter().enumerate() {
-        let expected = if n == 0 || n == 3 { Status::DEVICE_BUSY } else { Status::SUCCESS };
+        let expected = if n == 0 || n == 3 {
+            Status::DEVICE_BUSY
+        } else {
+            Status::SUCCESS
+        };
         assert_eq!(r.wait().status, expected.raw(), "read {n}");
     }
     file.close();
@@ -228,9 +240,7 @@ fn insert_cancel_and_remove_race_safely_in_every_schedule() {
         cpus.run(work);
         file.ioctl(DRAIN, &[], 0);
         file.ioctl(DRAIN, &[], 0);
-        let a = first
-            .wait_for(Duration::from_secs(2))
-            .ok_or("first never completed")?;
+        let a = first.wait_for(Duration::from_secs(2)).ok_or("first never completed")?;
         let second = second.into_inner().unwrap().ok_or("no second read")?;
         let b = second
             .wait_for(Duration::from_secs(2))
@@ -438,10 +448,7 @@ mod lifetime {
         driver.unload();
         // The block is leaked (the last reference was the forgotten queue's), nothing else.
         let reports = kernel.take_reports();
-        assert!(
-            reports.len() == 1 && reports[0].rule == Rule::PoolLeak,
-            "{reports:?}"
-        );
+        assert!(reports.len() == 1 && reports[0].rule == Rule::PoolLeak, "{reports:?}");
         assert_eq!(kernel.pool().len(), 1, "{:?}", kernel.pool());
     }
 }
@@ -603,7 +610,8 @@ mod panicking_predicate {
             // With the lock left held, these would spin on it (0xF, SpinLockAlreadyOwned).
             let empty = self.queue.is_empty(cx);
             let drained = self.queue.complete_all(Status::SUCCESS, cx);
-            irp.complete_with(Status::SUCCESS, usize::from(!empty) + drained, cx).into()
+            irp.complete_with(Status::SUCCESS, usize::from(!empty) + drained, cx)
+                .into()
         }
     }
 
@@ -614,7 +622,11 @@ mod panicking_predicate {
         let file = kernel.open(NAME).unwrap();
         let read = file.start_read(1);
         let r = file.ioctl(ATTACK, &[], 0);
-        assert_eq!((r.status, r.information), (Status::SUCCESS.raw(), 2), "not empty, one drained");
+        assert_eq!(
+            (r.status, r.information),
+            (Status::SUCCESS.raw(), 2),
+            "not empty, one drained"
+        );
         assert_eq!(read.wait().status, Status::SUCCESS.raw());
         file.close();
         driver.unload();

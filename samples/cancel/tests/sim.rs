@@ -16,7 +16,9 @@ use wdm_sim::stress::Stress;
 const NAME: &str = r"\\.\CancelSample";
 
 fn load(kernel: &Kernel) -> wdm_sim::Driver<'_> {
-    kernel.load("cancel", wdm::entry::<Cancel>).expect("DriverEntry succeeds")
+    kernel
+        .load("cancel", wdm::entry::<Cancel>)
+        .expect("DriverEntry succeeds")
 }
 
 fn sequence(data: &[u8]) -> u32 {
