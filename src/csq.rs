@@ -189,10 +189,12 @@ struct ReleaseOnUnwind(NonNull<Block>);
 
 impl Drop for ReleaseOnUnwind {
     fn drop(&mut self) {
+        // SAFETY: under the lock (see below), whose holder wrote the field.
+        let old = unsafe { irql_of(self.0).read() };
         // SAFETY: only dropped while unwinding out of PeekNextIrp, which the system calls with
         // the lock held (acquired by `acquire_lock`, which stored the IRQL to restore); nothing
         // that holds the lock runs again on this processor (its frames are being unwound).
-        unsafe { release(self.0, irql_of(self.0).read()) };
+        unsafe { release(self.0, old) };
     }
 }
 
@@ -292,10 +294,23 @@ wdm_sys::callback! {
 /// A cancel-safe queue of pending IRPs on the system's IoCsq* routines, each IRP with a small
 /// value of type `T` the driver attaches when it queues it (`()` by default).
 ///
-/// The same methods and guarantees as [`IrpQueue`](crate::IrpQueue); see the
-/// [module docs](self) for which to pick, and how the queue maps onto the IoCsq routines. The
-/// value lives in the IRP's `DriverContext[0..3]` (the system uses `DriverContext[3]`), so `T`
-/// must be `Copy` and fit in three pointers; a larger `T` does not compile.
+/// The same methods, guarantees and [`Unlocked`] proofs as [`IrpQueue`](crate::IrpQueue), and
+/// the same [`QueuedIrp`] view for predicates. The difference is who runs the cancel protocol:
+/// here the system does (IoCsqInsertIrpEx arms its cancel routine, IoCsqRemoveNextIrp takes it
+/// back), the documented mechanism the WDK's `general/cancel` sample uses; the framework writes
+/// the six IO_CSQ callbacks, and a predicate runs in its PeekNextIrp, under the queue's spin
+/// lock. Pick [`IrpQueue`](crate::IrpQueue) to run where the IoCsq exports are missing or
+/// stubbed (stock Wine 8). The image imports IoCsqInitializeEx, IoCsqInsertIrpEx and
+/// IoCsqRemoveNextIrp.
+///
+/// What spec §5.4 leaves open does not matter to it: it only queues a [`PendingIrp`], marked
+/// already, so whether and when IoCsqInsertIrpEx marks it pending changes nothing (a refused
+/// insertion, which the framework's InsertIrpEx never causes, completes the IRP with the
+/// system's status); and its CompleteCanceledIrp never completes under the queue's lock,
+/// whether the system calls it after releasing it (the simulator) or under it (ReactOS).
+///
+/// The value lives in the IRP's `DriverContext[0..3]` (the system uses `DriverContext[3]`), so
+/// `T` must be `Copy` and fit in three pointers; a larger `T` does not compile.
 ///
 /// ```
 /// use wdm::{CsqQueue, PendingIrp, Status, Unlocked};
@@ -600,9 +615,11 @@ impl<T: Copy + Send + 'static> CsqQueue<T> {
         // SAFETY: the locked list.
         let mut e = unsafe { (*head).Flink };
         while e != head {
-            // SAFETY: linked entries are entries of live IRPs of this queue of `T`, never NULL;
-            // the view is lent for the call, under the lock.
-            visit(&unsafe { QueuedIrp::new(NonNull::new_unchecked(crate::irp::irp_of_list_entry(e))) });
+            // SAFETY: linked entries are entries of live IRPs, never NULL.
+            let irp = unsafe { NonNull::new_unchecked(crate::irp::irp_of_list_entry(e)) };
+            // SAFETY: a linked IRP of this queue of `T`; the view is lent for the call, under
+            // the lock.
+            visit(&unsafe { QueuedIrp::new(irp) });
             // SAFETY: linked entries stay valid while the list is locked.
             e = unsafe { (*e).Flink };
         }
