@@ -49,6 +49,7 @@ extern crate alloc;
 
 mod cancel;
 mod completion;
+mod csq;
 mod deferred;
 mod device;
 mod driver;
@@ -76,6 +77,7 @@ pub mod host;
 
 pub use cancel::{CancelLock, CancelLockReleased};
 pub use completion::{CompletionRoutine, LowerCompleted, Next};
+pub use csq::CsqQueue;
 pub use device::{Device, DeviceOptions, IoMethod, LowerDevice, MAX_LINKS, Plain};
 pub use driver::{Dispatch, Driver, DriverObject, Handler, MAJOR_FUNCTIONS, entry};
 pub use irp::{Completed, Forwarded, Irp, Outcome, Pended, PendingIrp};

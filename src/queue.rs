@@ -63,7 +63,7 @@ impl Shared {
 /// A cancel-safe queue of pending IRPs, each with a small value of type `T` the driver attaches
 /// when it queues the IRP (a deadline, a sequence number; `()` by default).
 ///
-/// The value lives in the IRP's `DriverContext[1..4]` (the queue uses `DriverContext[0]`), so
+/// The value lives in the IRP's `DriverContext[0..3]` (the queue uses `DriverContext[3]`), so
 /// `T` must be `Copy` and fit in three pointers; a larger `T` does not compile.
 ///
 /// ```
@@ -96,7 +96,8 @@ unsafe impl<T: Copy + Send + 'static> Send for IrpQueue<T> {}
 // SAFETY: as above: every operation locks.
 unsafe impl<T: Copy + Send + 'static> Sync for IrpQueue<T> {}
 
-/// What a removal predicate (or [`IrpQueue::for_each`]) can see of a queued IRP.
+/// What a removal predicate (or [`IrpQueue::for_each`], [`CsqQueue::for_each`](crate::CsqQueue::for_each))
+/// can see of a queued IRP.
 ///
 /// ```
 /// use wdm::{IrpQueue, Unlocked};
@@ -116,6 +117,18 @@ pub struct QueuedIrp<'a, T = ()> {
 }
 
 impl<T: Copy> QueuedIrp<'_, T> {
+    /// The view of a queued IRP, lent to a predicate under its queue's lock.
+    ///
+    /// # Safety
+    /// `irp` is linked in a locked queue of `T` (its context slot written by the insertion),
+    /// and the view does not outlive the lock.
+    pub(crate) unsafe fn new(irp: NonNull<IRP>) -> Self {
+        QueuedIrp {
+            irp,
+            _context: PhantomData,
+        }
+    }
+
     /// The value attached when the IRP was queued.
     ///
     /// ```
@@ -183,20 +196,22 @@ fn head_of(shared: NonNull<Shared>) -> PLIST_ENTRY {
     unsafe { &raw mut (*list).head }
 }
 
-/// `DriverContext[0]`: which queue a queued IRP is in (for the cancel routine).
+/// `DriverContext[3]`: which queue a queued IRP is in (for the cancel routine). The same slot
+/// the IoCsq routines use for theirs, so both queues keep the driver's value in `[0..3]`.
 fn owner_slot(irp: PIRP) -> *mut *mut Shared {
-    crate::irp::driver_context(irp).cast()
+    crate::irp::driver_context(irp).wrapping_add(3).cast()
 }
 
-/// `DriverContext[1..4]`: the value the driver attached to a queued IRP.
-fn context_slot<T>(irp: PIRP) -> *mut T {
+/// `DriverContext[0..3]`: the value the driver attached to a queued IRP (in an [`IrpQueue`] or
+/// a [`CsqQueue`](crate::CsqQueue); `DriverContext[3]` is the queue's own).
+pub(crate) fn context_slot<T>(irp: PIRP) -> *mut T {
     const {
         assert!(
             size_of::<T>() <= 3 * size_of::<PVOID>() && align_of::<T>() <= align_of::<PVOID>(),
-            "an IrpQueue context must fit in three pointers"
+            "a queue's context must fit in three pointers"
         );
     }
-    owner_slot(irp).wrapping_add(1).cast()
+    crate::irp::driver_context(irp).cast()
 }
 
 impl IrpQueue<()> {
@@ -433,6 +448,27 @@ impl<T: Copy + Send + 'static> IrpQueue<T> {
         let mut n = 0;
         while let Some(irp) = self.remove_next(cx) {
             irp.complete(status, cx);
+            n += 1;
+        }
+        n
+    }
+
+    /// Completes with STATUS_CANCELLED every queued IRP made on `file` (IRP_MJ_CLEANUP: the
+    /// handle is closing) whose cancel routine has not started, and returns how many. Those
+    /// whose routine has started are completed by it, as cancelled too.
+    ///
+    /// ```
+    /// use wdm::{Irp, IrpQueue, Outcome, Status, Unlocked};
+    ///
+    /// fn cleanup<'irp>(reads: &IrpQueue, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
+    ///     let _cancelled = reads.cancel_file(irp.file_object(), cx);
+    ///     irp.complete(Status::SUCCESS, cx).into()
+    /// }
+    /// ```
+    pub fn cancel_file(&self, file: *const FILE_OBJECT, cx: &Unlocked) -> usize {
+        let mut n = 0;
+        while let Some((irp, _)) = self.take_first(|q| q.file_object() == file) {
+            irp.complete(Status::CANCELLED, cx);
             n += 1;
         }
         n

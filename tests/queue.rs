@@ -51,10 +51,7 @@ impl Queued {
     }
 
     fn cleanup<'irp>(&self, irp: Irp<'irp>, cx: &mut Unlocked) -> Outcome<'irp> {
-        let file = irp.file_object();
-        while let Some(read) = self.queue.remove_first(|q| q.file_object() == file, cx) {
-            read.complete(Status::CANCELLED, cx);
-        }
+        self.queue.cancel_file(irp.file_object(), cx);
         irp.complete(Status::SUCCESS, cx).into()
     }
 }

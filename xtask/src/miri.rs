@@ -44,6 +44,7 @@ const TARGETS: &[(&str, &str)] = &[
     ("wdm", "doc"),
     ("wdm", "filter"),
     ("wdm", "queue"),
+    ("wdm", "csq_queue"),
     ("wdm", "requests"),
     ("wdm", "spin_lock_safe"),
     ("wdm", "start_io"),
@@ -54,6 +55,7 @@ const TARGETS: &[(&str, &str)] = &[
     ("minimal", "sim"),
     ("event", "sim"),
     ("csq", "sim"),
+    ("cancel", "sim"),
     ("startio", "sim"),
     ("ioctl", "sim"),
 ];
