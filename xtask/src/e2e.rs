@@ -10,9 +10,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::sys::Built;
+use crate::wine_patch::Patched;
 
 /// Routines Debian's Wine 8.0 exports only as stubs (they abort, or fail with
 /// STATUS_NOT_IMPLEMENTED), from ../shared/spec/wine-loader.md and, for
@@ -36,7 +38,7 @@ pub const WINE_STUBS: &[&str] = &[
 const WINE: &str = "/usr/lib/wine/wine64";
 const WINESERVER: &str = "/usr/lib/wine/wineserver";
 const CLIENT_TARGET: &str = "x86_64-pc-windows-gnu";
-const MINGW_GCC: &str = "x86_64-w64-mingw32-gcc";
+pub(crate) const MINGW_GCC: &str = "x86_64-w64-mingw32-gcc";
 
 /// How a sample fared.
 #[derive(Clone, Debug)]
@@ -75,13 +77,16 @@ pub fn stubs_imported(built: &Built) -> Vec<String> {
 }
 
 /// A Wine prefix with a persistent server, removed on drop.
-struct Prefix {
+pub(crate) struct Prefix {
     dir: PathBuf,
-    log: PathBuf,
+    pub(crate) log: PathBuf,
 }
 
+/// Prefixes made by this process: each gets its own folder, so that two can live at once.
+static PREFIXES: AtomicUsize = AtomicUsize::new(0);
+
 impl Prefix {
-    fn wine(&self, timeout: Duration, args: &[&str]) -> Result<Output, String> {
+    pub(crate) fn wine(&self, timeout: Duration, args: &[&str]) -> Result<Output, String> {
         Command::new("timeout")
             .arg(timeout.as_secs().to_string())
             .arg(WINE)
@@ -94,12 +99,24 @@ impl Prefix {
             .map_err(|e| format!("wine64: {e}"))
     }
 
-    fn create(root: &Path) -> Result<Self, String> {
-        let dir = root.join(format!("target/e2e/prefix-{}", std::process::id()));
+    /// With `patched`, the prefix loads that ntoskrnl.exe instead of Wine's.
+    pub(crate) fn create(root: &Path, patched: Option<&Patched>) -> Result<Self, String> {
+        let n = PREFIXES.fetch_add(1, Ordering::Relaxed);
+        let (dir, log) = match n {
+            0 => (
+                format!("target/e2e/prefix-{}", std::process::id()),
+                "target/e2e/wine.log".to_owned(),
+            ),
+            n => (
+                format!("target/e2e/prefix-{}-{n}", std::process::id()),
+                format!("target/e2e/wine-{n}.log"),
+            ),
+        };
+        let dir = root.join(dir);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let prefix = Prefix {
-            log: root.join("target/e2e/wine.log"),
+            log: root.join(log),
             dir,
         };
         // 1. Create the prefix, and let that first session end completely.
@@ -120,6 +137,11 @@ impl Prefix {
             .args(["120", WINESERVER, "-w"])
             .env("WINEPREFIX", &prefix.dir)
             .status();
+        // 1b. The patched ntoskrnl.exe goes in now: after the prefix exists, before the session
+        // that starts the services (and with them winedevice.exe, which loads ntoskrnl.exe).
+        if let Some(patched) = patched {
+            crate::wine_patch::install(&prefix.dir, patched, Path::new(WINE), Path::new(WINESERVER))?;
+        }
         // 2. A persistent server: without it the session ends between commands and the
         // drivers are unloaded.
         let server = Command::new(WINESERVER)
@@ -159,12 +181,12 @@ impl Prefix {
         Ok(prefix)
     }
 
-    fn drive_c(&self) -> PathBuf {
+    pub(crate) fn drive_c(&self) -> PathBuf {
         self.dir.join("drive_c")
     }
 
     /// `sc create` then `sc start`, with retries: services.exe may still be settling after boot.
-    fn start_service(&self, name: &str) -> Result<(), String> {
+    pub(crate) fn start_service(&self, name: &str) -> Result<(), String> {
         let bin = format!(r"C:\windows\system32\drivers\{name}.sys");
         let mut last = String::new();
         for attempt in 0..5 {
@@ -273,7 +295,7 @@ pub fn run(root: &Path, built: &[Built]) -> Vec<(String, Outcome)> {
         }
     };
     println!("e2e: making a fresh Wine prefix (about 20 s)");
-    let prefix = match Prefix::create(root) {
+    let prefix = match Prefix::create(root, None) {
         Ok(p) => p,
         Err(e) => {
             return built

@@ -7,6 +7,7 @@ mod pe;
 mod samples;
 mod sys;
 mod tools;
+mod wine_patch;
 mod zero_cost;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,10 @@ cargo xtask <command>
              docs/miri.md); `cargo xtask miri wdm-sim` runs one package
   bindings   regenerate wdm-sys's bundled bindings and export lists (needs
              libclang-dev and mingw-w64-x86-64-dev)
+  wine-patch the project's patched Wine ntoskrnl.exe (StartIo, device queues,
+             IoCsq; e2e/wine): built from Debian's source of the installed wine64
+             and cached in target/wine-ntoskrnl, then its C tests run in a fresh
+             prefix; `cargo xtask wine-patch 5` runs them five times
 ";
 
 /// Debian packages the tests need: the DDK headers and libclang (the bindings freshness test)
@@ -129,6 +134,7 @@ fn main() -> ExitCode {
         Some("bindings") => bindings::command(&root),
         Some("sys") => sys::command(&root),
         Some("e2e") => e2e::command(&root),
+        Some("wine-patch") => wine_patch::command(&root, &args[1..]),
         Some("miri") => miri::command(&root, &args[1..]),
         Some("samples") => samples::command(&root),
         Some("test") => test(&root),
