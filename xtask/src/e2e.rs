@@ -17,9 +17,14 @@ use crate::sys::Built;
 use crate::wine_patch::Patched;
 
 /// Routines Debian's Wine 8.0 exports only as stubs (they abort, or fail with
-/// STATUS_NOT_IMPLEMENTED), from ../shared/spec/wine-loader.md and, for
-/// IoAllocateDriverObjectExtension, from running minimal.sys here.
+/// STATUS_NOT_IMPLEMENTED) or not at all, from ../shared/spec/wine-loader.md; for
+/// IoAllocateDriverObjectExtension, from running minimal.sys here; for KeRemoveQueueDpc (which
+/// every driver with a timer calls at unload) and IoCsqInitializeEx, from the `@ stub` lines
+/// and the missing entries of the 8.0 source's ntoskrnl.exe.spec.
 pub const WINE_STUBS: &[&str] = &[
+    "KeRemoveQueueDpc",
+    "IoCsqInitializeEx",
+    "KeRemoveByKeyDeviceQueueIfBusy",
     "IoStartPacket",
     "IoStartNextPacketByKey",
     "IoSetStartIoAttributes",
@@ -229,6 +234,33 @@ impl Prefix {
     }
 }
 
+impl Prefix {
+    /// `sc stop`, then waits (10 s at most) for the service to report STOPPED: the driver's
+    /// unload routine has returned.
+    fn stop_service(&self, name: &str) -> Result<(), String> {
+        self.wine(Duration::from_secs(60), &["sc", "stop", name])?;
+        let mut state = String::new();
+        for _ in 0..20 {
+            let query = self.wine(Duration::from_secs(60), &["sc", "query", name])?;
+            let out = String::from_utf8_lossy(&query.stdout).into_owned();
+            state = out
+                .lines()
+                .find(|l| l.contains("STATE"))
+                .unwrap_or("")
+                .trim()
+                .to_owned();
+            if state.contains("STOPPED") {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        Err(format!(
+            "the service did not stop ({state}); see {}",
+            self.log.display()
+        ))
+    }
+}
+
 impl Drop for Prefix {
     fn drop(&mut self) {
         let _ = Command::new(WINESERVER).arg("-k").env("WINEPREFIX", &self.dir).status();
@@ -269,73 +301,234 @@ fn build_shim(root: &Path, out: &Path) -> Result<(), String> {
     }
 }
 
-/// Runs every sample under Wine. Returns one outcome per sample, in order.
-pub fn run(root: &Path, built: &[Built]) -> Vec<(String, Outcome)> {
-    let all_not_run = |why: String| {
-        built
-            .iter()
-            .map(|b| (b.name.clone(), Outcome::NotRun(why.clone())))
-            .collect()
+/// Routines the project's ntoskrnl patch (`e2e/wine/`) implements: a sample whose Wine stubs
+/// are all among these runs on the patched loader instead of being "not run".
+pub const PATCHED: &[&str] = &[
+    "KeRemoveQueueDpc",
+    "IoCsqInitializeEx",
+    "KeRemoveByKeyDeviceQueueIfBusy",
+    "IoStartPacket",
+    "IoStartNextPacketByKey",
+    "IoSetStartIoAttributes",
+    "KeRemoveEntryDeviceQueue",
+    "KeInsertByKeyDeviceQueue",
+    "KeRemoveByKeyDeviceQueue",
+    "IoCsqInsertIrp",
+    "IoCsqInsertIrpEx",
+    "IoCsqRemoveIrp",
+    "IoCsqRemoveNextIrp",
+];
+
+/// One sample's end-to-end result and the loader it ran on.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// The sample.
+    pub name: String,
+    /// How it fared.
+    pub outcome: Outcome,
+    /// "Wine 8.0", "Wine 8.0 + wdm ntoskrnl patch", or "-" when it did not run.
+    pub loader: String,
+}
+
+/// Which loader a sample needs.
+enum Needs {
+    Stock,
+    Patched,
+    /// Imports stubs the patch does not implement either.
+    Neither(Vec<String>),
+}
+
+fn needs(b: &Built) -> Needs {
+    let stubs = stubs_imported(b);
+    let unpatched: Vec<String> = stubs
+        .iter()
+        .filter(|s| !PATCHED.contains(&s.as_str()))
+        .cloned()
+        .collect();
+    if stubs.is_empty() {
+        Needs::Stock
+    } else if unpatched.is_empty() {
+        Needs::Patched
+    } else {
+        Needs::Neither(unpatched)
+    }
+}
+
+/// The installed Wine's version, as "Wine 8.0".
+fn wine_version() -> String {
+    Command::new(WINE)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            let v = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+            let number = v.strip_prefix("wine-")?.split_whitespace().next()?.to_owned();
+            Some(format!("Wine {number}"))
+        })
+        .unwrap_or_else(|| "Wine".into())
+}
+
+/// The client and its shim copied into a prefix's `C:\e2e`.
+fn install_client(prefix: &Prefix, root: &Path, client: &Path) -> Result<(), String> {
+    let bin = prefix.drive_c().join("e2e");
+    std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
+    std::fs::copy(client, bin.join("wdm-e2e-client.exe")).map_err(|e| e.to_string())?;
+    build_shim(root, &bin.join("bcryptprimitives.dll"))
+}
+
+/// Runs every sample under Wine: on the system's Wine when it implements what the sample
+/// imports, on Wine with the project's ntoskrnl patch when the patch implements the rest (the
+/// patch is built once and cached), and not at all otherwise. With the patch built, its own
+/// tests run too (the last entry, named "ntoskrnl patch tests").
+pub fn run(root: &Path, built: &[Built]) -> Vec<Run> {
+    let not_run = |b: &Built, why: String| Run {
+        name: b.name.clone(),
+        outcome: Outcome::NotRun(why),
+        loader: "-".into(),
     };
     println!("\n== end to end under Wine");
     if let Err(e) = crate::tools::ensure_packages(&["wine64", "gcc-mingw-w64-x86-64"]) {
-        return all_not_run(format!("Wine could not be installed ({e})"));
-    }
-    if !Path::new(WINE).exists() {
-        return all_not_run(format!("{WINE} is missing"));
-    }
-    let started = Instant::now();
-    let client = match build_client(root) {
-        Ok(c) => c,
-        Err(e) => {
-            return built
-                .iter()
-                .map(|b| (b.name.clone(), Outcome::Failed(e.clone())))
-                .collect();
-        }
-    };
-    println!("e2e: making a fresh Wine prefix (about 20 s)");
-    let prefix = match Prefix::create(root, None) {
-        Ok(p) => p,
-        Err(e) => {
-            return built
-                .iter()
-                .map(|b| (b.name.clone(), Outcome::Failed(e.clone())))
-                .collect();
-        }
-    };
-    let bin = prefix.drive_c().join("e2e");
-    let setup = std::fs::create_dir_all(&bin)
-        .map_err(|e| e.to_string())
-        .and_then(|()| std::fs::copy(&client, bin.join("wdm-e2e-client.exe")).map_err(|e| e.to_string()))
-        .and_then(|_| build_shim(root, &bin.join("bcryptprimitives.dll")));
-    if let Err(e) = setup {
         return built
             .iter()
-            .map(|b| (b.name.clone(), Outcome::Failed(e.clone())))
+            .map(|b| not_run(b, format!("Wine could not be installed ({e})")))
             .collect();
     }
-    let mut results = Vec::new();
-    for b in built {
-        let stubs = stubs_imported(b);
-        if !stubs.is_empty() {
-            println!("e2e: {}: not run (imports Wine 8 stubs: {})", b.name, stubs.join(", "));
-            results.push((
-                b.name.clone(),
-                Outcome::NotRun(format!("Wine 8 only stubs {}", stubs.join(", "))),
-            ));
-            continue;
+    if !Path::new(WINE).exists() {
+        return built.iter().map(|b| not_run(b, format!("{WINE} is missing"))).collect();
+    }
+    let started = Instant::now();
+    let stock = wine_version();
+    let patched_name = format!("{stock} + wdm ntoskrnl patch");
+    let failed_all = |e: &str| -> Vec<Run> {
+        built
+            .iter()
+            .map(|b| Run {
+                name: b.name.clone(),
+                outcome: Outcome::Failed(e.to_owned()),
+                loader: "-".into(),
+            })
+            .collect()
+    };
+    let client = match build_client(root) {
+        Ok(c) => c,
+        Err(e) => return failed_all(&e),
+    };
+    // The patched loader, only if a sample needs it.
+    let patched = if built.iter().any(|b| matches!(needs(b), Needs::Patched)) {
+        println!("e2e: the wdm ntoskrnl patch (e2e/wine/): building or taking it from the cache");
+        let p = crate::wine_patch::patched_ntoskrnl(root);
+        match &p {
+            Ok(p) => println!(
+                "e2e: patched ntoskrnl.exe for Wine {} (patch {}) {} in {:.0} s",
+                p.wine_version,
+                p.patch_hash,
+                if p.from_cache { "from the cache" } else { "built" },
+                p.seconds
+            ),
+            Err(e) => println!("e2e: the patched ntoskrnl.exe is not available: {e}"),
         }
-        println!("e2e: {}: installing and starting the service", b.name);
-        let outcome = run_one(&prefix, b);
+        Some(p)
+    } else {
+        None
+    };
+    let mut results = Vec::new();
+    let mut stock_prefix = None;
+    let mut patched_prefix = None;
+    for b in built {
+        let (prefix, loader) = match needs(b) {
+            Needs::Neither(stubs) => {
+                println!("e2e: {}: not run (imports Wine stubs: {})", b.name, stubs.join(", "));
+                results.push(not_run(
+                    b,
+                    format!(
+                        "Wine only stubs {} (the wdm patch does not implement them)",
+                        stubs.join(", ")
+                    ),
+                ));
+                continue;
+            }
+            Needs::Stock => (&mut stock_prefix, (None, stock.clone())),
+            Needs::Patched => match &patched {
+                Some(Ok(p)) => (&mut patched_prefix, (Some(p), patched_name.clone())),
+                Some(Err(e)) => {
+                    results.push(not_run(
+                        b,
+                        format!("needs the wdm ntoskrnl patch, which could not be built: {e}"),
+                    ));
+                    continue;
+                }
+                None => unreachable!("built above whenever a sample needs it"),
+            },
+        };
+        let (patch, loader) = loader;
+        if prefix.is_none() {
+            let label = if patch.is_some() { "patched" } else { "stock" };
+            println!("e2e: making a fresh Wine prefix ({label}, about 20 s)");
+            let made = Prefix::create(root, patch).and_then(|p| install_client(&p, root, &client).map(|()| p));
+            match made {
+                Ok(p) => *prefix = Some(p),
+                Err(e) => {
+                    results.push(Run {
+                        name: b.name.clone(),
+                        outcome: Outcome::Failed(e),
+                        loader,
+                    });
+                    continue;
+                }
+            }
+        }
+        let prefix = prefix.as_ref().expect("made above");
+        println!("e2e: {}: installing and starting the service ({loader})", b.name);
+        let outcome = run_one(root, prefix, b);
         println!("e2e: {}: {}", b.name, outcome.cell());
-        results.push((b.name.clone(), outcome));
+        results.push(Run {
+            name: b.name.clone(),
+            outcome,
+            loader,
+        });
+    }
+    drop(stock_prefix);
+    drop(patched_prefix);
+    if let Some(Ok(p)) = &patched {
+        println!("e2e: the patch's own tests (e2e/wine/tests) under {patched_name}");
+        let outcome = match crate::wine_patch::run_tests(root, p) {
+            Ok(summary) => Outcome::Passed(summary),
+            Err(e) => Outcome::Failed(e),
+        };
+        println!("e2e: ntoskrnl patch tests: {}", outcome.cell());
+        results.push(Run {
+            name: "ntoskrnl patch tests".into(),
+            outcome,
+            loader: patched_name.clone(),
+        });
     }
     println!("e2e: done in {:.0} s", started.elapsed().as_secs_f64());
     results
 }
 
-fn run_one(prefix: &Prefix, b: &Built) -> Outcome {
+/// The lines between `--- transcript` and `--- end` in a program's output.
+fn transcript(output: &str) -> Option<String> {
+    let (_, rest) = output.split_once("--- transcript\n")?;
+    let (body, _) = rest.split_once("--- end")?;
+    Some(body.replace("\r\n", "\n"))
+}
+
+/// The sample's scenario on the simulator (its `scenario` test), for the comparison.
+fn simulator_transcript(root: &Path, name: &str) -> Result<String, String> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args(["test", "-q", "-p", name, "--test", "scenario", "--", "--nocapture"])
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| format!("cargo: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    match transcript(&stdout) {
+        Some(t) if out.status.success() => Ok(t),
+        _ => Err(format!("the simulator's run of the {name} scenario failed:\n{stdout}")),
+    }
+}
+
+fn run_one(root: &Path, prefix: &Prefix, b: &Built) -> Outcome {
     let drivers = prefix.drive_c().join("windows/system32/drivers");
     if let Err(e) = std::fs::copy(&b.path, drivers.join(format!("{}.sys", b.name))) {
         return Outcome::Failed(format!("copying the image: {e}"));
@@ -344,17 +537,17 @@ fn run_one(prefix: &Prefix, b: &Built) -> Outcome {
         return Outcome::Failed(e);
     }
     let run = prefix.wine(Duration::from_secs(90), &[r"C:\e2e\wdm-e2e-client.exe", &b.name]);
-    let _ = prefix.wine(Duration::from_secs(60), &["sc", "stop", &b.name]);
+    let stop = prefix.stop_service(&b.name);
     let out = match run {
         Ok(o) => o,
         Err(e) => return Outcome::Failed(e),
     };
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
     for line in stdout.lines() {
         println!("    {line}");
     }
     let summary = stdout.lines().last().unwrap_or("").trim().to_owned();
-    match out.status.code() {
+    let outcome = match out.status.code() {
         Some(0) => Outcome::Passed(summary),
         Some(124) => Outcome::Failed(format!("the client timed out after 90 s; see {}", prefix.log.display())),
         _ => Outcome::Failed(if summary.is_empty() {
@@ -362,6 +555,29 @@ fn run_one(prefix: &Prefix, b: &Built) -> Outcome {
         } else {
             summary
         }),
+    };
+    let Outcome::Passed(summary) = outcome else {
+        return outcome;
+    };
+    if let Err(e) = stop {
+        return Outcome::Failed(format!("{summary}, but unloading failed: {e}"));
+    }
+    // A sample with a scenario: the transcript under Wine must be the simulator's, line for line.
+    if wdm_e2e_scenario::by_name(&b.name).is_none() {
+        return Outcome::Passed(format!("{summary}, unloaded"));
+    }
+    let Some(wine) = transcript(&stdout) else {
+        return Outcome::Failed("the client printed no transcript".into());
+    };
+    match simulator_transcript(root, &b.name) {
+        Err(e) => Outcome::Failed(e),
+        Ok(sim) => match wdm_e2e_scenario::first_difference(&sim, &wine) {
+            None => Outcome::Passed(format!(
+                "{summary}, unloaded; transcript = simulator's, {} lines",
+                wine.lines().count()
+            )),
+            Some(diff) => Outcome::Failed(format!("Wine and the simulator differ: {diff}")),
+        },
     }
 }
 
@@ -370,11 +586,11 @@ pub fn command(root: &Path) -> Result<(), String> {
     let names = crate::sys::samples(root)?;
     let built = crate::sys::build(root, &names)?;
     let results = run(root, &built);
-    println!("\n{:<10} result", "sample");
-    for (name, outcome) in &results {
-        println!("{name:<10} {}", outcome.cell());
+    println!("\n{:<22} {:<31} result", "sample", "loader");
+    for r in &results {
+        println!("{:<22} {:<31} {}", r.name, r.loader, r.outcome.cell());
     }
-    if results.iter().any(|(_, o)| o.failed()) {
+    if results.iter().any(|r| r.outcome.failed()) {
         Err("an end-to-end test failed".into())
     } else {
         Ok(())

@@ -145,27 +145,37 @@ pub fn command(root: &Path) -> Result<(), String> {
     let wine = e2e::run(root, &built);
 
     println!(
-        "\n{:<8} {:>7} {:<7} {:<10} {:<42} wine",
-        "sample", ".sys", "image", "simulator", "stress"
+        "\n{:<8} {:>7} {:<7} {:<10} {:<42} {:<31} wine",
+        "sample", ".sys", "image", "simulator", "stress", "loader"
     );
     let mut failed = false;
-    for ((b, sim), (_, outcome)) in built.iter().zip(&sims).zip(&wine) {
+    for (b, sim) in built.iter().zip(&sims) {
         let image = if b.verdict.ok() { "ok" } else { "FAILED" };
         let tests = if sim.ok {
             format!("{} passed", sim.passed)
         } else {
             format!("{} FAILED", sim.failed)
         };
+        let run = wine.iter().find(|r| r.name == b.name);
+        let (loader, cell) = match run {
+            Some(r) => (r.loader.as_str(), r.outcome.cell()),
+            None => ("-", "FAILED: no end-to-end result".to_owned()),
+        };
         println!(
-            "{:<8} {:>7} {:<7} {:<10} {:<42} {}",
+            "{:<8} {:>7} {:<7} {:<10} {:<42} {:<31} {}",
             b.name,
             b.size,
             image,
             tests,
             stress_cell(&sim.stress),
-            outcome.cell()
+            loader,
+            cell
         );
-        failed |= !b.verdict.ok() || !sim.ok || matches!(outcome, Outcome::Failed(_));
+        failed |= !b.verdict.ok() || !sim.ok || run.is_none_or(|r| matches!(r.outcome, Outcome::Failed(_)));
+    }
+    for r in wine.iter().filter(|r| !built.iter().any(|b| b.name == r.name)) {
+        println!("{}: {} ({})", r.name, r.outcome.cell(), r.loader);
+        failed |= r.outcome.failed();
     }
     println!("\nall three ways in {:.0} s", started.elapsed().as_secs_f64());
     if failed { Err("a sample failed".into()) } else { Ok(()) }
