@@ -238,6 +238,17 @@ static void test_device_queue_routines(void)
     for (i = 0; i < res.count && i < SIOTEST_RESULTS; i++) check( res.r[i].ok, "device queue: %s", res.r[i].name );
 }
 
+static void test_timer(void)
+{
+    struct siotest_results res;
+    ULONG i;
+
+    memset( &res, 0, sizeof(res) );
+    if (!ioctl( plain, IOCTL_SIOTEST_TIMER, NULL, 0, &res, sizeof(res) )) res.count = 0;
+    check( res.count > 0, "timer: the driver ran its timer and DPC checks (%lu)", (unsigned long)res.count );
+    for (i = 0; i < res.count && i < SIOTEST_RESULTS; i++) check( res.r[i].ok, "%s", res.r[i].name );
+}
+
 static void test_fifo(void)
 {
     struct request *r[4];
@@ -632,6 +643,7 @@ int main(void)
     test_cancel_current();
     test_precancelled();
     test_csq();
+    test_timer();
 
     read_log( plain );
     check( !log_buffer.lost, "the driver's log never overflowed" );

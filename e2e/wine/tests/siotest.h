@@ -28,6 +28,7 @@
 #define IOCTL_SIOTEST_CSQ_NEXT   SIOTEST_IOCTL(8)  /* in: ULONG tag or SIOTEST_NONE (any); out: ULONG tag */
 #define IOCTL_SIOTEST_CSQ_SKIP   SIOTEST_IOCTL(9)  /* in: ULONG slot; out: siotest_results */
 #define IOCTL_SIOTEST_CSQ_RACE   SIOTEST_IOCTL(10) /* in: ULONG rounds; out: siotest_race */
+#define IOCTL_SIOTEST_TIMER      SIOTEST_IOCTL(11) /* out: siotest_results; KeSetTimer from its own DPC, KeRemoveQueueDpc */
 
 #define SIOTEST_NONE  0xffffffff
 #define SIOTEST_OTHER 0xfffffffe /* siotest_state.current: an IRP the hardware does not hold */

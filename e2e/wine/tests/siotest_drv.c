@@ -547,6 +547,64 @@ static void keyq_test( struct siotest_results *res )
  * Dispatch
  */
 
+/* The patch's two fixes to Wine's timers and DPCs: a timer DPC that sets its own timer again
+ * (the startio sample's hardware DPC starting the next transfer) must neither deadlock nor
+ * lose the second expiry, KeCancelTimer called from that DPC must not wait for itself, and
+ * KeRemoveQueueDpc (every timer driver's unload) must return instead of aborting. */
+static KTIMER test_timer;
+static KDPC test_timer_dpc;
+static KEVENT test_timer_done;
+static LONG test_timer_runs;
+static BOOLEAN test_timer_rearmed, test_timer_cancelled;
+
+static VOID NTAPI test_timer_routine( KDPC *dpc, PVOID context, PVOID arg1, PVOID arg2 )
+{
+    LARGE_INTEGER due;
+    LONG run = InterlockedIncrement( &test_timer_runs );
+
+    due.QuadPart = -10000; /* 1 ms */
+    if (run == 1)
+        test_timer_rearmed = KeSetTimer( &test_timer, due, &test_timer_dpc );
+    else if (run == 2)
+    {
+        due.QuadPart = -20 * 10000;
+        KeSetTimer( &test_timer, due, &test_timer_dpc );
+        test_timer_cancelled = KeCancelTimer( &test_timer );
+        KeSetEvent( &test_timer_done, IO_NO_INCREMENT, FALSE );
+    }
+}
+
+static void timer_test( struct siotest_results *res )
+{
+    LARGE_INTEGER due, timeout, pause;
+    KDPC idle_dpc;
+    NTSTATUS status;
+
+    KeInitializeTimer( &test_timer );
+    KeInitializeDpc( &test_timer_dpc, test_timer_routine, NULL );
+    KeInitializeEvent( &test_timer_done, NotificationEvent, FALSE );
+    test_timer_runs = 0;
+    test_timer_rearmed = test_timer_cancelled = TRUE;
+    due.QuadPart = -10000;
+    add_result( res, "timer: KeSetTimer of a timer not set returns FALSE",
+                !KeSetTimer( &test_timer, due, &test_timer_dpc ) );
+    timeout.QuadPart = -5 * 10000000;
+    status = KeWaitForSingleObject( &test_timer_done, Executive, KernelMode, FALSE, &timeout );
+    add_result( res, "timer: set again from its own DPC, it expires again",
+                status == STATUS_SUCCESS && test_timer_runs == 2 );
+    add_result( res, "timer: KeSetTimer in the DPC of a one-shot timer returns FALSE",
+                !test_timer_rearmed );
+    add_result( res, "timer: KeCancelTimer in its own DPC returns TRUE, without waiting",
+                test_timer_cancelled );
+    pause.QuadPart = -50 * 10000;
+    KeDelayExecutionThread( KernelMode, FALSE, &pause );
+    add_result( res, "timer: the timer cancelled in its DPC does not expire", test_timer_runs == 2 );
+    add_result( res, "timer: KeCancelTimer of an expired one-shot timer returns FALSE",
+                !KeCancelTimer( &test_timer ) );
+    KeInitializeDpc( &idle_dpc, test_timer_routine, NULL );
+    add_result( res, "dpc: KeRemoveQueueDpc of a DPC not queued returns FALSE", !KeRemoveQueueDpc( &idle_dpc ) );
+}
+
 static NTSTATUS NTAPI sio_create_close( DEVICE_OBJECT *device, IRP *irp )
 {
     return complete_irp( irp, STATUS_SUCCESS, 0 );
@@ -655,6 +713,12 @@ static NTSTATUS NTAPI sio_ioctl( DEVICE_OBJECT *device, IRP *irp )
         if (out_len < sizeof(struct siotest_results)) return complete_irp( irp, STATUS_BUFFER_TOO_SMALL, 0 );
         RtlZeroMemory( buf, sizeof(struct siotest_results) );
         keyq_test( buf );
+        return complete_irp( irp, STATUS_SUCCESS, sizeof(struct siotest_results) );
+
+    case IOCTL_SIOTEST_TIMER:
+        if (out_len < sizeof(struct siotest_results)) return complete_irp( irp, STATUS_BUFFER_TOO_SMALL, 0 );
+        RtlZeroMemory( buf, sizeof(struct siotest_results) );
+        timer_test( buf );
         return complete_irp( irp, STATUS_SUCCESS, sizeof(struct siotest_results) );
 
     case IOCTL_SIOTEST_CSQ_INSERT:
