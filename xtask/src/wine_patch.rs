@@ -86,6 +86,26 @@ fn sanitise(version: &str) -> String {
         .collect()
 }
 
+/// Removes the work folders (`.build-<key>-<pid>`, several hundred MB each) of builds whose
+/// process is gone: an interrupted build leaves its folder, never a cache entry.
+fn remove_abandoned_builds(cache: &Path) {
+    let Ok(entries) = std::fs::read_dir(cache) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix(".build-")
+            .and_then(|rest| rest.rsplit('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// The cached patched ntoskrnl.exe for the installed Wine, built with
 /// `e2e/wine/build-ntoskrnl.sh` when missing (about 35 s from a fresh folder, then cached under
 /// `target/wine-ntoskrnl/<wine version>-<16 hex of the patch's SHA-256>/`).
@@ -113,6 +133,7 @@ pub fn patched_ntoskrnl(root: &Path) -> Result<Patched, String> {
     }
 
     println!("wine-patch: building ntoskrnl.exe for wine64 {wine_version} with {PATCH} (about 35 s)");
+    remove_abandoned_builds(&cache);
     let work = cache.join(format!(".build-{key}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
