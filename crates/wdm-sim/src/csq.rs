@@ -11,6 +11,13 @@
 //! - When an IRP turns out to be cancelled already at insertion, CompleteCanceledIrp runs after
 //!   the queue lock is released (ReactOS calls it under the lock). CompleteCanceledIrp completes
 //!   the IRP, and IoCompleteRequest must not be called holding a spin lock (SpinLockSafe).
+//! - IoCsqInsertIrpEx returns InsertIrpEx's own status when it succeeds (STATUS_PENDING
+//!   included), as the DDI says; the project's Wine patch tests found that this simulator
+//!   returned STATUS_SUCCESS instead.
+//! - IoCsqInitialize(Ex) with a NULL callback fails with STATUS_INVALID_PARAMETER. Windows (and
+//!   the spec) store the callbacks and succeed, and the driver faults at the first call of the
+//!   missing one; refusing at once reports the same driver bug earlier, and a correct driver
+//!   never sees the difference.
 
 use wdm_sys::ntddk::{IoMarkIrpPending, IoSetCancelRoutine};
 use wdm_sys::{
@@ -260,6 +267,8 @@ fn insert(
         (q.Type, q.CsqInsertIrp)
     };
     let irql = cb.lock();
+    // What IoCsqInsertIrpEx returns: InsertIrpEx's own status (STATUS_PENDING is a success).
+    let mut result = STATUS_SUCCESS;
     let claim: PVOID = if context.is_null() {
         csq.cast()
     } else {
@@ -288,6 +297,7 @@ fn insert(
             cb.unlock(irql);
             return status;
         }
+        result = status;
     } else if let Some(f) = raw_insert {
         // SAFETY: the driver's insert callback, under its lock.
         unsafe { f(csq, irp) };
@@ -304,10 +314,10 @@ fn insert(
         clear_context(irp);
         cb.unlock(irql);
         cb.complete_canceled(irp);
-        return STATUS_SUCCESS;
+        return result;
     }
     cb.unlock(irql);
-    STATUS_SUCCESS
+    result
 }
 
 /// `IoCsqInsertIrp`: queues the IRP (marked pending) with the queue's cancel routine armed.

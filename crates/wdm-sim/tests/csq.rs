@@ -26,6 +26,11 @@ struct Ext {
     refuse: bool,
     /// Mark each read cancelled before inserting it (a cancel that arrived first).
     precancel: bool,
+    /// InsertIrpEx accepts with STATUS_PENDING instead of STATUS_SUCCESS (as mingw-w64's csq.h
+    /// example does).
+    accept_pending: bool,
+    /// What the last IoCsqInsertIrpEx returned.
+    last_insert: AtomicU32,
 }
 
 const DRAIN_ONE: u32 = 0x222000;
@@ -62,6 +67,9 @@ unsafe extern "C-unwind" fn insert_ex(csq: PIO_CSQ, irp: PIRP, _ctx: PVOID) -> N
             return STATUS_DEVICE_BUSY;
         }
         insert(csq, irp);
+        if (*ext_of(csq)).accept_pending {
+            return STATUS_PENDING;
+        }
     }
     STATUS_SUCCESS
 }
@@ -117,6 +125,7 @@ unsafe extern "C-unwind" fn dispatch_read(device: PDEVICE_OBJECT, irp: PIRP) -> 
             (*irp).Cancel = 1;
         }
         let status = IoCsqInsertIrpEx(&raw mut (*e).csq, irp, &raw mut (*e).context, std::ptr::null_mut());
+        (*e).last_insert.store(status as u32, SeqCst);
         if !NT_SUCCESS(status) {
             complete(irp, status, 0);
             return status;
@@ -177,6 +186,7 @@ unsafe extern "C-unwind" fn entry(driver: PDRIVER_OBJECT, registry: PUNICODE_STR
         let e = (*device).DeviceExtension.cast::<Ext>();
         (*e).refuse = path.contains("refuse");
         (*e).precancel = path.contains("precancel");
+        (*e).accept_pending = path.contains("pending");
         InitializeListHead(&raw mut (*e).queue);
         KeInitializeSpinLock(&raw mut (*e).lock);
         let status = IoCsqInitializeEx(
@@ -278,6 +288,28 @@ fn a_refused_insert_is_not_marked_pending() {
     file.close();
     driver.unload();
     assert!(!kernel.was_reported(Rule::MarkedNotPending));
+    kernel.assert_clean();
+}
+
+#[test]
+fn insert_irp_ex_returns_the_callbacks_status() {
+    // The DDI: IoCsqInsertIrpEx returns what InsertIrpEx returned, STATUS_PENDING included (a
+    // success); found by the Wine patch's tests, which disagreed with this simulator.
+    let kernel = Kernel::new();
+    let driver = kernel.load("csq-pending", entry).unwrap();
+    let file = kernel.open(r"\\.\Csq").unwrap();
+    let read = file.start_read(1);
+    assert_eq!(read.returned, STATUS_PENDING);
+    // SAFETY: the device extension of the driver's only device, read while it is loaded.
+    let last = unsafe {
+        let d = (*driver.object()).DeviceObject;
+        (*(*d).DeviceExtension.cast::<Ext>()).last_insert.load(SeqCst)
+    };
+    assert_eq!(last, STATUS_PENDING as u32, "InsertIrpEx's own status");
+    assert!(read.cancel());
+    assert_eq!(read.wait().status, STATUS_CANCELLED);
+    file.close();
+    driver.unload();
     kernel.assert_clean();
 }
 
