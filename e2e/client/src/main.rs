@@ -21,7 +21,7 @@ fn main() {
 }
 
 #[cfg(windows)]
-mod win {
+pub(crate) mod win {
     use std::cell::Cell;
     use std::ffi::c_void;
     use std::time::{Duration, Instant};
@@ -56,7 +56,7 @@ mod win {
     }
 
     /// An open device handle (overlapped), and whether it was closed early (`close`).
-    struct Device(HANDLE, Cell<bool>);
+    pub(crate) struct Device(pub(crate) HANDLE, Cell<bool>);
 
     impl Drop for Device {
         fn drop(&mut self) {
@@ -72,7 +72,7 @@ mod win {
     }
 
     impl Device {
-        fn open(name: &str) -> Result<Self, u32> {
+        pub(crate) fn open(name: &str) -> Result<Self, u32> {
             let name = wide(name);
             // SAFETY: a NUL-terminated name; no security attributes or template.
             let h = unsafe {

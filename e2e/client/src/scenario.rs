@@ -8,10 +8,7 @@ use std::ffi::c_void;
 use wdm_e2e_scenario::{Completion, Executor, Request, Scenario, Started};
 use windows_sys::Wdk::Storage::FileSystem::{NtReadFile, NtWriteFile};
 use windows_sys::Wdk::System::IO::NtDeviceIoControlFile;
-use windows_sys::Win32::Foundation::{
-    CloseHandle, GENERIC_READ, GENERIC_WRITE, GetLastError, HANDLE, INVALID_HANDLE_VALUE, WAIT_OBJECT_0,
-};
-use windows_sys::Win32::Storage::FileSystem::{CreateFileW, FILE_FLAG_OVERLAPPED, OPEN_EXISTING};
+use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0};
 use windows_sys::Win32::System::IO::{CancelIoEx, IO_STATUS_BLOCK, OVERLAPPED};
 use windows_sys::Win32::System::Threading::{CreateEventW, WaitForSingleObject};
 
@@ -22,15 +19,15 @@ const PENDING: i32 = 0x103;
 const WAIT_MS: u32 = 5_000;
 
 /// The Win32 executor.
-pub struct Win32;
+pub(crate) struct Win32;
 
-/// An open, overlapped handle.
-pub struct Handle(HANDLE);
+/// An open, overlapped handle (closed when dropped).
+pub(crate) type Handle = crate::win::Device;
 
 /// A request in flight: its status block, event and buffers live on the heap until the
 /// request has completed (or, if it never does, forever: they are leaked, never freed under a
 /// request that may still write them).
-pub struct InFlight {
+pub(crate) struct InFlight {
     handle: HANDLE,
     iosb: Box<IO_STATUS_BLOCK>,
     event: HANDLE,
@@ -84,39 +81,16 @@ fn zeroed_iosb() -> IO_STATUS_BLOCK {
     unsafe { std::mem::zeroed() }
 }
 
-fn wide(s: &str) -> Vec<u16> {
-    s.encode_utf16().chain(Some(0)).collect()
-}
-
 impl Executor for Win32 {
     type Handle = Handle;
     type Pending = InFlight;
 
     fn open(&mut self, path: &str) -> Result<Handle, String> {
-        let name = wide(path);
-        // SAFETY: a NUL-terminated name; no security attributes or template.
-        let h = unsafe {
-            CreateFileW(
-                name.as_ptr(),
-                GENERIC_READ | GENERIC_WRITE,
-                0,
-                std::ptr::null(),
-                OPEN_EXISTING,
-                FILE_FLAG_OVERLAPPED,
-                std::ptr::null_mut(),
-            )
-        };
-        if h == INVALID_HANDLE_VALUE {
-            // SAFETY: no preconditions.
-            Err(format!("CreateFile error {}", unsafe { GetLastError() }))
-        } else {
-            Ok(Handle(h))
-        }
+        Handle::open(path).map_err(|e| format!("CreateFile error {e}"))
     }
 
     fn close(&mut self, handle: Handle) {
-        // SAFETY: a handle this executor opened, closed once (the value is consumed).
-        unsafe { CloseHandle(handle.0) };
+        drop(handle);
     }
 
     fn start(&mut self, handle: &Handle, request: &Request) -> Started<InFlight> {
@@ -225,7 +199,7 @@ impl Executor for Win32 {
 /// Runs a scenario: prints its transcript between `--- transcript` and `--- end` (for
 /// `cargo xtask e2e` to compare with the simulator's), then one check per line against the
 /// expected transcript. Returns (passed, failed).
-pub fn run(scenario: Scenario) -> (usize, usize) {
+pub(crate) fn run(scenario: Scenario) -> (usize, usize) {
     println!("--- transcript");
     let transcript = match wdm_e2e_scenario::run_with(&scenario.steps(), &mut Win32, |line| println!("{line}")) {
         Ok(t) => t,
