@@ -408,7 +408,7 @@ pub fn run(root: &Path, built: &[Built]) -> Vec<Run> {
             Ok(p) => println!(
                 "e2e: patched ntoskrnl.exe for Wine {} (patch {}) {} in {:.0} s",
                 p.wine_version,
-                p.patch_hash,
+                &p.patch_hash[..16.min(p.patch_hash.len())],
                 if p.from_cache { "from the cache" } else { "built" },
                 p.seconds
             ),
