@@ -480,7 +480,7 @@ fn bindgen_libclang_present() -> bool {
 /// `cargo xtask bindings`: regenerate everything in place.
 pub fn command(root: &Path) -> Result<(), String> {
     if !tools_present() {
-        crate::tools::ensure_packages(&["mingw-w64-x86-64-dev", "libclang-dev", "llvm"])?;
+        cargo_wdm::tools::ensure_packages(&["mingw-w64-x86-64-dev", "libclang-dev", "llvm"])?;
     }
     let dir = sys_crate(root);
     let g = generate(Path::new(MINGW_INCLUDE))?;

@@ -9,41 +9,14 @@
 //! says which routines.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cargo_wdm::wine::{MINGW_GCC, NOT_PATCHED, Prefix, WINE, WINE_STUBS};
+
 use crate::sys::Built;
-use crate::wine_patch::Patched;
 
-/// Routines Debian's Wine 8.0 exports only as stubs (they abort, or fail with
-/// STATUS_NOT_IMPLEMENTED) or not at all, from ../shared/spec/wine-loader.md; for
-/// IoAllocateDriverObjectExtension, from running minimal.sys here; for KeRemoveQueueDpc (which
-/// every driver with a timer calls at unload) and IoCsqInitializeEx, from the `@ stub` lines
-/// and the missing entries of the 8.0 source's ntoskrnl.exe.spec.
-pub const WINE_STUBS: &[&str] = &[
-    "KeRemoveQueueDpc",
-    "IoCsqInitializeEx",
-    "KeRemoveByKeyDeviceQueueIfBusy",
-    "IoStartPacket",
-    "IoStartNextPacketByKey",
-    "IoSetStartIoAttributes",
-    "KeRemoveEntryDeviceQueue",
-    "KeInsertByKeyDeviceQueue",
-    "KeRemoveByKeyDeviceQueue",
-    "IoCsqInsertIrp",
-    "IoCsqInsertIrpEx",
-    "IoCsqRemoveIrp",
-    "IoCsqRemoveNextIrp",
-    "ExAllocatePool2",
-    "KeGetCurrentIrql",
-    "IoAllocateDriverObjectExtension",
-];
-
-const WINE: &str = "/usr/lib/wine/wine64";
-const WINESERVER: &str = "/usr/lib/wine/wineserver";
-const CLIENT_TARGET: &str = "x86_64-pc-windows-gnu";
-pub(crate) const MINGW_GCC: &str = "x86_64-w64-mingw32-gcc";
+const CLIENT_TARGET: &str = cargo_wdm::wine::CLIENT_TARGET;
 
 /// How a sample fared.
 #[derive(Clone, Debug)]
@@ -81,197 +54,8 @@ pub fn stubs_imported(built: &Built) -> Vec<String> {
         .collect()
 }
 
-/// A Wine prefix with a persistent server, removed on drop.
-pub(crate) struct Prefix {
-    dir: PathBuf,
-    pub(crate) log: PathBuf,
-}
-
-/// Prefixes made by this process: each gets its own folder, so that two can live at once.
-static PREFIXES: AtomicUsize = AtomicUsize::new(0);
-
-impl Prefix {
-    pub(crate) fn wine(&self, timeout: Duration, args: &[&str]) -> Result<Output, String> {
-        Command::new("timeout")
-            .arg(timeout.as_secs().to_string())
-            .arg(WINE)
-            .args(args)
-            .env("WINEPREFIX", &self.dir)
-            .env("WINEARCH", "win64")
-            .env("WINEDEBUG", "-all")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("wine64: {e}"))
-    }
-
-    /// With `patched`, the prefix loads that ntoskrnl.exe instead of Wine's.
-    pub(crate) fn create(root: &Path, patched: Option<&Patched>) -> Result<Self, String> {
-        let n = PREFIXES.fetch_add(1, Ordering::Relaxed);
-        let (dir, log) = match n {
-            0 => (
-                format!("target/e2e/prefix-{}", std::process::id()),
-                "target/e2e/wine.log".to_owned(),
-            ),
-            n => (
-                format!("target/e2e/prefix-{}-{n}", std::process::id()),
-                format!("target/e2e/wine-{n}.log"),
-            ),
-        };
-        let dir = root.join(dir);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let prefix = Prefix {
-            log: root.join(log),
-            dir,
-        };
-        // 1. Create the prefix, and let that first session end completely.
-        let init = Command::new("timeout")
-            .args(["300", WINE, "wineboot", "-i"])
-            .env("WINEPREFIX", &prefix.dir)
-            .env("WINEARCH", "win64")
-            .env("WINEDEBUG", "-all")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map_err(|e| format!("wineboot: {e}"))?;
-        if !init.success() {
-            return Err(format!("wineboot -i failed ({init})"));
-        }
-        let _ = Command::new("timeout")
-            .args(["120", WINESERVER, "-w"])
-            .env("WINEPREFIX", &prefix.dir)
-            .status();
-        // 1b. The patched ntoskrnl.exe goes in now: after the prefix exists, before the session
-        // that starts the services (and with them winedevice.exe, which loads ntoskrnl.exe).
-        if let Some(patched) = patched {
-            crate::wine_patch::install(&prefix.dir, patched, Path::new(WINE), Path::new(WINESERVER))?;
-        }
-        // 2. A persistent server: without it the session ends between commands and the
-        // drivers are unloaded.
-        let server = Command::new(WINESERVER)
-            .arg("-p")
-            .env("WINEPREFIX", &prefix.dir)
-            .status()
-            .map_err(|e| format!("wineserver: {e}"))?;
-        if !server.success() {
-            return Err("wineserver -p failed".into());
-        }
-        // 3. The first process of the new session starts the services; its stderr is where
-        // they (and the drivers' DbgPrint output) write, so it goes to the log.
-        let log = std::fs::File::create(&prefix.log).map_err(|e| e.to_string())?;
-        let boot = Command::new("timeout")
-            .args(["300", WINE, "wineboot"])
-            .env("WINEPREFIX", &prefix.dir)
-            .env("WINEARCH", "win64")
-            .env("WINEDEBUG", "err+all,warn+debugstr,fixme+ntoskrnl")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .status()
-            .map_err(|e| format!("wineboot: {e}"))?;
-        if !boot.success() {
-            return Err(format!("wineboot failed ({boot}); see {}", prefix.log.display()));
-        }
-        // A faulting driver must not start the interactive crash debugger.
-        let aedebug = r"HKLM\Software\Microsoft\Windows NT\CurrentVersion\AeDebug";
-        prefix.wine(
-            Duration::from_secs(60),
-            &["reg", "add", aedebug, "/v", "Auto", "/d", "1", "/f"],
-        )?;
-        prefix.wine(
-            Duration::from_secs(60),
-            &["reg", "delete", aedebug, "/v", "Debugger", "/f"],
-        )?;
-        Ok(prefix)
-    }
-
-    pub(crate) fn drive_c(&self) -> PathBuf {
-        self.dir.join("drive_c")
-    }
-
-    /// `sc create` then `sc start`, with retries: services.exe may still be settling after boot.
-    pub(crate) fn start_service(&self, name: &str) -> Result<(), String> {
-        let bin = format!(r"C:\windows\system32\drivers\{name}.sys");
-        let mut last = String::new();
-        for attempt in 0..5 {
-            if attempt > 0 {
-                std::thread::sleep(Duration::from_secs(2));
-            }
-            let query = self.wine(Duration::from_secs(60), &["sc", "query", name])?;
-            if !String::from_utf8_lossy(&query.stdout).contains("SERVICE_NAME") {
-                self.wine(
-                    Duration::from_secs(60),
-                    &[
-                        "sc", "create", name, "type=", "kernel", "start=", "demand", "binPath=", &bin,
-                    ],
-                )?;
-                continue;
-            }
-            let start = self.wine(Duration::from_secs(60), &["sc", "start", name])?;
-            let out = String::from_utf8_lossy(&start.stdout);
-            if out.contains("RUNNING") {
-                return Ok(());
-            }
-            last = out
-                .lines()
-                .find(|l| l.contains("STATE") || l.contains("EXIT"))
-                .unwrap_or("")
-                .trim()
-                .to_owned();
-            if let Some(exit) =
-                String::from_utf8_lossy(&self.wine(Duration::from_secs(60), &["sc", "query", name])?.stdout)
-                    .lines()
-                    .find(|l| l.contains("WIN32_EXIT_CODE"))
-            {
-                last = format!("{last} {}", exit.trim());
-            }
-        }
-        Err(format!(
-            "the service did not start ({last}); see {}",
-            self.log.display()
-        ))
-    }
-}
-
-impl Prefix {
-    /// `sc stop`, then waits (10 s at most) for the service to report STOPPED: the driver's
-    /// unload routine has returned.
-    fn stop_service(&self, name: &str) -> Result<(), String> {
-        self.wine(Duration::from_secs(60), &["sc", "stop", name])?;
-        let mut state = String::new();
-        for _ in 0..20 {
-            let query = self.wine(Duration::from_secs(60), &["sc", "query", name])?;
-            let out = String::from_utf8_lossy(&query.stdout).into_owned();
-            state = out
-                .lines()
-                .find(|l| l.contains("STATE"))
-                .unwrap_or("")
-                .trim()
-                .to_owned();
-            if state.contains("STOPPED") {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        Err(format!(
-            "the service did not stop ({state}); see {}",
-            self.log.display()
-        ))
-    }
-}
-
-impl Drop for Prefix {
-    fn drop(&mut self) {
-        let _ = Command::new(WINESERVER).arg("-k").env("WINEPREFIX", &self.dir).status();
-        // The server may take a moment to let go of the prefix.
-        std::thread::sleep(Duration::from_millis(500));
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn build_client(root: &Path) -> Result<PathBuf, String> {
-    crate::tools::ensure_rust_target(CLIENT_TARGET)?;
+    cargo_wdm::tools::ensure_rust_target(CLIENT_TARGET)?;
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
         .args(["build", "--release", "-p", "wdm-e2e-client", "--target", CLIENT_TARGET])
@@ -285,26 +69,6 @@ fn build_client(root: &Path) -> Result<PathBuf, String> {
     }
     Ok(root.join(format!("target/e2e/build/{CLIENT_TARGET}/release/wdm-e2e-client.exe")))
 }
-
-fn build_shim(root: &Path, out: &Path) -> Result<(), String> {
-    let status = Command::new(MINGW_GCC)
-        .args(["-shared", "-O2", "-o"])
-        .arg(out)
-        .arg(root.join("e2e/shim/bcryptprimitives.c"))
-        .arg("-ladvapi32")
-        .status()
-        .map_err(|e| format!("{MINGW_GCC}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err("building bcryptprimitives.dll failed".into())
-    }
-}
-
-/// The Wine stubs the project's ntoskrnl patch (`e2e/wine/`) does not implement (the framework
-/// never imports them; a driver that does cannot run under Wine 8 even patched). A sample whose
-/// Wine stubs are all outside this list runs on the patched loader instead of being "not run".
-pub const NOT_PATCHED: &[&str] = &["ExAllocatePool2", "KeGetCurrentIrql", "IoAllocateDriverObjectExtension"];
 
 /// One sample's end-to-end result and the loader it ran on.
 #[derive(Clone, Debug)]
@@ -356,11 +120,11 @@ fn wine_version() -> String {
 }
 
 /// The client and its shim copied into a prefix's `C:\e2e`.
-fn install_client(prefix: &Prefix, root: &Path, client: &Path) -> Result<(), String> {
+fn install_client(prefix: &Prefix, client: &Path) -> Result<(), String> {
     let bin = prefix.drive_c().join("e2e");
     std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
     std::fs::copy(client, bin.join("wdm-e2e-client.exe")).map_err(|e| e.to_string())?;
-    build_shim(root, &bin.join("bcryptprimitives.dll"))
+    cargo_wdm::wine::build_shim(&bin.join("bcryptprimitives.dll"))
 }
 
 /// Runs every sample under Wine: on the system's Wine when it implements what the sample
@@ -374,7 +138,7 @@ pub fn run(root: &Path, built: &[Built]) -> Vec<Run> {
         loader: "-".into(),
     };
     println!("\n== end to end under Wine");
-    if let Err(e) = crate::tools::ensure_packages(&["wine64", "gcc-mingw-w64-x86-64"]) {
+    if let Err(e) = cargo_wdm::tools::ensure_packages(&["wine64", "gcc-mingw-w64-x86-64"]) {
         return built
             .iter()
             .map(|b| not_run(b, format!("Wine could not be installed ({e})")))
@@ -451,7 +215,8 @@ pub fn run(root: &Path, built: &[Built]) -> Vec<Run> {
         if prefix.is_none() {
             let label = if patch.is_some() { "patched" } else { "stock" };
             println!("e2e: making a fresh Wine prefix ({label}, about 20 s)");
-            let made = Prefix::create(root, patch).and_then(|p| install_client(&p, root, &client).map(|()| p));
+            let made =
+                Prefix::create(&root.join("target/e2e"), patch).and_then(|p| install_client(&p, &client).map(|()| p));
             match made {
                 Ok(p) => *prefix = Some(p),
                 Err(e) => {
@@ -581,30 +346,5 @@ pub fn command(root: &Path) -> Result<(), String> {
         Err("an end-to-end test failed".into())
     } else {
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every Wine stub the table treats as patched is exported by the patch (a `+@ stdcall`
-    /// line in its ntoskrnl.exe.spec hunk), and the unpatched ones are not.
-    #[test]
-    fn the_patched_stubs_are_the_patch_s_exports() {
-        let patch = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../e2e/wine/ntoskrnl-startio-csq.patch"
-        ))
-        .expect("the patch");
-        let exported = |name: &str| patch.lines().any(|l| l.starts_with(&format!("+@ stdcall {name}(")));
-        for stub in WINE_STUBS {
-            assert_eq!(
-                exported(stub),
-                !NOT_PATCHED.contains(stub),
-                "{stub}: exported by the patch, or listed in NOT_PATCHED"
-            );
-        }
-        assert!(NOT_PATCHED.iter().all(|s| WINE_STUBS.contains(s)));
     }
 }

@@ -3,10 +3,8 @@
 mod bindings;
 mod e2e;
 mod miri;
-mod pe;
 mod samples;
 mod sys;
-mod tools;
 mod wine_patch;
 mod zero_cost;
 
@@ -72,10 +70,10 @@ fn cargo(root: &Path, args: &[&str]) -> Result<(), String> {
 
 fn test(root: &Path) -> Result<(), String> {
     let start = Instant::now();
-    tools::ensure_rust_components(&["rust-src", "clippy", "rustfmt"])?;
-    tools::ensure_rust_target(sys::TARGET)?;
-    tools::ensure_rust_target("x86_64-pc-windows-gnu")?;
-    tools::ensure_packages(TEST_PACKAGES)?;
+    cargo_wdm::tools::ensure_rust_components(&["rust-src", "clippy", "rustfmt"])?;
+    cargo_wdm::tools::ensure_rust_target(sys::TARGET)?;
+    cargo_wdm::tools::ensure_rust_target("x86_64-pc-windows-gnu")?;
+    cargo_wdm::tools::ensure_packages(TEST_PACKAGES)?;
     cargo(root, &["fmt", "--all", "--check"])?;
     cargo(
         root,

@@ -1,38 +1,11 @@
-//! `cargo xtask sys`: builds every sample as a `.sys` without the WDK, and checks each image.
-//!
-//! The samples are built for `x86_64-pc-windows-msvc` as `bin`s (a `cdylib` would be flagged as
-//! a DLL and export its entry point) and linked by rust-lld in lld-link mode with the flags a
-//! WDM driver needs. The flags are passed on the command line, not in `.cargo/config.toml`, so
-//! the WDK path (`cargo make` on Windows) is untouched.
+//! `cargo xtask sys`: builds every sample as a `.sys` without the WDK, and checks each image,
+//! through cargo-wdm's builder and image checks (`cargo wdm build` / `check`): the samples and
+//! a user's driver go through one implementation.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
-use crate::pe::{Exports, Verdict, check};
-
-/// The target every driver is built for.
-pub const TARGET: &str = "x86_64-pc-windows-msvc";
-
-/// Linker flags for a WDM driver.
-const LINK_ARGS: &[&str] = &[
-    "/DRIVER:WDM",
-    "/SUBSYSTEM:NATIVE",
-    "/ENTRY:DriverEntry",
-    "/NODEFAULTLIB",
-    "/OPT:REF,ICF",
-    "/MANIFEST:NO",
-    // Writes a correct PE checksum, which Windows checks for drivers.
-    "/RELEASE",
-];
-
-/// One built driver.
-pub struct Built {
-    pub name: String,
-    pub path: PathBuf,
-    pub size: u64,
-    pub verdict: Verdict,
-}
+pub use cargo_wdm::sys::{Built, TARGET};
 
 /// The sample crates (folders under `samples/` with a driver binary).
 pub fn samples(root: &Path) -> Result<Vec<String>, String> {
@@ -57,51 +30,16 @@ pub fn out_dir(root: &Path) -> PathBuf {
     root.join("target/sys/drivers")
 }
 
-/// Builds the given driver crates (samples, or the zero-cost pair) and checks every image.
+/// Builds the given driver crates (samples, or the zero-cost pair) and checks every image,
+/// through cargo-wdm's builder (the one `cargo wdm build` uses).
 pub fn build(root: &Path, names: &[String]) -> Result<Vec<Built>, String> {
-    crate::tools::ensure_rust_target(TARGET)?;
-    let mut rustflags = vec!["-C".to_owned(), "target-feature=+crt-static".to_owned()];
-    for arg in LINK_ARGS {
-        rustflags.push("-C".into());
-        rustflags.push(format!("link-arg={arg}"));
-    }
-    let flags = rustflags
-        .iter()
-        .map(|f| format!("\"{f}\""))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(root)
-        .args(["build", "--release", "--target", TARGET, "--target-dir", "target/sys"])
-        .args(["--config", &format!("target.{TARGET}.linker=\"rust-lld\"")])
-        .args(["--config", &format!("target.{TARGET}.rustflags=[{flags}]")])
-        // Host-side settings must not leak into the driver build.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
-    for name in names {
-        cmd.args(["-p", name, "--bin", name]);
-    }
-    let status = cmd.status().map_err(|e| format!("cargo: {e}"))?;
-    if !status.success() {
-        return Err("the driver build failed".into());
-    }
-    let exports = Exports::load(&crate::bindings::sys_crate(root))?;
-    let out = out_dir(root);
-    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    let mut built = Vec::new();
-    for name in names {
-        let exe = root.join(format!("target/sys/{TARGET}/release/{name}.exe"));
-        let sys = out.join(format!("{name}.sys"));
-        std::fs::copy(&exe, &sys).map_err(|e| format!("{}: {e}", exe.display()))?;
-        let data = std::fs::read(&sys).map_err(|e| e.to_string())?;
-        built.push(Built {
-            name: name.clone(),
-            size: data.len() as u64,
-            verdict: check(&data, &exports),
-            path: sys,
-        });
-    }
-    Ok(built)
+    cargo_wdm::sys::build(&cargo_wdm::sys::Request {
+        dir: root.to_path_buf(),
+        target_dir: root.join("target/sys"),
+        out_dir: out_dir(root),
+        drivers: names.iter().map(|n| (n.clone(), n.clone())).collect(),
+        release: true,
+    })
 }
 
 /// `cargo xtask sys`.
@@ -137,6 +75,7 @@ pub fn command(root: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cargo_wdm::image::{Exports, check};
 
     fn root() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -148,7 +87,7 @@ mod tests {
         BUILT.get_or_init(|| {
             let built = build(&root(), &["minimal".to_owned()]).expect("minimal.sys builds");
             let data = std::fs::read(&built[0].path).unwrap();
-            (data, Exports::load(&crate::bindings::sys_crate(&root())).unwrap())
+            (data, Exports::bundled().unwrap())
         })
     }
 
@@ -220,5 +159,33 @@ mod tests {
         let mut arm = data.clone();
         arm[pe_offset + 4..pe_offset + 6].copy_from_slice(&0xAA64u16.to_le_bytes());
         assert!(check(&arm, exports).problems.iter().any(|p| p.contains("not AMD64")));
+    }
+
+    #[test]
+    fn memory_integrity_requirements_are_checked() {
+        let (data, exports) = minimal();
+        let pe_offset = u32::from_le_bytes(data[0x3c..0x40].try_into().unwrap()) as usize;
+        let opt = pe_offset + 4 + 20;
+        let has = |d: &[u8], what: &str| check(d, exports).problems.iter().any(|p| p.contains(what));
+        let mut no_nx = data.clone();
+        // DllCharacteristics at +70: NX_COMPAT is 0x0100, bit 0 of its high byte.
+        no_nx[opt + 71] &= !0x01;
+        assert!(has(&no_nx, "not NX-compatible"));
+        let mut align = data.clone();
+        align[opt + 32..opt + 36].copy_from_slice(&0x200u32.to_le_bytes());
+        assert!(has(&align, "section alignment 0x200"));
+        // The first section header's characteristics (the last field of its 40 bytes) gain
+        // MEM_WRITE | MEM_EXECUTE.
+        let opt_size = u16::from_le_bytes(data[pe_offset + 20..pe_offset + 22].try_into().unwrap()) as usize;
+        let first = opt + opt_size;
+        let mut wx = data.clone();
+        let flags = u32::from_le_bytes(wx[first + 36..first + 40].try_into().unwrap()) | 0x8000_0000 | 0x2000_0000;
+        wx[first + 36..first + 40].copy_from_slice(&flags.to_le_bytes());
+        assert!(has(&wx, "both writable and executable"));
+        assert!(
+            !has(data, "HVCI"),
+            "the built image passes: {:?}",
+            check(data, exports).problems
+        );
     }
 }

@@ -44,7 +44,7 @@ fn text_size(path: &Path) -> Result<u64, String> {
 
 /// `cargo xtask zero-cost`.
 pub fn command(root: &Path) -> Result<(), String> {
-    crate::tools::ensure_packages(&["valgrind"])?;
+    cargo_wdm::tools::ensure_packages(&["valgrind"])?;
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
         .args(["bench", "--no-run", "-p", "wdm", "--bench", "zero_cost"])

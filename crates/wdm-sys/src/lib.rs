@@ -27,6 +27,7 @@
 
 mod chkstk;
 pub mod ctypes;
+pub mod exports;
 pub mod inline;
 mod layout;
 pub mod user;

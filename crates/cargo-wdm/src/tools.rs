@@ -1,20 +1,25 @@
 //! Installing what the commands need on a fresh machine: rustup targets and components, and
-//! Debian packages (when running as root with apt, as CI does).
+//! Debian packages (when running as root with apt, as CI does; otherwise the error says what to
+//! install).
 
 use std::process::Command;
 
-/// The toolchain `rust-toolchain.toml` pins.
+/// The toolchain cargo runs with: rustup's proxies tell the tools they start in
+/// `RUSTUP_TOOLCHAIN` (a `rust-toolchain.toml`, an override or the default), else rustup's
+/// active toolchain.
+///
+/// ```no_run
+/// println!("{}", cargo_wdm::tools::toolchain());
+/// ```
 pub fn toolchain() -> String {
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../rust-toolchain.toml");
-    std::fs::read_to_string(file)
+    if let Ok(tc) = std::env::var("RUSTUP_TOOLCHAIN")
+        && !tc.is_empty()
+    {
+        return tc;
+    }
+    rustup(&["show", "active-toolchain"])
         .ok()
-        .and_then(|t| {
-            t.lines().find_map(|l| {
-                l.trim()
-                    .strip_prefix("channel")
-                    .map(|v| v.trim_start_matches([' ', '=']).trim_matches('"').to_owned())
-            })
-        })
+        .and_then(|out| out.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "stable".into())
 }
 
@@ -33,8 +38,13 @@ fn rustup(args: &[&str]) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Adds a rustup target to the pinned toolchain if it is missing (these machines set
+/// Adds a rustup target to the toolchain if it is missing (some machines set
 /// `RUSTUP_AUTO_INSTALL=0`, so nothing installs it implicitly).
+///
+/// ```no_run
+/// cargo_wdm::tools::ensure_rust_target("x86_64-pc-windows-msvc")?;
+/// # Ok::<(), String>(())
+/// ```
 pub fn ensure_rust_target(target: &str) -> Result<(), String> {
     let tc = toolchain();
     if rustup(&["target", "list", "--installed", "--toolchain", &tc])?
@@ -47,7 +57,12 @@ pub fn ensure_rust_target(target: &str) -> Result<(), String> {
     rustup(&["target", "add", target, "--toolchain", &tc]).map(drop)
 }
 
-/// Adds rustup components to the pinned toolchain if missing.
+/// Adds rustup components to the toolchain if missing.
+///
+/// ```no_run
+/// cargo_wdm::tools::ensure_rust_components(&["rust-src"])?;
+/// # Ok::<(), String>(())
+/// ```
 pub fn ensure_rust_components(components: &[&str]) -> Result<(), String> {
     let tc = toolchain();
     let installed = rustup(&["component", "list", "--installed", "--toolchain", &tc])?;
@@ -64,6 +79,10 @@ pub fn ensure_rust_components(components: &[&str]) -> Result<(), String> {
 }
 
 /// Whether a Debian package is installed.
+///
+/// ```no_run
+/// if !cargo_wdm::tools::has_package("wine64") { println!("no Wine"); }
+/// ```
 pub fn has_package(name: &str) -> bool {
     Command::new("dpkg-query")
         .args(["-W", "-f=${Status}", name])
@@ -71,7 +90,13 @@ pub fn has_package(name: &str) -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
 }
 
-/// Installs missing Debian packages with apt-get (needs root).
+/// Installs missing Debian packages with apt-get (needs root; otherwise the error names the
+/// packages to install by hand).
+///
+/// ```no_run
+/// cargo_wdm::tools::ensure_packages(&["wine64"])?;
+/// # Ok::<(), String>(())
+/// ```
 pub fn ensure_packages(packages: &[&str]) -> Result<(), String> {
     let missing: Vec<&str> = packages.iter().copied().filter(|p| !has_package(p)).collect();
     if missing.is_empty() {

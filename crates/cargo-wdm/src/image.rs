@@ -1,12 +1,16 @@
-//! Checks that a file is a kernel driver image Windows would load.
+//! Checks that a file is a kernel driver image Windows would load (`cargo wdm check`): PE32+
+//! AMD64, NATIVE subsystem, the WDM-driver flag, not a DLL, an entry point, a correct checksum,
+//! imports only from ntoskrnl.exe and HAL.dll and only names they export; what memory
+//! integrity (HVCI) requires of a driver: sections aligned to 0x1000, none both writable and
+//! executable, NX-compatible; and warnings for imports Wine 8 only stubs.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use object::LittleEndian as LE;
 use object::pe::{
-    IMAGE_DLLCHARACTERISTICS_WDM_DRIVER, IMAGE_FILE_DLL, IMAGE_FILE_MACHINE_AMD64, IMAGE_NT_OPTIONAL_HDR64_MAGIC,
-    IMAGE_SUBSYSTEM_NATIVE, ImageNtHeaders64,
+    IMAGE_DLLCHARACTERISTICS_NX_COMPAT, IMAGE_DLLCHARACTERISTICS_WDM_DRIVER, IMAGE_FILE_DLL, IMAGE_FILE_MACHINE_AMD64,
+    IMAGE_NT_OPTIONAL_HDR64_MAGIC, IMAGE_SCN_MEM_EXECUTE, IMAGE_SCN_MEM_WRITE, IMAGE_SUBSYSTEM_NATIVE,
+    ImageNtHeaders64,
 };
 use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, Import, PeFile64};
 
@@ -14,38 +18,47 @@ use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, Import, PeFile64};
 pub const KERNEL_DLLS: [&str; 2] = ["ntoskrnl.exe", "HAL.dll"];
 
 /// The names each kernel DLL exports (mingw-w64's lists plus the documented supplement).
+///
+/// ```
+/// let exports = cargo_wdm::image::Exports::bundled().unwrap();
+/// assert_eq!(exports.by_dll.len(), 2);
+/// ```
 pub struct Exports {
+    /// `(dll, names)` for ntoskrnl.exe and HAL.dll.
     pub by_dll: Vec<(String, BTreeSet<String>)>,
 }
 
 impl Exports {
-    /// Reads `exports/<dll>.txt` and `exports/supplement.txt` from the wdm-sys crate.
-    pub fn load(sys_crate: &Path) -> Result<Self, String> {
-        let read = |name: &str| {
-            std::fs::read_to_string(sys_crate.join("exports").join(name)).map_err(|e| format!("exports/{name}: {e}"))
-        };
-        let mut by_dll = Vec::new();
-        for dll in KERNEL_DLLS {
-            let names: BTreeSet<String> = read(&format!("{dll}.txt"))?
-                .lines()
+    /// The lists wdm-sys carries (`wdm_sys::exports`).
+    ///
+    /// ```
+    /// let exports = cargo_wdm::image::Exports::bundled().unwrap();
+    /// assert!(exports.by_dll.iter().any(|(dll, names)| dll == "ntoskrnl.exe" && names.contains("IoCreateDevice")));
+    /// ```
+    pub fn bundled() -> Result<Self, String> {
+        let list = |text: &str| -> BTreeSet<String> {
+            text.lines()
                 .filter(|l| !l.starts_with('#') && !l.is_empty())
                 .map(str::to_owned)
-                .collect();
-            by_dll.push((dll.to_owned(), names));
-        }
+                .collect()
+        };
+        let mut by_dll = vec![
+            ("ntoskrnl.exe".to_owned(), list(wdm_sys::exports::NTOSKRNL)),
+            ("HAL.dll".to_owned(), list(wdm_sys::exports::HAL)),
+        ];
         // Supplement lines: `<dll> <name> <since which Windows>`.
-        for line in read("supplement.txt")?
+        for line in wdm_sys::exports::SUPPLEMENT
             .lines()
             .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         {
             let mut f = line.split_whitespace();
             let (Some(dll), Some(name)) = (f.next(), f.next()) else {
-                return Err(format!("exports/supplement.txt: bad line `{line}`"));
+                return Err(format!("exports supplement: bad line `{line}`"));
             };
             let set = by_dll
                 .iter_mut()
                 .find(|(d, _)| d == dll)
-                .ok_or_else(|| format!("exports/supplement.txt: unknown DLL {dll}"))?;
+                .ok_or_else(|| format!("exports supplement: unknown DLL {dll}"))?;
             set.1.insert(name.to_owned());
         }
         Ok(Self { by_dll })
@@ -57,21 +70,46 @@ impl Exports {
 }
 
 /// What the check found.
+///
+/// ```
+/// let v = cargo_wdm::image::check(b"not a PE file", &cargo_wdm::image::Exports::bundled().unwrap());
+/// assert!(!v.ok() && v.problems[0].contains("not a PE32+ image"));
+/// ```
 #[derive(Debug, Default)]
 pub struct Verdict {
     /// `(dll, name)` of every import.
     pub imports: Vec<(String, String)>,
     /// Everything wrong; empty means the image passes.
     pub problems: Vec<String>,
+    /// What is allowed but worth knowing (imports Wine 8 only stubs).
+    pub warnings: Vec<String>,
 }
 
 impl Verdict {
+    /// Whether the image passes (warnings do not count).
+    ///
+    /// ```
+    /// assert!(cargo_wdm::image::Verdict::default().ok());
+    /// ```
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// One line: `ok`, `ok (N warnings)` or `FAILED: <problems>`.
+    ///
+    /// ```
+    /// assert_eq!(cargo_wdm::image::Verdict::default().summary(), "ok");
+    /// ```
+    pub fn summary(&self) -> String {
+        match (self.ok(), self.warnings.len()) {
+            (true, 0) => "ok".into(),
+            (true, n) => format!("ok ({n} warning{})", if n == 1 { "" } else { "s" }),
+            (false, _) => format!("FAILED: {}", self.problems.join("; ")),
+        }
+    }
 }
 
-/// The PE checksum: 16-bit one's-complement sum of the file with the checksum field taken as
+/// The PE checksum (the field `/RELEASE` fills and Windows checks for drivers): 16-bit one's-complement sum of the file with the checksum field taken as
 /// zero, plus the file length.
 pub fn checksum(data: &[u8], checksum_offset: usize) -> u32 {
     let mut sum: u64 = 0;
@@ -88,6 +126,12 @@ pub fn checksum(data: &[u8], checksum_offset: usize) -> u32 {
 }
 
 /// Checks `data` as an x64 WDM driver importing only known kernel exports.
+///
+/// ```
+/// use cargo_wdm::image::{check, Exports};
+/// let v = check(&[0u8; 64], &Exports::bundled().unwrap());
+/// assert!(!v.ok());
+/// ```
 pub fn check(data: &[u8], exports: &Exports) -> Verdict {
     let mut v = Verdict::default();
     let pe = match PeFile64::parse(data) {
@@ -128,9 +172,52 @@ pub fn check(data: &[u8], exports: &Exports) -> Verdict {
         v.problems
             .push(format!("checksum {stored:#x} in the header, {computed:#x} computed"));
     }
+    // Memory integrity (HVCI): Windows refuses to load a driver whose sections are not page
+    // aligned, that has a section both writable and executable, or that is not NX-compatible.
+    if oh.section_alignment() != 0x1000 {
+        v.problems.push(format!(
+            "section alignment {:#x}, not 0x1000 (memory integrity, HVCI, requires page-aligned sections)",
+            oh.section_alignment()
+        ));
+    }
+    if oh.dll_characteristics() & IMAGE_DLLCHARACTERISTICS_NX_COMPAT == 0 {
+        v.problems
+            .push("not NX-compatible (IMAGE_DLLCHARACTERISTICS_NX_COMPAT; memory integrity, HVCI, requires it)".into());
+    }
+    for section in pe.section_table().iter() {
+        let flags = section.characteristics.get(LE);
+        if flags & IMAGE_SCN_MEM_WRITE != 0 && flags & IMAGE_SCN_MEM_EXECUTE != 0 {
+            let name = String::from_utf8_lossy(section.raw_name()).into_owned();
+            v.problems.push(format!(
+                "section {name} is both writable and executable (memory integrity, HVCI, refuses it)"
+            ));
+        }
+    }
     match imports(&pe) {
         Ok(list) => v.imports = list,
         Err(e) => v.problems.push(e),
+    }
+    let stubbed: Vec<&str> = v
+        .imports
+        .iter()
+        .filter(|(dll, name)| dll == "ntoskrnl.exe" && crate::wine::WINE_STUBS.contains(&name.as_str()))
+        .map(|(_, name)| name.as_str())
+        .collect();
+    if !stubbed.is_empty() {
+        let (patched, not): (Vec<&str>, Vec<&str>) =
+            stubbed.iter().partition(|n| !crate::wine::NOT_PATCHED.contains(n));
+        if !patched.is_empty() {
+            v.warnings.push(format!(
+                "imports {} that Wine 8 only stubs: under Wine it runs with the wdm ntoskrnl patch (cargo wdm run applies it)",
+                patched.join(", ")
+            ));
+        }
+        if !not.is_empty() {
+            v.warnings.push(format!(
+                "imports {} that Wine 8 only stubs (or lacks), and the wdm patch does not add: it cannot run under Wine 8",
+                not.join(", ")
+            ));
+        }
     }
     for (dll, name) in &v.imports {
         if !KERNEL_DLLS.contains(&dll.as_str()) {
