@@ -27,7 +27,7 @@ cargo wdm <command>
   test [--stress-scale N] [-- <cargo test args>]
                         the crate's simulator tests (cargo test); N multiplies the stress
                         runs' length (WDM_STRESS_SCALE)
-  run --client <crate dir or .exe> [--debug]
+  run --client <crate dir or .exe> [--debug] [-- <client args>]
                         the driver under Wine in a fresh prefix, installed as a kernel
                         service, the client run against it, then the service stopped; shows
                         the client's output and the driver's DbgPrint, ends with a verdict.
@@ -240,9 +240,21 @@ fn build_client(dir: &Path) -> Result<PathBuf, String> {
     Ok(target.join(format!("{}/release/{bin}.exe", wine::CLIENT_TARGET)))
 }
 
+/// Where builds shared by every driver crate are cached (the patched ntoskrnl.exe):
+/// `$CARGO_WDM_CACHE`, else `$XDG_CACHE_HOME/cargo-wdm`, else `~/.cache/cargo-wdm`, else the
+/// workspace's `target/wdm`.
+fn cache_dir(workspace: &Path) -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    var("CARGO_WDM_CACHE")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("cargo-wdm")))
+        .or_else(|| var("HOME").map(|d| d.join(".cache/cargo-wdm")))
+        .unwrap_or_else(|| workspace.join("target/wdm"))
+}
+
 fn cmd_run(args: &[String]) -> Result<(), String> {
     let mut client = None;
     let mut release = true;
+    let mut client_args = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -252,6 +264,7 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
                 ))
             }
             "--debug" => release = false,
+            "--" => client_args.extend(it.by_ref().cloned()),
             other => return Err(format!("cargo wdm run: unknown argument {other}")),
         }
     }
@@ -291,7 +304,9 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
     let needs_patch = imports.iter().any(|n| wine::WINE_STUBS.contains(n));
     let patched = if needs_patch {
         step("the wdm ntoskrnl patch (the driver imports routines stock Wine 8 only stubs)");
-        Some(wine_patch::patched_ntoskrnl(&c.workspace.join("target/wine-ntoskrnl"))?)
+        Some(wine_patch::patched_ntoskrnl(
+            &cache_dir(&c.workspace).join("wine-ntoskrnl"),
+        )?)
     } else {
         None
     };
@@ -317,7 +332,10 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
     ));
     prefix.install_driver(&driver.path, &driver.name)?;
     step(&format!("running the client {name}"));
-    let run = prefix.wine(Duration::from_secs(120), &[&format!(r"C:\wdm\{name}")])?;
+    let program = format!(r"C:\wdm\{name}");
+    let mut command: Vec<&str> = vec![&program];
+    command.extend(client_args.iter().map(String::as_str));
+    let run = prefix.wine(Duration::from_secs(120), &command)?;
     let stdout = String::from_utf8_lossy(&run.stdout).replace("\r\n", "\n");
     for line in stdout.lines() {
         println!("  | {line}");
