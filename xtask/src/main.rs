@@ -3,6 +3,7 @@
 mod bindings;
 mod e2e;
 mod miri;
+mod new_user;
 mod samples;
 mod sys;
 mod wine_patch;
@@ -36,6 +37,10 @@ cargo xtask <command>
              docs/miri.md); `cargo xtask miri wdm-sim` runs one package
   bindings   regenerate wdm-sys's bundled bindings and export lists (needs
              libclang-dev and mingw-w64-x86-64-dev)
+  new-user   what a new user does, outside the workspace: cargo install
+             cargo-wdm from this repository, cargo wdm new in a temporary folder,
+             then cargo wdm test, build --release, check and run --client client
+             (under Wine); prints each step's time
   wine-patch the project's patched Wine ntoskrnl.exe (StartIo, device queues,
              IoCsq; e2e/wine): built from Debian's source of the installed wine64
              and cached in target/wine-ntoskrnl, then its C tests run in a fresh
@@ -90,10 +95,21 @@ fn test(root: &Path) -> Result<(), String> {
     cargo(root, &kernel_clippy)?;
     cargo(root, &["test", "--workspace"])?;
     // The API documentation builds without a warning (broken links, private items).
-    println!("\n$ RUSTDOCFLAGS=-D warnings cargo doc --no-deps -p wdm -p wdm-sim -p wdm-sys");
+    println!("\n$ RUSTDOCFLAGS=-D warnings cargo doc --no-deps -p wdm -p wdm-sim -p wdm-sys -p cargo-wdm");
     let doc = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
-        .args(["doc", "--no-deps", "-p", "wdm", "-p", "wdm-sim", "-p", "wdm-sys"])
+        .args([
+            "doc",
+            "--no-deps",
+            "-p",
+            "wdm",
+            "-p",
+            "wdm-sim",
+            "-p",
+            "wdm-sys",
+            "-p",
+            "cargo-wdm",
+        ])
         .env("RUSTDOCFLAGS", "-D warnings")
         .status()
         .map_err(|e| format!("cargo doc: {e}"))?;
@@ -120,6 +136,8 @@ fn test(root: &Path) -> Result<(), String> {
     )?;
     // Every sample as a .sys, on the simulator, and end to end under Wine.
     samples::command(root)?;
+    // What a new user does outside the workspace: install cargo-wdm, new, test, build, check, run.
+    new_user::command(root)?;
     zero_cost::command(root)?;
     println!("\nall checks passed in {:.0} s", start.elapsed().as_secs_f64());
     Ok(())
@@ -135,6 +153,7 @@ fn main() -> ExitCode {
         Some("wine-patch") => wine_patch::command(&root, &args[1..]),
         Some("miri") => miri::command(&root, &args[1..]),
         Some("samples") => samples::command(&root),
+        Some("new-user") => new_user::command(&root),
         Some("test") => test(&root),
         Some("zero-cost") => zero_cost::command(&root),
         Some("help" | "--help" | "-h") | None => {
