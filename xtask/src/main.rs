@@ -4,6 +4,7 @@ mod bindings;
 mod e2e;
 mod miri;
 mod new_user;
+mod package;
 mod samples;
 mod sys;
 mod wine_patch;
@@ -35,6 +36,10 @@ cargo xtask <command>
              process (installs nightly's miri and rust-src if missing); exits 1 on
              any finding; not part of `test` (minutes to tens of minutes, see
              docs/miri.md); `cargo xtask miri wdm-sim` runs one package
+  package    `cargo package` for the crates published to crates.io (wdm-sys,
+             wdm-sim, wdm, and cargo-wdm once it exists), offline, each verified
+             against the others; prints each .crate's size and file count; extra
+             arguments go to cargo package (`--no-verify`)
   bindings   regenerate wdm-sys's bundled bindings and export lists (needs
              libclang-dev and mingw-w64-x86-64-dev)
   new-user   what a new user does, outside the workspace: cargo install
@@ -116,6 +121,7 @@ fn test(root: &Path) -> Result<(), String> {
     if !doc.success() {
         return Err("cargo doc failed".into());
     }
+    package::command(root, &[])?;
     // The simulator's round-trip benchmark: prints the figure, and fails if anything is reported.
     cargo(root, &["bench", "-p", "wdm-sim", "--bench", "roundtrip"])?;
     // The Windows-only client is linted for its target too.
@@ -152,6 +158,7 @@ fn main() -> ExitCode {
         Some("e2e") => e2e::command(&root),
         Some("wine-patch") => wine_patch::command(&root, &args[1..]),
         Some("miri") => miri::command(&root, &args[1..]),
+        Some("package") => package::command(&root, &args[1..]),
         Some("samples") => samples::command(&root),
         Some("new-user") => new_user::command(&root),
         Some("test") => test(&root),

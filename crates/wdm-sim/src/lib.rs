@@ -116,6 +116,7 @@ mod mdl;
 #[cfg(miri)]
 mod miri_dbgprint;
 mod misc;
+pub mod namespace;
 mod object;
 mod pool;
 mod report;

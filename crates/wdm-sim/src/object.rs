@@ -2,6 +2,9 @@
 //!
 //! Names are case-insensitive, as in the object manager; `\DosDevices\X` and `\GLOBAL??\X`
 //! are the same place as `\??\X`, and a Win32 path `\\.\X` opens `\??\X`.
+//!
+//! The namespace is never empty: it starts with the names a booted Windows has
+//! ([`crate::namespace`]), which collide with a driver's names like any other object's.
 
 use std::alloc::Layout;
 use std::collections::HashMap;
@@ -9,7 +12,8 @@ use std::collections::HashMap;
 use wdm_sys::{
     _DEVOBJ_EXTENSION, BOOLEAN, DEVICE_OBJECT, DO_DEVICE_HAS_NAME, DO_DEVICE_INITIALIZING, DO_EXCLUSIVE, DRIVER_OBJECT,
     IO_TYPE_DEVICE, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PUNICODE_STRING, PVOID, STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_NAME_INVALID, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SUCCESS, ULONG,
+    STATUS_OBJECT_NAME_COLLISION, STATUS_OBJECT_NAME_INVALID, STATUS_OBJECT_NAME_NOT_FOUND,
+    STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS, ULONG,
 };
 
 use crate::kernel::{CURRENT_DRIVER, current, lock};
@@ -32,15 +36,43 @@ pub(crate) unsafe fn read_unicode(s: PUNICODE_STRING) -> Option<String> {
     Some(String::from_utf16_lossy(units))
 }
 
-/// The canonical form of an object name: lower case, `\??\` for the DOS device folder.
+/// The canonical form of an object name: lower case (the object manager compares names
+/// case-insensitively), `\??` for the DOS device directory whichever of its names is used
+/// (`\DosDevices`, `\GLOBAL??`, `\??`, Win32's `\\.`), and the boot-time links through it
+/// followed: `\??\Global\X` is `\??\X` (`Global` links to the directory itself) and
+/// `\??\GLOBALROOT\Device\X` is `\Device\X` (`GLOBALROOT` links to the root), so a name
+/// spelled through them collides with the same name spelled directly, as on Windows. The links
+/// themselves (`\??\Global`, nothing after it) keep their own name.
 pub(crate) fn canonical(name: &str) -> String {
+    /// `rest` without its leading `\component`, if it starts with that whole component.
+    fn after<'a>(rest: &'a str, component: &str) -> Option<&'a str> {
+        let r = rest.strip_prefix('\\')?.strip_prefix(component)?;
+        (r.is_empty() || r.starts_with('\\')).then_some(r)
+    }
     let lower = name.to_lowercase();
-    for prefix in ["\\dosdevices\\", "\\global??\\", "\\\\.\\"] {
-        if let Some(rest) = lower.strip_prefix(prefix) {
-            return format!("\\??\\{rest}");
+    let Some(mut rest) = ["dosdevices", "global??", "??"]
+        .iter()
+        .find_map(|dir| after(&lower, dir))
+        .or_else(|| {
+            lower
+                .strip_prefix("\\\\.")
+                .filter(|r| r.is_empty() || r.starts_with('\\'))
+        })
+    else {
+        return lower;
+    };
+    loop {
+        match after(rest, "global") {
+            Some(r) if !r.is_empty() => rest = r,
+            _ => break,
         }
     }
-    lower
+    if let Some(r) = after(rest, "globalroot")
+        && !r.is_empty()
+    {
+        return canonical(r);
+    }
+    format!("\\??{rest}")
 }
 
 /// A UTF-16 string the simulator owns, with a UNICODE_STRING pointing into it.
@@ -170,6 +202,12 @@ impl Objects {
         None
     }
 
+    /// Whether an object already has this canonical name: a driver's device or link, or one
+    /// of the names the machine booted with.
+    fn taken(&self, key: &str) -> bool {
+        self.names.contains_key(key) || self.links.contains_key(key) || crate::namespace::lookup(key).is_some()
+    }
+
     /// The device objects `driver` owns.
     pub(crate) fn devices_of(&self, driver: usize) -> Vec<usize> {
         let mut v: Vec<usize> = self
@@ -242,7 +280,7 @@ pub unsafe extern "C-unwind" fn IoCreateDevice(
     }
     let mut objects = lock(&k.objects);
     if let Some(n) = &name
-        && objects.names.contains_key(&canonical(n))
+        && objects.taken(&canonical(n))
     {
         return STATUS_OBJECT_NAME_COLLISION;
     }
@@ -400,7 +438,7 @@ pub unsafe extern "C-unwind" fn IoCreateSymbolicLink(link: PUNICODE_STRING, targ
     }
     let mut objects = lock(&k.objects);
     let key = canonical(&name);
-    if objects.links.contains_key(&key) || objects.names.contains_key(&key) {
+    if objects.taken(&key) {
         return STATUS_OBJECT_NAME_COLLISION;
     }
     let driver = CURRENT_DRIVER.with(std::cell::Cell::get);
@@ -409,6 +447,11 @@ pub unsafe extern "C-unwind" fn IoCreateSymbolicLink(link: PUNICODE_STRING, targ
 }
 
 /// `IoDeleteSymbolicLink`.
+///
+/// A name that is no link: STATUS_OBJECT_NAME_NOT_FOUND if nothing has it, and
+/// STATUS_OBJECT_TYPE_MISMATCH if a device or directory has it (NtOpenSymbolicLinkObject's
+/// answers, which IoDeleteSymbolicLink returns). A link the machine booted with
+/// (`\DosDevices\PIPE`) is reported and kept, with STATUS_SUCCESS: see [`crate::namespace`].
 ///
 /// # Safety
 /// Kernel routine: `link` must be a valid UNICODE_STRING.
@@ -419,9 +462,32 @@ pub unsafe extern "C-unwind" fn IoDeleteSymbolicLink(link: PUNICODE_STRING) -> N
     let Some(name) = (unsafe { link_names(link) }) else {
         return STATUS_OBJECT_NAME_INVALID;
     };
-    match lock(&k.objects).links.remove(&canonical(&name)) {
-        Some(_) => STATUS_SUCCESS,
+    let key = canonical(&name);
+    let mut objects = lock(&k.objects);
+    if objects.links.remove(&key).is_some() {
+        return STATUS_SUCCESS;
+    }
+    if objects.names.contains_key(&key) {
+        return STATUS_OBJECT_TYPE_MISMATCH;
+    }
+    drop(objects);
+    match crate::namespace::lookup(&key).map(|o| o.kind) {
         None => STATUS_OBJECT_NAME_NOT_FOUND,
+        Some(crate::namespace::Kind::SymbolicLink(target)) => {
+            let driver = CURRENT_DRIVER.with(std::cell::Cell::get);
+            k.report(
+                crate::report::Rule::SystemNameDeleted,
+                "IoDeleteSymbolicLink",
+                None,
+                [driver, 0, 0, 0],
+                format!(
+                    "{name}: a link the system created at boot (to {target}); Windows deletes it \
+                     until the next boot, the simulator keeps it"
+                ),
+            );
+            STATUS_SUCCESS
+        }
+        Some(_) => STATUS_OBJECT_TYPE_MISMATCH,
     }
 }
 

@@ -171,6 +171,10 @@ rules! {
     DeviceLeak = Warning, StopCode::new(0), None, "driver unloaded without deleting its device objects";
     /// Symbolic links still present when the driver unloads.
     SymbolicLinkLeak = Warning, StopCode::new(0), None, "driver unloaded without deleting its symbolic links";
+    /// IoDeleteSymbolicLink of a link the system created at boot (`\DosDevices\PIPE`, `NUL`,
+    /// ...: [`crate::namespace`]). Windows deletes it (a kernel handle skips the access check),
+    /// and what depends on it (named pipes, for PIPE) is broken until the next boot.
+    SystemNameDeleted = Warning, StopCode::new(0), None, "IoDeleteSymbolicLink of a link the system created at boot";
     /// KeSetTimer(Ex) or KeCancelTimer called for a timer from inside that timer's own DPC, with
     /// Wine checks on ([`Kernel::wine_checks`](crate::Kernel::wine_checks)). Windows allows it;
     /// Wine 8's versions wait for the timer's running callbacks, so the call never returns there.

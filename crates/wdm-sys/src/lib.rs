@@ -149,3 +149,8 @@ macro_rules! __callback_abi {
         $(#[$meta])* $vis unsafe extern "C" fn $($rest)*
     };
 }
+
+/// The README's example, compiled by `cargo test --doc` so the page crates.io shows stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
