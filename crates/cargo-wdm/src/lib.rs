@@ -19,6 +19,7 @@
 //! ```
 
 pub mod image;
+pub mod new;
 pub mod sys;
 pub mod tools;
 pub mod wine;

@@ -376,6 +376,7 @@ fn main() -> ExitCode {
     };
     let rest = &args[1..];
     let result = match command.as_str() {
+        "new" => cargo_wdm::new::command(rest),
         "build" => cmd_build(rest),
         "check" => cmd_check(rest),
         "test" => cmd_test(rest),
