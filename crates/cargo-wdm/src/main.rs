@@ -206,6 +206,12 @@ fn cmd_test(args: &[String]) -> Result<(), String> {
 
 /// Builds a client crate for Windows (mingw links it) and returns its `.exe`.
 fn build_client(dir: &Path) -> Result<PathBuf, String> {
+    let dir = &dir.canonicalize().map_err(|e| {
+        format!(
+            "{}: {e} (--client takes a client crate's folder or an .exe)",
+            dir.display()
+        )
+    })?;
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).map_err(|e| {
         format!(
             "{}: {e} (--client takes a client crate's folder or an .exe)",
