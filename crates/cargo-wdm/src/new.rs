@@ -223,7 +223,8 @@ pub const TAKEN_TYPES: &[&str] = &[
 
 /// Names Windows reserves in the DOS device namespace (`\DosDevices\X`, `\\.\X`): Win32's
 /// reserved file names, and links Windows itself makes. A driver that creates such a link
-/// fails to load (IoCreateSymbolicLink: STATUS_OBJECT_NAME_COLLISION), on Windows and Wine.
+/// fails to load: IoCreateSymbolicLink fails, the name being taken (Wine 8 answers
+/// `\DosDevices\Pipe` with STATUS_OBJECT_TYPE_MISMATCH, and the service does not start).
 const RESERVED_DOS_NAMES: &[&str] = &[
     "AUX",
     "CON",
@@ -562,19 +563,17 @@ pub fn command(args: &[String]) -> Result<(), String> {
 /// assert!(text.contains("cargo wdm run --client client"));
 /// ```
 pub fn report(dir: &Path, names: &Names, deps: &Deps, written: &[PathBuf]) -> String {
-    let mut text = format!(
-        "Made driver crate `{}` in {}: device \\Device\\{}, opened as \\\\.\\{}, image {}.sys\n",
-        names.package,
-        dir.display(),
-        names.device,
-        names.device,
-        names.krate
-    );
+    let mut text = format!("Made the driver crate `{}` in {}:\n", names.package, dir.display());
+    text.push_str(&format!(
+        "  device \\Device\\{0} (user mode opens \\\\.\\{0}), image {1}.sys\n",
+        names.device, names.krate
+    ));
+    text.push_str(&format!("  wdm from {}\n", deps.describe()));
+    text.push_str("Files:\n");
     for path in written {
         text.push_str(&format!("  {}\n", path.strip_prefix(dir).unwrap_or(path).display()));
     }
-    text.push_str(&format!("wdm comes from {}.\n", deps.describe()));
-    text.push_str("\nNext:\n");
+    text.push_str("Next:\n");
     text.push_str(&format!("  cd {}\n", dir.display()));
     text.push_str("  cargo wdm test                  # the simulator tests (cargo test does the same)\n");
     text.push_str(&format!(
