@@ -14,8 +14,9 @@ cargo wdm <command>
                         files, a user-mode client) that builds and passes its tests as made;
                         `cargo wdm new --help` for its options
   build [--release]     the driver as a .sys for x86_64-pc-windows-msvc without the WDK
-                        (rust-lld, the driver link flags), then the image checks, one line per
-                        image; the .sys goes to target/wdm/drivers/
+                        (rust-lld, the driver link flags, the release profile: a driver image
+                        is always optimised), then the image checks, one line per image; the
+                        .sys goes to target/wdm/drivers/
         --wdk           on Windows with the WDK: the windows-drivers-rs path (cargo make)
                         instead. NOT TESTED by the wdm project, whose machines have no WDK
   check <file.sys>...   the image checks alone, for any driver (also one built elsewhere):
@@ -27,7 +28,7 @@ cargo wdm <command>
   test [--stress-scale N] [-- <cargo test args>]
                         the crate's simulator tests (cargo test); N multiplies the stress
                         runs' length (WDM_STRESS_SCALE)
-  run --client <crate dir or .exe> [--debug] [-- <client args>]
+  run --client <crate dir or .exe> [-- <client args>]
                         the driver under Wine in a fresh prefix, installed as a kernel
                         service, the client run against it, then the service stopped; shows
                         the client's output and the driver's DbgPrint, ends with a verdict.
@@ -121,10 +122,13 @@ fn cmd_build(args: &[String]) -> Result<(), String> {
     if args.iter().any(|a| a == "--wdk") {
         return wdk_build();
     }
+    if args.iter().any(|a| a == "--debug" || a == "--dev") {
+        return Err(DEV_BUILD.into());
+    }
     if let Some(bad) = args.iter().find(|a| *a != "--release") {
         return Err(format!("cargo wdm build: unknown argument {bad} (see cargo wdm help)"));
     }
-    let b = build(args.iter().any(|a| a == "--release"))?;
+    let b = build(true)?;
     print_verdict(&b.path, b.size, &b.verdict);
     if b.verdict.ok() {
         Ok(())
@@ -132,6 +136,12 @@ fn cmd_build(args: &[String]) -> Result<(), String> {
         Err("the image failed its checks".into())
     }
 }
+
+/// Why a driver image is always built with the release profile.
+const DEV_BUILD: &str = "a driver image is built with the release profile (--release is the default): the \
+    standard library rustup ships is compiled for unwinding, and without optimisation and LTO the image keeps \
+    references to __CxxFrameHandler3 and strlen that a kernel image cannot import; the simulator tests \
+    (cargo wdm test) are the debug builds";
 
 /// The windows-drivers-rs path: `cargo make` with the crate's Makefile.toml (the WDK and
 /// cargo-make installed). Not tested by this project: its machines have no WDK.
@@ -259,7 +269,7 @@ fn cache_dir(workspace: &Path) -> PathBuf {
 
 fn cmd_run(args: &[String]) -> Result<(), String> {
     let mut client = None;
-    let mut release = true;
+    let release = true;
     let mut client_args = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -269,7 +279,7 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
                     it.next().ok_or("--client needs a crate folder or an .exe")?,
                 ))
             }
-            "--debug" => release = false,
+            "--debug" => return Err(DEV_BUILD.into()),
             "--" => client_args.extend(it.by_ref().cloned()),
             other => return Err(format!("cargo wdm run: unknown argument {other}")),
         }
