@@ -219,6 +219,15 @@ pub fn check(data: &[u8], exports: &Exports) -> Verdict {
             ));
         }
     }
+    for (routine, effect) in crate::wine::WINE_NO_OPS {
+        if v.imports
+            .iter()
+            .any(|(dll, name)| dll == "ntoskrnl.exe" && name == routine)
+        {
+            v.warnings
+                .push(format!("imports {routine}, which does nothing under Wine 8: {effect}"));
+        }
+    }
     for (dll, name) in &v.imports {
         if !KERNEL_DLLS.contains(&dll.as_str()) {
             v.problems.push(format!(

@@ -37,6 +37,25 @@ pub const WINE_STUBS: &[&str] = &[
     "ExAllocatePool2",
     "KeGetCurrentIrql",
     "IoAllocateDriverObjectExtension",
+    // ../shared/spec/wine-pnp.md: the PnP and power routines Wine 8 only stubs.
+    "PoRequestPowerIrp",
+    "ObSetSecurityObjectByPointer",
+    "IoInvalidateDeviceState",
+    "IoReportTargetDeviceChange",
+    "IoRequestDeviceEject",
+    "IoOpenDeviceInterfaceRegistryKey",
+    "IoGetDeviceInterfaceAlias",
+    "IoWMIWriteEvent",
+    "PoRegisterDeviceForIdleDetection",
+    "IoSetCompletionRoutineEx",
+];
+
+/// Routines Wine 8 exports but that do nothing there, with what a driver sees (the patch leaves
+/// these as they are; `cargo wdm check` warns about them).
+pub const WINE_NO_OPS: &[(&str, &str)] = &[
+    ("KeInsertQueueDpc", "the DPC never runs"),
+    ("KfRaiseIrql", "there is no IRQL: everything runs at PASSIVE_LEVEL"),
+    ("KeLowerIrql", "there is no IRQL: everything runs at PASSIVE_LEVEL"),
 ];
 
 /// Debian's 64-bit Wine loader.
@@ -48,10 +67,24 @@ pub const CLIENT_TARGET: &str = "x86_64-pc-windows-gnu";
 /// The mingw C compiler and linker (package gcc-mingw-w64-x86-64).
 pub const MINGW_GCC: &str = "x86_64-w64-mingw32-gcc";
 
-/// The Wine stubs the project's ntoskrnl patch (`e2e/wine/`) does not implement (the framework
+/// The Wine stubs the project's ntoskrnl patch (`wine/` in this crate) does not implement (the framework
 /// never imports them; a driver that does cannot run under Wine 8 even patched). A sample whose
 /// Wine stubs are all outside this list runs on the patched loader instead of being "not run".
-pub const NOT_PATCHED: &[&str] = &["ExAllocatePool2", "KeGetCurrentIrql", "IoAllocateDriverObjectExtension"];
+pub const NOT_PATCHED: &[&str] = &[
+    "ExAllocatePool2",
+    "KeGetCurrentIrql",
+    "IoAllocateDriverObjectExtension",
+    "PoRequestPowerIrp",
+    "ObSetSecurityObjectByPointer",
+    "IoInvalidateDeviceState",
+    "IoReportTargetDeviceChange",
+    "IoRequestDeviceEject",
+    "IoOpenDeviceInterfaceRegistryKey",
+    "IoGetDeviceInterfaceAlias",
+    "IoWMIWriteEvent",
+    "PoRegisterDeviceForIdleDetection",
+    "IoSetCompletionRoutineEx",
+];
 
 /// A Wine prefix with a persistent server, removed on drop.
 pub struct Prefix {
