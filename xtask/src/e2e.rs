@@ -166,7 +166,7 @@ pub fn run(root: &Path, built: &[Built]) -> Vec<Run> {
     };
     // The patched loader, only if a sample needs it.
     let patched = if built.iter().any(|b| matches!(needs(b), Needs::Patched)) {
-        println!("e2e: the wdm ntoskrnl patch (e2e/wine/): building or taking it from the cache");
+        println!("e2e: the wdm ntoskrnl patch (crates/cargo-wdm/wine/): building or taking it from the cache");
         let p = crate::wine_patch::patched_ntoskrnl(root);
         match &p {
             Ok(p) => println!(
