@@ -80,6 +80,7 @@ fn cargo(root: &Path, args: &[&str]) -> Result<(), String> {
 
 fn test(root: &Path) -> Result<(), String> {
     let start = Instant::now();
+    e2e::REQUIRE.store(true, std::sync::atomic::Ordering::Relaxed);
     cargo_wdm::tools::ensure_rust_components(&["rust-src", "clippy", "rustfmt"])?;
     cargo_wdm::tools::ensure_rust_target(sys::TARGET)?;
     cargo_wdm::tools::ensure_rust_target("x86_64-pc-windows-gnu")?;

@@ -65,7 +65,9 @@ impl Exports {
     }
 
     fn has(&self, dll: &str, name: &str) -> bool {
-        self.by_dll.iter().any(|(d, names)| d == dll && names.contains(name))
+        self.by_dll
+            .iter()
+            .any(|(d, names)| d.eq_ignore_ascii_case(dll) && names.contains(name))
     }
 }
 
@@ -174,9 +176,9 @@ pub fn check(data: &[u8], exports: &Exports) -> Verdict {
     }
     // Memory integrity (HVCI): Windows refuses to load a driver whose sections are not page
     // aligned, that has a section both writable and executable, or that is not NX-compatible.
-    if oh.section_alignment() != 0x1000 {
+    if oh.section_alignment() == 0 || oh.section_alignment() % 0x1000 != 0 {
         v.problems.push(format!(
-            "section alignment {:#x}, not 0x1000 (memory integrity, HVCI, requires page-aligned sections)",
+            "section alignment {:#x}, not a multiple of 0x1000 (memory integrity, HVCI, requires page-aligned sections)",
             oh.section_alignment()
         ));
     }
@@ -200,7 +202,9 @@ pub fn check(data: &[u8], exports: &Exports) -> Verdict {
     let stubbed: Vec<&str> = v
         .imports
         .iter()
-        .filter(|(dll, name)| dll == "ntoskrnl.exe" && crate::wine::WINE_STUBS.contains(&name.as_str()))
+        .filter(|(dll, name)| {
+            dll.eq_ignore_ascii_case("ntoskrnl.exe") && crate::wine::WINE_STUBS.contains(&name.as_str())
+        })
         .map(|(_, name)| name.as_str())
         .collect();
     if !stubbed.is_empty() {
@@ -229,7 +233,8 @@ pub fn check(data: &[u8], exports: &Exports) -> Verdict {
         }
     }
     for (dll, name) in &v.imports {
-        if !KERNEL_DLLS.contains(&dll.as_str()) {
+        // The loader compares DLL names without regard to case.
+        if !KERNEL_DLLS.iter().any(|k| k.eq_ignore_ascii_case(dll)) {
             v.problems.push(format!(
                 "imports {name} from {dll}; a driver may only import from ntoskrnl.exe and HAL.dll"
             ));

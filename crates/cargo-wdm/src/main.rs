@@ -73,7 +73,7 @@ fn this_crate() -> Result<Crate, String> {
         )
     })?;
     let (package, bin) = sys::driver_of(&manifest)?;
-    let workspace = sys::workspace_root(&dir);
+    let workspace = sys::workspace_root(&dir)?;
     Ok(Crate {
         dir,
         workspace,
@@ -85,7 +85,9 @@ fn this_crate() -> Result<Crate, String> {
 fn build(release: bool) -> Result<sys::Built, String> {
     let c = this_crate()?;
     let root_manifest = std::fs::read_to_string(c.workspace.join("Cargo.toml")).map_err(|e| e.to_string())?;
-    sys::check_manifest(&root_manifest, release)?;
+    if let Err(advice) = sys::check_manifest(&root_manifest, release) {
+        println!("warning: {advice}");
+    }
     step(&format!(
         "building {} as a .sys ({}, {}, rust-lld, no WDK)",
         c.bin,
@@ -231,7 +233,7 @@ fn build_client(dir: &Path) -> Result<PathBuf, String> {
     let (package, bin) = sys::driver_of(&manifest)?;
     tools::ensure_rust_target(wine::CLIENT_TARGET)?;
     step(&format!("building the client {bin} for {}", wine::CLIENT_TARGET));
-    let target = sys::workspace_root(dir).join("target/wdm/client");
+    let target = sys::workspace_root(dir)?.join("target/wdm/client");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(dir)
         .args([
@@ -248,6 +250,7 @@ fn build_client(dir: &Path) -> Result<PathBuf, String> {
         .arg(&target)
         .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", wine::MINGW_GCC)
         .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .status()
         .map_err(|e| format!("cargo: {e}"))?;
     if !status.success() {

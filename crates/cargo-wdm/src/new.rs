@@ -35,8 +35,9 @@ pub enum Deps {
 }
 
 impl Deps {
-    /// The default: a path dependency on the wdm repository this `cargo-wdm` was built from,
-    /// if it is still there.
+    /// The default: a path dependency on the wdm repository this `cargo-wdm` was built from
+    /// (`cargo install --path`), if it is still there and is not inside cargo's own cache;
+    /// otherwise (installed from crates.io or git) the published crates of this version.
     ///
     /// ```
     /// // Built inside the repository, so it is found.
@@ -47,13 +48,19 @@ impl Deps {
     /// ```
     pub fn default_source() -> Result<Deps, String> {
         let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        repository(&built_from).map(Deps::Path).map_err(|_| {
-            format!(
-                "the wdm repository this cargo-wdm was built from ({}) is gone: pass \
-                 --wdm-path <checkout>, --wdm-git <url> or --published",
-                built_from.display()
-            )
-        })
+        // Built from a checkout of the repository (`cargo install --path`): depend on it.
+        // Installed from crates.io, or from git into cargo's own cache (which cargo may
+        // clean): the published crates of this version.
+        let in_cargo_home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+            .and_then(|home| home.canonicalize().ok())
+            .zip(built_from.canonicalize().ok())
+            .is_some_and(|(home, dir)| dir.starts_with(home));
+        match repository(&built_from) {
+            Ok(repo) if !in_cargo_home => Ok(Deps::Path(repo)),
+            _ => Ok(Deps::Published(env!("CARGO_PKG_VERSION").to_owned())),
+        }
     }
 
     /// The right-hand side of the dependency line for `package` (`wdm`, `wdm-sim` or
@@ -303,6 +310,10 @@ pub fn names(name: &str) -> Result<Names, String> {
     let krate = name.replace('-', "_");
     if KEYWORDS.contains(&krate.as_str()) {
         return invalid("it is a Rust keyword");
+    }
+    // Cargo refuses a binary target named after its own build folders.
+    if ["build", "deps", "examples", "incremental"].contains(&krate.as_str()) {
+        return invalid("cargo forbids a binary of that name (it is one of cargo's build folders)");
     }
     if TAKEN_CRATES.contains(&krate.as_str()) {
         return invalid("the generated crate already depends on a crate of that name (or std has one)");

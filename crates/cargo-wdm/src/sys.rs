@@ -4,8 +4,11 @@
 //!
 //! The driver is the crate's `bin` (a `cdylib` would be flagged as a DLL and export its entry
 //! point). The flags go on the command line, not into `.cargo/config.toml`, so the WDK path
-//! (`cargo make` on Windows) is untouched. Kernel code cannot unwind: the crate's release
-//! profile must say `panic = "abort"`, which [`check_manifest`] verifies.
+//! (`cargo make` on Windows) is untouched. Kernel code cannot unwind: the build sets
+//! `profile.release.panic = "abort"` on the command line, which overrides the manifest, the
+//! environment and config files, so no setting anywhere can make a driver image unwind (and
+//! [`check_manifest`] tells the user when their own profile says otherwise, because their
+//! host builds of the crate would differ).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -103,6 +106,12 @@ pub fn build(request: &Request) -> Result<Vec<Built>, String> {
         .arg(&request.target_dir)
         .args(["--config", &format!("target.{TARGET}.linker=\"rust-lld\"")])
         .args(["--config", &format!("target.{TARGET}.rustflags={}", rustflags())])
+        .args([
+            "--config",
+            "profile.release.panic=\"abort\"",
+            "--config",
+            "profile.dev.panic=\"abort\"",
+        ])
         // Host-side settings must not leak into the driver build.
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
@@ -132,79 +141,98 @@ pub fn build(request: &Request) -> Result<Vec<Built>, String> {
     Ok(built)
 }
 
-/// A driver crate's package name and its driver binary, read from its `Cargo.toml`: the
-/// `[package]` name, and the first `[[bin]]`'s name (the package's name without one).
+/// A driver crate's package name and its driver binary, read from its `Cargo.toml` (a TOML
+/// parser: comments, quotes and dotted keys are what cargo reads): the package's name, and
+/// its first `[[bin]]`'s name (the package's name when it has none but `src/main.rs`).
 ///
 /// ```
-/// let toml = "[package]\nname = \"my-driver\"\n\n[[bin]]\nname = \"mydrv\"\npath = \"src/main.rs\"\n";
+/// let toml = "[package] # the driver\nname = 'my-driver' # kebab\n\n[[bin]]\nname = \"mydrv\"\npath = \"src/main.rs\"\n";
 /// assert_eq!(cargo_wdm::sys::driver_of(toml).unwrap(), ("my-driver".to_owned(), "mydrv".to_owned()));
+/// let cdylib = "[package]\nname = \"k\"\n[lib]\ncrate-type = [\"cdylib\"]\n";
+/// assert!(cargo_wdm::sys::driver_of(cdylib).unwrap_err().contains("[[bin]]"));
 /// ```
 pub fn driver_of(manifest: &str) -> Result<(String, String), String> {
-    let mut section = String::new();
-    let (mut package, mut bin) = (None, None);
-    for line in manifest.lines().map(str::trim) {
-        if line.starts_with('[') {
-            section = line.to_owned();
-            continue;
-        }
-        let Some(value) = line
-            .strip_prefix("name")
-            .map(str::trim_start)
-            .and_then(|r| r.strip_prefix('='))
-            .map(|v| v.trim().trim_matches('"').to_owned())
-        else {
-            continue;
-        };
-        match section.as_str() {
-            "[package]" if package.is_none() => package = Some(value),
-            "[[bin]]" if bin.is_none() => bin = Some(value),
-            _ => {}
-        }
+    let doc: toml::Table = manifest.parse().map_err(|e| format!("Cargo.toml: {e}"))?;
+    let package = doc
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(toml::Value::as_str)
+        .ok_or("Cargo.toml has no [package] name: run cargo wdm in a driver crate's folder")?
+        .to_owned();
+    let bin = doc
+        .get("bin")
+        .and_then(toml::Value::as_array)
+        .and_then(|bins| bins.first())
+        .and_then(|b| b.get("name"))
+        .and_then(toml::Value::as_str)
+        .map(str::to_owned);
+    let is_cdylib = doc
+        .get("lib")
+        .and_then(|l| l.get("crate-type"))
+        .and_then(toml::Value::as_array)
+        .is_some_and(|t| t.iter().any(|v| v.as_str() == Some("cdylib")));
+    match bin {
+        Some(bin) => Ok((package, bin)),
+        None if is_cdylib => Err(format!(
+            "{package} builds its driver as a cdylib (the windows-drivers-rs layout): cargo wdm builds the \
+             driver from a binary target; add a [[bin]] with the driver's entry (see cargo wdm new), or use \
+             cargo wdm build --wdk on Windows with the WDK"
+        )),
+        None => Ok((package.clone(), package)),
     }
-    let package = package.ok_or("Cargo.toml has no [package] name: is this a driver crate?")?;
-    let bin = bin.unwrap_or_else(|| package.clone());
-    Ok((package, bin))
 }
 
-/// Checks that a manifest (the crate's, or its workspace root's) makes the profile a driver is
-/// built with abort on panic, as kernel code must: `panic = "abort"` under `[profile.release]`
-/// (or `[profile.dev]` for a dev build).
+/// Checks that a manifest does not make the profile a driver is built with unwind: its
+/// `panic` must be `"abort"` where it is set. The build forces it anyway (see the module
+/// docs); this tells the user that their own manifest disagrees.
 ///
 /// ```
 /// use cargo_wdm::sys::check_manifest;
-/// assert!(check_manifest("[profile.release]\npanic = \"abort\"\n", true).is_ok());
+/// assert!(check_manifest("[profile.release] # ship\npanic = 'abort' # kernel\n", true).is_ok());
 /// assert!(check_manifest("[profile.release]\nlto = true\n", true).unwrap_err().contains("panic = \"abort\""));
-/// assert!(check_manifest("[profile.release]\npanic = \"abort\"\n", false).is_err());
+/// assert!(check_manifest("[profile]\nrelease = { panic = \"unwind\" }\n", true).is_err());
 /// ```
 pub fn check_manifest(manifest: &str, release: bool) -> Result<(), String> {
-    let profile = if release { "[profile.release]" } else { "[profile.dev]" };
-    let mut section = "";
-    for line in manifest.lines().map(str::trim) {
-        if line.starts_with('[') {
-            section = line;
-        } else if section == profile && line.replace(' ', "") == "panic=\"abort\"" {
-            return Ok(());
-        }
+    let doc: toml::Table = manifest.parse().map_err(|e| format!("Cargo.toml: {e}"))?;
+    let profile = if release { "release" } else { "dev" };
+    let panic = doc
+        .get("profile")
+        .and_then(|p| p.get(profile))
+        .and_then(|p| p.get("panic"))
+        .and_then(toml::Value::as_str);
+    match panic {
+        Some("abort") => Ok(()),
+        _ => Err(format!(
+            "the {profile} profile should abort on panic (kernel code cannot unwind): add\n\n    [profile.{profile}]\n    \
+             panic = \"abort\"\n\nto the workspace root's Cargo.toml (cargo wdm build forces it for the driver image, \
+             but the crate's other builds follow the manifest)"
+        )),
     }
-    Err(format!(
-        "the {profile} profile must abort on panic (kernel code cannot unwind): add\n\n    {profile}\n    panic = \"abort\"\n\nto Cargo.toml (of the workspace root, if the crate is in a workspace)"
-    ))
 }
 
-/// The folder holding `start`'s workspace root manifest (the nearest `Cargo.toml` with a
-/// `[workspace]` table above or at `start`), or `start` itself when there is none.
+/// The folder of `dir`'s workspace root manifest, as cargo finds it (`cargo locate-project
+/// --workspace`: `[workspace]` tables, `exclude`, `package.workspace` all count).
 ///
 /// ```
-/// let root = cargo_wdm::sys::workspace_root(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
-/// assert!(root.join("Cargo.toml").is_file());
+/// let root = cargo_wdm::sys::workspace_root(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+/// assert!(root.join("Cargo.toml").is_file() && root.join("crates/cargo-wdm").is_dir());
 /// ```
-pub fn workspace_root(start: &Path) -> PathBuf {
-    let mut dir = Some(start);
-    while let Some(d) = dir {
-        if std::fs::read_to_string(d.join("Cargo.toml")).is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]")) {
-            return d.to_path_buf();
-        }
-        dir = d.parent();
+pub fn workspace_root(dir: &Path) -> Result<PathBuf, String> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(dir)
+        .args(["locate-project", "--workspace", "--message-format", "plain"])
+        .output()
+        .map_err(|e| format!("cargo locate-project: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
-    start.to_path_buf()
+    let manifest = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| format!("cargo locate-project gave {}", manifest.display()))
 }

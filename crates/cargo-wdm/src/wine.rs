@@ -111,13 +111,19 @@ impl Prefix {
             .map_err(|e| format!("wine64: {e}"))
     }
 
-    /// A fresh prefix under `work` (`work/prefix-<pid>[-n]`, its log `work/wine[-n].log`),
+    /// A fresh prefix under `work` (`work/prefix-<pid>[-n]`, its log `work/wine-<pid>[-n].log`),
     /// about 20 s; with `patched`, the prefix loads that ntoskrnl.exe instead of Wine's.
     pub fn create(work: &Path, patched: Option<&Patched>) -> Result<Self, String> {
         let n = PREFIXES.fetch_add(1, Ordering::Relaxed);
         let (dir, log) = match n {
-            0 => (format!("prefix-{}", std::process::id()), "wine.log".to_owned()),
-            n => (format!("prefix-{}-{n}", std::process::id()), format!("wine-{n}.log")),
+            0 => (
+                format!("prefix-{}", std::process::id()),
+                format!("wine-{}.log", std::process::id()),
+            ),
+            n => (
+                format!("prefix-{}-{n}", std::process::id()),
+                format!("wine-{}-{n}.log", std::process::id()),
+            ),
         };
         let root = work;
         let dir = root.join(dir);

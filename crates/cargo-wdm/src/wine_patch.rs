@@ -32,7 +32,7 @@ pub struct Patched {
     pub ntoskrnl: PathBuf,
     /// The installed `wine64` package version it was built for.
     pub wine_version: String,
-    /// SHA-256 of the patch, hex.
+    /// SHA-256 of the patch and the build script, hex.
     pub patch_hash: String,
     /// Whether it came from the cache (no build).
     pub from_cache: bool,
@@ -125,7 +125,8 @@ fn remove_abandoned_builds(cache: &Path) {
 pub fn patched_ntoskrnl(cache: &Path) -> Result<Patched, String> {
     let started = Instant::now();
     let wine_version = wine_version()?;
-    let patch_hash = sha256(PATCH.as_bytes())?;
+    // The script is part of the key too: a changed build step must not serve an old DLL.
+    let patch_hash = sha256(format!("{PATCH}\0{BUILD_SCRIPT}").as_bytes())?;
     let key = format!("{}-{}", sanitise(&wine_version), &patch_hash[..16]);
     let dir = cache.join(&key);
     let done = |from_cache| Patched {

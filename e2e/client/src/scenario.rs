@@ -65,8 +65,10 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if !self.settle(WAIT_MS) {
-            // Still in flight: the system may write these blocks later, so they must outlive it.
+            // Still in flight: the system may read or write these blocks later, so they must
+            // outlive it.
             std::mem::forget(std::mem::take(&mut self.output));
+            std::mem::forget(std::mem::take(&mut self._input));
             let iosb = std::mem::replace(&mut self.iosb, Box::new(zeroed_iosb()));
             Box::leak(iosb);
             return;
@@ -161,8 +163,9 @@ impl Executor for Win32 {
         if status == PENDING {
             return Started::Pending(op);
         }
-        if status < 0 {
-            // An error returned at once: the status block is not written for it.
+        if (status as u32) >> 30 == 3 {
+            // An error (NT_ERROR) returned at once: the status block is not written for it.
+            // (Warnings, such as STATUS_BUFFER_OVERFLOW, write it and fall through.)
             op.finished = true;
             return Started::Done(Completion {
                 status: status as u32,
@@ -170,8 +173,14 @@ impl Executor for Win32 {
                 data: Vec::new(),
             });
         }
-        // Completed at once with success: the status block and event are set.
-        op.settle(WAIT_MS);
+        // Completed at once with success or a warning: the status block and event are set.
+        if !op.settle(WAIT_MS) {
+            return Started::Done(Completion {
+                status: u32::MAX,
+                information: 0,
+                data: Vec::new(),
+            });
+        }
         Started::Done(op.completion())
     }
 

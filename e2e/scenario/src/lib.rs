@@ -252,7 +252,8 @@ pub fn run_with<E: Executor>(
     mut on_line: impl FnMut(&str),
 ) -> Result<String, String> {
     let mut handles = HashMap::new();
-    let mut pending = HashMap::new();
+    // Each request in flight with the handle it was sent on (a cancel needs that handle open).
+    let mut pending: HashMap<&str, (E::Pending, &str)> = HashMap::new();
     let mut done = HashMap::new();
     let mut out = String::new();
     for step in steps {
@@ -260,7 +261,9 @@ pub fn run_with<E: Executor>(
         match step {
             Step::Open { handle, path } => match executor.open(path) {
                 Ok(h) => {
-                    handles.insert(*handle, h);
+                    if handles.insert(*handle, h).is_some() {
+                        return Err(format!("open {handle}: a handle of that name is already open"));
+                    }
                     let _ = writeln!(out, "open {handle}: ok");
                 }
                 Err(_) => {
@@ -284,9 +287,12 @@ pub fn run_with<E: Executor>(
             }
             Step::Start { id, handle, request } => {
                 let h = handles.get(handle).ok_or(format!("{id}: unknown handle {handle}"))?;
+                if pending.contains_key(id) || done.contains_key(id) {
+                    return Err(format!("{id}: a request of that name is already in flight"));
+                }
                 match executor.start(h, request) {
                     Started::Pending(p) => {
-                        pending.insert(*id, p);
+                        pending.insert(*id, (p, *handle));
                         let _ = writeln!(out, "{id}: {request} -> pending");
                     }
                     Started::Done(c) => {
@@ -296,7 +302,12 @@ pub fn run_with<E: Executor>(
                 }
             }
             Step::Cancel(id) => {
-                if let Some(p) = pending.get(id) {
+                if let Some((p, handle)) = pending.get(id) {
+                    if !handles.contains_key(handle) {
+                        return Err(format!(
+                            "cancel {id}: its handle {handle} is closed (CancelIoEx needs it)"
+                        ));
+                    }
                     executor.cancel(p);
                 } else if !done.contains_key(id) {
                     return Err(format!("cancel of unknown request {id}"));
@@ -305,7 +316,7 @@ pub fn run_with<E: Executor>(
             }
             Step::Wait(id) => {
                 let completion = match (pending.remove(id), done.remove(id)) {
-                    (Some(p), _) => executor.wait(p),
+                    (Some((p, _)), _) => executor.wait(p),
                     (None, Some(c)) => c,
                     (None, None) => return Err(format!("wait for unknown request {id}")),
                 };

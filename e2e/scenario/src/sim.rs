@@ -89,6 +89,16 @@ impl<'k> Executor for Simulator<'k> {
         };
         if pending.returned == PENDING {
             Started::Pending(InFlight { pending, returns_data })
+        } else if (pending.returned as u32) >> 30 == 3 {
+            // An error returned at once: user mode sees only the status (the I/O manager
+            // writes neither the status block nor the caller's buffer for it).
+            let returned = pending.returned as u32;
+            let _ = pending.wait();
+            Started::Done(Completion {
+                status: returned,
+                information: 0,
+                data: Vec::new(),
+            })
         } else {
             Started::Done(completion(&pending.wait(), returns_data))
         }
