@@ -119,6 +119,7 @@ mod misc;
 pub mod namespace;
 mod object;
 mod pool;
+mod remlock;
 mod report;
 mod request;
 mod sched;

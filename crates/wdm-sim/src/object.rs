@@ -391,6 +391,9 @@ pub unsafe extern "C-unwind" fn IoDeleteDevice(device: PDEVICE_OBJECT) {
     }
     record.delete_pending = true;
     let open = record.open_files;
+    // The extension's remove lock (if any) dies with the device, as far as Verifier knows.
+    let end = device as usize - DEVICE_HEADER + record.layout.size();
+    lock(&k.remlocks).forget_range(device as usize, end);
     if let Some(name) = record.name.clone() {
         objects.names.remove(&canonical(&name));
     }

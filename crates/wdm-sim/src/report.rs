@@ -181,6 +181,22 @@ rules! {
     WineTimerSelfWait = Warning, StopCode::new(0), None, "timer set or cancelled from its own DPC (deadlocks under Wine 8)";
     /// Timers or DPCs still queued when the driver unloads.
     PendingOperationsAtUnload = Fatal, StopCode::new(0xCE), None, "driver unloaded without cancelling pending operations (timers, DPCs)";
+    /// IoReleaseRemoveLock with a tag that holds no acquisition of the lock (Driver Verifier's
+    /// shadow lock; also a release with nothing acquired).
+    RemoveLockReleaseUnheld = Fatal, StopCode::sub(0xC4, 0xD5), Some("RemoveLockRelease2"), "remove lock released with a tag that holds no acquisition";
+    /// IoReleaseRemoveLockAndWait with a tag other than the acquisition still outstanding.
+    RemoveLockWaitTagMismatch = Fatal, StopCode::sub(0xC4, 0xD6), Some("RemoveLockMnRemove"), "IoReleaseRemoveLockAndWait tag differs from the remaining acquisition";
+    /// IoInitializeRemoveLock on a lock after IoReleaseRemoveLockAndWait.
+    RemoveLockReinitialized = Fatal, StopCode::sub(0xC4, 0xD7), None, "remove lock re-initialized after IoReleaseRemoveLockAndWait";
+    /// IoReleaseRemoveLockAndWait a second time on one lock (no documented code: a checked-kernel
+    /// assert).
+    RemoveLockWaitTwice = Warning, StopCode::new(0), Some("RemoveLockCheck"), "IoReleaseRemoveLockAndWait called twice";
+    /// The remove lock's count reached 0 before ReleaseAndWait, or went negative (no documented
+    /// code; with a tag, Driver Verifier reports 0xD5 first).
+    RemoveLockUnderflow = Warning, StopCode::new(0), Some("RemoveLock"), "remove lock count underflow";
+    /// A remove-lock routine on a lock IoInitializeRemoveLock never initialized (no documented
+    /// code).
+    RemoveLockUninitialized = Warning, StopCode::new(0), None, "remove lock used before IoInitializeRemoveLock";
     /// A kernel routine received an argument it cannot accept.
     InvalidParameter = Fatal, StopCode::sub(0xC4, 0x16), None, "invalid argument to a kernel routine";
 }
