@@ -591,7 +591,7 @@ pub(crate) unsafe extern "C-unwind" fn invalid_device_request(_device: PDEVICE_O
 ///
 /// # Safety
 /// `irp` must be a live IRP the caller owns.
-unsafe fn set_io_status(irp: PIRP, status: NTSTATUS, information: usize) {
+pub(crate) unsafe fn set_io_status(irp: PIRP, status: NTSTATUS, information: usize) {
     // SAFETY: the caller's live IRP; only the field's address is computed.
     let io_status = unsafe { &raw mut (*irp).IoStatus };
     // SAFETY: as above; only the field's address is computed.

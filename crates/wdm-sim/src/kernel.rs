@@ -54,6 +54,8 @@ pub(crate) struct State {
     pub system: crate::ke::System,
     /// Driver Verifier's shadows of the remove locks.
     pub remlocks: Mutex<crate::remlock::RemoveLocks>,
+    /// The PnP manager's devnodes.
+    pub pnp: Mutex<crate::pnp::Pnp>,
 }
 
 thread_local! {
@@ -178,6 +180,7 @@ impl State {
             mdls: crate::mdl::Mdls::default(),
             system: crate::ke::System::default(),
             remlocks: Mutex::new(crate::remlock::RemoveLocks::default()),
+            pnp: Mutex::new(crate::pnp::Pnp::default()),
         }
     }
 

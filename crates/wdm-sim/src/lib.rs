@@ -118,6 +118,7 @@ mod miri_dbgprint;
 mod misc;
 pub mod namespace;
 mod object;
+mod pnp;
 mod pool;
 mod remlock;
 mod report;
@@ -129,8 +130,9 @@ pub mod stress;
 mod trace;
 
 pub use debug::DebugLine;
-pub use harness::{Driver, DriverEntry, File, Kernel, Pending};
+pub use harness::{DeviceNode, Driver, DriverEntry, File, Kernel, Pending};
 pub use irp::Completion;
+pub use pnp::NodeState;
 pub use pool::Allocation;
 pub use report::{BugCheck, Report, Rule, Severity, StopCode};
 pub use request::{Buffers, IoResult};

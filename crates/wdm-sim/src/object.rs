@@ -227,6 +227,12 @@ impl Objects {
         v
     }
 
+    /// The memory of a live device object (and its extension): `[start, end)`.
+    pub(crate) fn device_extent(&self, device: usize) -> Option<(usize, usize)> {
+        let record = self.devices.get(&device)?;
+        Some((device, device - DEVICE_HEADER + record.layout.size()))
+    }
+
     /// Frees a device object's memory (after IoDeleteDevice, once no file is open on it).
     pub(crate) fn free_device(&mut self, device: usize) {
         if let Some(record) = self.devices.remove(&device) {

@@ -265,6 +265,7 @@ pub unsafe extern "C-unwind" fn IoReleaseRemoveLockAndWaitEx(l: PIO_REMOVE_LOCK,
     let k = current();
     check_irql(k, "IoReleaseRemoveLockAndWaitEx", 0, l);
     check_size(k, "IoReleaseRemoveLockAndWaitEx", l, size);
+    crate::pnp::note_release_and_wait(k, l as usize);
     enum Outcome {
         Twice,
         Mismatch(usize),

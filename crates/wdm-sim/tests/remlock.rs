@@ -85,7 +85,8 @@ fn release_and_wait_waits_for_the_holds_outstanding() {
             assert_eq!(IoAcquireRemoveLock(p(), tag(0x30)), STATUS_DELETE_PENDING);
             IoReleaseRemoveLock(p(), tag(0x10));
         });
-        rx.recv_timeout(Duration::from_secs(10)).expect("ReleaseAndWait returns once the last hold goes");
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("ReleaseAndWait returns once the last hold goes");
         remover.join().unwrap();
     });
     kernel.assert_clean();
