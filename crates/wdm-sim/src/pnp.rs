@@ -252,12 +252,13 @@ pub(crate) fn send(kernel: &crate::Kernel, i: usize, minor: u8, setup: impl FnOn
     });
     let arrived = lock(&k.pnp).node(i).arrivals[arrivals_before..].to_vec();
     lock(&k.pnp).nodes[i].sent.push((minor, completion.status));
-    check_status(kernel, minor, completion, &arrived);
+    let stacked = !stack_above(k, i).is_empty();
+    check_status(kernel, minor, completion, &arrived, stacked);
     completion
 }
 
 /// The §2.9 status rules on a PnP IRP the manager sent, once it has completed.
-fn check_status(kernel: &crate::Kernel, minor: u8, c: Completion, arrived: &[(u8, NTSTATUS, usize)]) {
+fn check_status(kernel: &crate::Kernel, minor: u8, c: Completion, arrived: &[(u8, NTSTATUS, usize)], stacked: bool) {
     let k = &kernel.state;
     let _bound = crate::kernel::Bound::new(k);
     let report = |rule: Rule, code: usize, message: String| {
@@ -287,6 +288,28 @@ fn check_status(kernel: &crate::Kernel, minor: u8, c: Completion, arrived: &[(u8
             Some(_) => {}
         }
         return;
+    }
+    let removal = matches!(
+        u32::from(minor),
+        IRP_MN_QUERY_REMOVE_DEVICE | IRP_MN_REMOVE_DEVICE | IRP_MN_SURPRISE_REMOVAL
+    );
+    if removal && stacked {
+        let at_pdo = arrived.iter().find(|a| a.0 == minor);
+        let untouched = at_pdo.is_some_and(|a| a.1 == STATUS_NOT_SUPPORTED);
+        if untouched || (at_pdo.is_none() && c.status == STATUS_NOT_SUPPORTED) {
+            report(
+                Rule::PnpRemovalNotSupported,
+                0x22F,
+                format!(
+                    "PnP minor {minor:#x} {} STATUS_NOT_SUPPORTED above the PDO: a function or filter driver sets STATUS_SUCCESS before passing it down",
+                    if untouched {
+                        "was passed down with"
+                    } else {
+                        "was failed with"
+                    }
+                ),
+            );
+        }
     }
     if NT_SUCCESS(c.status) {
         return;

@@ -205,6 +205,9 @@ rules! {
     PnpUnknownIrpCompleted = Warning, StopCode::sub(0xC9, 0x22D), Some("PnpIrpCompletion"), "PnP IRP of an unknown minor code completed, not passed down";
     /// A driver changed IoStatus of a PnP IRP it does not handle.
     PnpUnknownIrpStatusChanged = Warning, StopCode::sub(0xC9, 0x213), None, "IoStatus changed on a PnP IRP the driver does not handle";
+    /// QUERY_REMOVE, REMOVE or SURPRISE_REMOVAL left at (or failed with) STATUS_NOT_SUPPORTED by
+    /// a driver above the PDO.
+    PnpRemovalNotSupported = Warning, StopCode::sub(0xC9, 0x22F), Some("NsRemoveLockMnRemove"), "removal IRP left or failed as STATUS_NOT_SUPPORTED above the PDO";
     /// SURPRISE_REMOVAL, CANCEL_REMOVE, STOP or CANCEL_STOP failed.
     PnpMustSucceed = Fatal, StopCode::sub(0xC4, 0x43006), Some("PnpRemove"), "a PnP IRP that must succeed failed";
     /// REMOVE failed.

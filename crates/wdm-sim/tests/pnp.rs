@@ -34,6 +34,9 @@ const VETOES_QUERY_REMOVE: u32 = 8;
 /// Fails START after the lower drivers succeeded it (legal: REMOVE follows).
 const FAILS_START: u32 = 9;
 
+/// Passes QUERY_REMOVE down without setting STATUS_SUCCESS.
+const QUERY_REMOVE_UNTOUCHED: u32 = 10;
+
 #[repr(C)]
 struct Ext {
     lower: PDEVICE_OBJECT,
@@ -144,7 +147,9 @@ unsafe extern "C-unwind" fn dispatch_pnp<const M: u32>(device: PDEVICE_OBJECT, i
                 if minor == IRP_MN_SURPRISE_REMOVAL {
                     (*e).removed = true; // fail new I/O from now on
                 }
-                (*irp).IoStatus.__bindgen_anon_1.Status = STATUS_SUCCESS;
+                if !(M == QUERY_REMOVE_UNTOUCHED && minor == IRP_MN_QUERY_REMOVE_DEVICE) {
+                    (*irp).IoStatus.__bindgen_anon_1.Status = STATUS_SUCCESS;
+                }
                 let status = pass_down(irp);
                 IoReleaseRemoveLock(&mut (*e).lock, tag);
                 if minor == IRP_MN_SURPRISE_REMOVAL && M == DELETES_ON_SURPRISE {
@@ -498,4 +503,21 @@ fn release_and_wait_outside_remove_is_reported() {
         IoReleaseRemoveLockAndWait(lock, 1 as PVOID);
     });
     assert_eq!(rules(&kernel), [Rule::ReleaseAndWaitOutsideRemove]);
+}
+
+#[test]
+fn passing_query_remove_down_as_not_supported_is_0xc9_0x22f() {
+    let kernel = Kernel::new();
+    let driver = kernel.load("pnptest", entry::<QUERY_REMOVE_UNTOUCHED>).unwrap();
+    let node = kernel.add_root_device(r"ROOT\PNPTEST");
+    assert_eq!(node.add_driver(&driver), STATUS_SUCCESS);
+    assert_eq!(node.start(), STATUS_SUCCESS);
+    // The PDO still succeeds it, so the removal goes through; the FDO's omission is reported.
+    assert_eq!(node.query_remove_and_remove(), Ok(STATUS_SUCCESS));
+    let reports = kernel.take_reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].rule.stop_code(), StopCode::sub(0xC9, 0x22F));
+    assert_eq!(reports[0].rule.sdv_rule(), Some("NsRemoveLockMnRemove"));
+    driver.unload();
+    kernel.assert_clean();
 }
