@@ -521,3 +521,38 @@ fn passing_query_remove_down_as_not_supported_is_0xc9_0x22f() {
     driver.unload();
     kernel.assert_clean();
 }
+
+#[test]
+fn remove_waits_in_release_and_wait_for_an_operation_in_flight() {
+    let kernel = Kernel::new();
+    let driver = kernel.load("pnptest", entry::<GOOD>).unwrap();
+    let node = kernel.add_root_device(r"ROOT\PNPTEST");
+    assert_eq!(node.add_driver(&driver), STATUS_SUCCESS);
+    assert_eq!(node.start(), STATUS_SUCCESS);
+    let fdo = node.stack()[0] as usize;
+    let lock = move || unsafe { &raw mut (*ext(fdo as PDEVICE_OBJECT)).lock };
+    // Work in flight (a DPC or a work item of the driver) holds the remove lock.
+    kernel.run(|| unsafe { assert_eq!(IoAcquireRemoveLock(lock(), 0x77 as PVOID), STATUS_SUCCESS) });
+    let sent = node.sent().len();
+    std::thread::scope(|s| {
+        let removal = s.spawn(|| node.query_remove_and_remove());
+        // QUERY_REMOVE completes; REMOVE is stuck in IoReleaseRemoveLockAndWait.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while node.sent().len() < sent + 1 {
+            assert!(std::time::Instant::now() < deadline, "QUERY_REMOVE did not complete");
+            std::thread::yield_now();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(node.sent().len(), sent + 1, "REMOVE returned with a hold outstanding");
+        assert!(!removal.is_finished());
+        // New work is refused meanwhile; the last hold goes, and REMOVE finishes.
+        kernel.run(|| unsafe {
+            assert_eq!(IoAcquireRemoveLock(lock(), 0x78 as PVOID), STATUS_DELETE_PENDING);
+            IoReleaseRemoveLock(lock(), 0x77 as PVOID);
+        });
+        assert_eq!(removal.join().unwrap(), Ok(STATUS_SUCCESS));
+    });
+    assert!(node.stack().is_empty());
+    driver.unload();
+    kernel.assert_clean();
+}
