@@ -27,6 +27,11 @@ const NTOSKRNL_FUNCTIONS: &[&str] = &[
     "IoGetAttachedDeviceReference",
     "IoAllocateDriverObjectExtension",
     "IoGetDriverObjectExtension",
+    // Remove locks (IoAcquireRemoveLock etc. are macros over these: wdm-sys's `inline`).
+    "IoInitializeRemoveLockEx",
+    "IoAcquireRemoveLockEx",
+    "IoReleaseRemoveLockEx",
+    "IoReleaseRemoveLockAndWaitEx",
     // IRPs: allocation, forwarding, completion, cancellation.
     "IoAllocateIrp",
     "IoFreeIrp",
@@ -138,6 +143,8 @@ const TYPES: &[&str] = &[
     "KDPC",
     "KTIMER",
     "KEVENT",
+    "IO_REMOVE_LOCK",
+    "PIO_REMOVE_LOCK",
     "DRIVER_DISPATCH",
     "PDRIVER_DISPATCH",
     "DRIVER_CANCEL",

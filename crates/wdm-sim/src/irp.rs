@@ -202,6 +202,10 @@ pub(crate) struct IrpSim {
     marked_at_completion: AtomicU64,
     /// Bit `i`: the driver at location `i` passed the IRP down with IoCallDriver.
     forwarded: AtomicU64,
+    /// Bit `i`: IoCompleteRequest was called with location `i` current (the driver there
+    /// completed it, even if a completion routine above reclaimed it with
+    /// STATUS_MORE_PROCESSING_REQUIRED before it reached the top).
+    completed_at: AtomicU64,
     /// Dispatch calls under way: the dispatch-return check reads the IRP after the routine
     /// returns, by which time another thread may have completed and freed it, so a pinned IRP
     /// is never taken out of quarantine.
@@ -277,6 +281,7 @@ pub(crate) fn allocate(k: &State, stack_size: CCHAR, origin: Origin) -> PIRP {
             completed_status: AtomicI32::new(0),
             marked_at_completion: AtomicU64::new(0),
             forwarded: AtomicU64::new(0),
+            completed_at: AtomicU64::new(0),
             pins: AtomicU32::new(0),
         });
     }
@@ -504,7 +509,8 @@ fn check_dispatch_return(k: &State, header: &IrpSim, irp: PIRP, location: u32, r
         return;
     }
     let bit = 1u64 << location;
-    let completed = header.state.load(Ordering::Acquire) == COMPLETED;
+    let completed =
+        header.state.load(Ordering::Acquire) == COMPLETED || header.completed_at.load(Ordering::Acquire) & bit != 0;
     let forwarded = header.forwarded.load(Ordering::Relaxed) & bit != 0;
     // The location's own mark first: completion on another thread may be passing it right now,
     // and records a mark it sees in the header *before* it clears the location, so a mark
@@ -585,7 +591,7 @@ pub(crate) unsafe extern "C-unwind" fn invalid_device_request(_device: PDEVICE_O
 ///
 /// # Safety
 /// `irp` must be a live IRP the caller owns.
-unsafe fn set_io_status(irp: PIRP, status: NTSTATUS, information: usize) {
+pub(crate) unsafe fn set_io_status(irp: PIRP, status: NTSTATUS, information: usize) {
     // SAFETY: the caller's live IRP; only the field's address is computed.
     let io_status = unsafe { &raw mut (*irp).IoStatus };
     // SAFETY: as above; only the field's address is computed.
@@ -672,6 +678,10 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
         );
     }
     header.completed_status.store(initial, Ordering::Relaxed);
+    let at = current() as u32;
+    if at > 0 && at < 64 {
+        header.completed_at.fetch_or(1 << at, Ordering::AcqRel);
+    }
     trace::irp(k, irp, trace::Event::Completed(initial));
     crate::sched::preempt("IofCompleteRequest");
 

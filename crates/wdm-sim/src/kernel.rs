@@ -52,6 +52,10 @@ pub(crate) struct State {
     pub mdls: crate::mdl::Mdls,
     /// DPCs, timers, events, work items.
     pub system: crate::ke::System,
+    /// Driver Verifier's shadows of the remove locks.
+    pub remlocks: Mutex<crate::remlock::RemoveLocks>,
+    /// The PnP manager's devnodes.
+    pub pnp: Mutex<crate::pnp::Pnp>,
 }
 
 thread_local! {
@@ -175,6 +179,8 @@ impl State {
             wine_checks: std::sync::atomic::AtomicBool::new(false),
             mdls: crate::mdl::Mdls::default(),
             system: crate::ke::System::default(),
+            remlocks: Mutex::new(crate::remlock::RemoveLocks::default()),
+            pnp: Mutex::new(crate::pnp::Pnp::default()),
         }
     }
 

@@ -227,6 +227,12 @@ impl Objects {
         v
     }
 
+    /// The memory of a live device object (and its extension): `[start, end)`.
+    pub(crate) fn device_extent(&self, device: usize) -> Option<(usize, usize)> {
+        let record = self.devices.get(&device)?;
+        Some((device, device - DEVICE_HEADER + record.layout.size()))
+    }
+
     /// Frees a device object's memory (after IoDeleteDevice, once no file is open on it).
     pub(crate) fn free_device(&mut self, device: usize) {
         if let Some(record) = self.devices.remove(&device) {
@@ -391,6 +397,9 @@ pub unsafe extern "C-unwind" fn IoDeleteDevice(device: PDEVICE_OBJECT) {
     }
     record.delete_pending = true;
     let open = record.open_files;
+    // The extension's remove lock (if any) dies with the device, as far as Verifier knows.
+    let end = device as usize - DEVICE_HEADER + record.layout.size();
+    lock(&k.remlocks).forget_range(device as usize, end);
     if let Some(name) = record.name.clone() {
         objects.names.remove(&canonical(&name));
     }

@@ -131,6 +131,7 @@ pub extern "C-unwind" fn ExFreePoolWithTag(p: PVOID, tag: ULONG) {
         return;
     };
     lock(&k.pool).frees += 1;
+    lock(&k.remlocks).forget_range(p as usize, p as usize + alloc.size);
     if tag != 0 && tag_text(tag) != alloc.tag {
         k.report(
             Rule::PoolTagMismatch,

@@ -181,6 +181,45 @@ rules! {
     WineTimerSelfWait = Warning, StopCode::new(0), None, "timer set or cancelled from its own DPC (deadlocks under Wine 8)";
     /// Timers or DPCs still queued when the driver unloads.
     PendingOperationsAtUnload = Fatal, StopCode::new(0xCE), None, "driver unloaded without cancelling pending operations (timers, DPCs)";
+    /// IoReleaseRemoveLock with a tag that holds no acquisition of the lock (Driver Verifier's
+    /// shadow lock; also a release with nothing acquired).
+    RemoveLockReleaseUnheld = Fatal, StopCode::sub(0xC4, 0xD5), Some("RemoveLockRelease2"), "remove lock released with a tag that holds no acquisition";
+    /// IoReleaseRemoveLockAndWait with a tag other than the acquisition still outstanding.
+    RemoveLockWaitTagMismatch = Fatal, StopCode::sub(0xC4, 0xD6), Some("RemoveLockMnRemove"), "IoReleaseRemoveLockAndWait tag differs from the remaining acquisition";
+    /// IoInitializeRemoveLock on a lock after IoReleaseRemoveLockAndWait.
+    RemoveLockReinitialized = Fatal, StopCode::sub(0xC4, 0xD7), None, "remove lock re-initialized after IoReleaseRemoveLockAndWait";
+    /// IoReleaseRemoveLockAndWait a second time on one lock (no documented code: a checked-kernel
+    /// assert).
+    RemoveLockWaitTwice = Warning, StopCode::new(0), Some("RemoveLockCheck"), "IoReleaseRemoveLockAndWait called twice";
+    /// The remove lock's count reached 0 before ReleaseAndWait, or went negative (no documented
+    /// code; with a tag, Driver Verifier reports 0xD5 first).
+    RemoveLockUnderflow = Warning, StopCode::new(0), Some("RemoveLock"), "remove lock count underflow";
+    /// A remove-lock routine on a lock IoInitializeRemoveLock never initialized (no documented
+    /// code).
+    RemoveLockUninitialized = Warning, StopCode::new(0), None, "remove lock used before IoInitializeRemoveLock";
+    /// IoReleaseRemoveLockAndWait outside the handling of IRP_MN_REMOVE_DEVICE.
+    ReleaseAndWaitOutsideRemove = Warning, StopCode::new(0), Some("IoReleaseRemoveLockAndWaitOutsideRemoveDevice"), "IoReleaseRemoveLockAndWait outside IRP_MN_REMOVE_DEVICE";
+    /// AddDevice returned with DO_DEVICE_INITIALIZING still set on the device it attached.
+    PnpDeviceInitializing = Warning, StopCode::sub(0xC9, 0x243), None, "AddDevice left DO_DEVICE_INITIALIZING set";
+    /// A driver completed a PnP IRP of a minor code it does not know instead of passing it down.
+    PnpUnknownIrpCompleted = Warning, StopCode::sub(0xC9, 0x22D), Some("PnpIrpCompletion"), "PnP IRP of an unknown minor code completed, not passed down";
+    /// A driver changed IoStatus of a PnP IRP it does not handle.
+    PnpUnknownIrpStatusChanged = Warning, StopCode::sub(0xC9, 0x213), None, "IoStatus changed on a PnP IRP the driver does not handle";
+    /// QUERY_REMOVE, REMOVE or SURPRISE_REMOVAL left at (or failed with) STATUS_NOT_SUPPORTED by
+    /// a driver above the PDO.
+    PnpRemovalNotSupported = Warning, StopCode::sub(0xC9, 0x22F), Some("NsRemoveLockMnRemove"), "removal IRP left or failed as STATUS_NOT_SUPPORTED above the PDO";
+    /// SURPRISE_REMOVAL, CANCEL_REMOVE, STOP or CANCEL_STOP failed.
+    PnpMustSucceed = Fatal, StopCode::sub(0xC4, 0x43006), Some("PnpRemove"), "a PnP IRP that must succeed failed";
+    /// REMOVE failed.
+    PnpRemoveFailed = Warning, StopCode::sub(0xC9, 0x306), Some("PnpRemove"), "IRP_MN_REMOVE_DEVICE failed";
+    /// A device still attached to the stack after REMOVE.
+    PnpRemoveNotDetached = Warning, StopCode::sub(0xC9, 0x21D), None, "device not detached on REMOVE";
+    /// A device not deleted on REMOVE.
+    PnpRemoveNotDeleted = Warning, StopCode::sub(0xC9, 0x21E), None, "device not deleted on REMOVE";
+    /// A device detached itself while handling SURPRISE_REMOVAL.
+    PnpSurpriseRemoveDetached = Warning, StopCode::sub(0xC9, 0x241), Some("PnpSurpriseRemove"), "device detached on SURPRISE_REMOVAL";
+    /// A device deleted while handling SURPRISE_REMOVAL.
+    PnpSurpriseRemoveDeleted = Warning, StopCode::sub(0xC9, 0x242), Some("PnpSurpriseRemove"), "device deleted on SURPRISE_REMOVAL";
     /// A kernel routine received an argument it cannot accept.
     InvalidParameter = Fatal, StopCode::sub(0xC4, 0x16), None, "invalid argument to a kernel routine";
 }

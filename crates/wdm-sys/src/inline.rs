@@ -13,8 +13,8 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use crate::ntddk::{IofCallDriver, IofCompleteRequest};
 use crate::{
     CCHAR, KIRQL, KSPIN_LOCK, LIST_ENTRY, NTSTATUS, PDEVICE_OBJECT, PDRIVER_CANCEL, PIO_COMPLETION_ROUTINE,
-    PIO_STACK_LOCATION, PIRP, PKSPIN_LOCK, PLIST_ENTRY, PMDL, PVOID, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR,
-    SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED, ULONG,
+    PIO_REMOVE_LOCK, PIO_STACK_LOCATION, PIRP, PKSPIN_LOCK, PLIST_ENTRY, PMDL, PVOID, SL_INVOKE_ON_CANCEL,
+    SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED, ULONG,
 };
 
 /// `CTL_CODE`: builds an I/O control code from its four fields.
@@ -480,6 +480,85 @@ pub unsafe fn KeRaiseIrqlToDpcLevel() -> KIRQL {
 
 // Tests drive the routines through raw pointers step by step; one SAFETY comment per scenario
 // reads better than one per dereference.
+/// `IoInitializeRemoveLock`: `IoInitializeRemoveLockEx` with `sizeof(IO_REMOVE_LOCK)` (the
+/// free layout in these bindings, as a free build of the WDK has it).
+///
+/// # Safety
+/// `lock` must point to writable memory for an IO_REMOVE_LOCK that lives as long as it is used
+/// (normally in a device extension); PASSIVE_LEVEL.
+#[inline]
+#[allow(non_snake_case)]
+pub unsafe fn IoInitializeRemoveLock(
+    lock: PIO_REMOVE_LOCK,
+    allocate_tag: ULONG,
+    max_locked_minutes: ULONG,
+    high_watermark: ULONG,
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        crate::ntddk::IoInitializeRemoveLockEx(
+            lock,
+            allocate_tag,
+            max_locked_minutes,
+            high_watermark,
+            core::mem::size_of::<crate::IO_REMOVE_LOCK>() as ULONG,
+        )
+    }
+}
+
+/// `IoAcquireRemoveLock`: `IoAcquireRemoveLockEx` with the caller's source line in a debug
+/// build (the WDK passes `__FILE__, __LINE__` when `DBG`, `"", 1` otherwise; the file is always
+/// `""` here: Rust has no NUL-terminated file name for the caller).
+///
+/// # Safety
+/// `lock` must be an initialized remove lock; IRQL <= DISPATCH_LEVEL.
+#[inline]
+#[track_caller]
+#[allow(non_snake_case)]
+pub unsafe fn IoAcquireRemoveLock(lock: PIO_REMOVE_LOCK, tag: PVOID) -> NTSTATUS {
+    let line = if cfg!(debug_assertions) {
+        core::panic::Location::caller().line()
+    } else {
+        1
+    };
+    // SAFETY: the caller's contract; the file name is a static empty C string.
+    unsafe {
+        crate::ntddk::IoAcquireRemoveLockEx(
+            lock,
+            tag,
+            c"".as_ptr(),
+            line,
+            core::mem::size_of::<crate::IO_REMOVE_LOCK>() as ULONG,
+        )
+    }
+}
+
+/// `IoReleaseRemoveLock`: `IoReleaseRemoveLockEx` with `sizeof(IO_REMOVE_LOCK)`.
+///
+/// # Safety
+/// `lock` must be an initialized remove lock with an acquisition made with `tag`;
+/// IRQL <= DISPATCH_LEVEL.
+#[inline]
+#[allow(non_snake_case)]
+pub unsafe fn IoReleaseRemoveLock(lock: PIO_REMOVE_LOCK, tag: PVOID) {
+    // SAFETY: the caller's contract.
+    unsafe { crate::ntddk::IoReleaseRemoveLockEx(lock, tag, core::mem::size_of::<crate::IO_REMOVE_LOCK>() as ULONG) }
+}
+
+/// `IoReleaseRemoveLockAndWait`: `IoReleaseRemoveLockAndWaitEx` with `sizeof(IO_REMOVE_LOCK)`.
+///
+/// # Safety
+/// `lock` must be an initialized remove lock with an acquisition made with `tag`, called once,
+/// while handling IRP_MN_REMOVE_DEVICE, at PASSIVE_LEVEL.
+#[inline]
+#[allow(non_snake_case)]
+pub unsafe fn IoReleaseRemoveLockAndWait(lock: PIO_REMOVE_LOCK, tag: PVOID) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        crate::ntddk::IoReleaseRemoveLockAndWaitEx(lock, tag, core::mem::size_of::<crate::IO_REMOVE_LOCK>() as ULONG)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::multiple_unsafe_ops_per_block)]
 mod tests {

@@ -113,6 +113,14 @@ unsafe extern "C" {
     pub fn MmUnlockPages(MemoryDescriptorList: PMDL);
     pub fn IoAcquireCancelSpinLock(Irql: PKIRQL);
     #[must_use]
+    pub fn IoAcquireRemoveLockEx(
+        RemoveLock: PIO_REMOVE_LOCK,
+        Tag: PVOID,
+        File: PCSTR,
+        Line: ULONG,
+        RemlockSize: ULONG,
+    ) -> NTSTATUS;
+    #[must_use]
     pub fn IoAllocateDriverObjectExtension(
         DriverObject: PDRIVER_OBJECT,
         ClientIdentificationAddress: PVOID,
@@ -170,7 +178,24 @@ unsafe extern "C" {
         Context: PVOID,
     );
     pub fn IoInitializeIrp(Irp: PIRP, PacketSize: USHORT, StackSize: CCHAR);
+    pub fn IoInitializeRemoveLockEx(
+        Lock: PIO_REMOVE_LOCK,
+        AllocateTag: ULONG,
+        MaxLockedMinutes: ULONG,
+        HighWatermark: ULONG,
+        RemlockSize: ULONG,
+    );
     pub fn IoReleaseCancelSpinLock(Irql: KIRQL);
+    pub fn IoReleaseRemoveLockAndWaitEx(
+        RemoveLock: PIO_REMOVE_LOCK,
+        Tag: PVOID,
+        RemlockSize: ULONG,
+    );
+    pub fn IoReleaseRemoveLockEx(
+        RemoveLock: PIO_REMOVE_LOCK,
+        Tag: PVOID,
+        RemlockSize: ULONG,
+    );
     pub fn IoReuseIrp(Irp: PIRP, Status: NTSTATUS);
     pub fn IoStartNextPacket(DeviceObject: PDEVICE_OBJECT, Cancelable: BOOLEAN);
     pub fn IoStartNextPacketByKey(

@@ -7226,6 +7226,71 @@ impl Default for _DEVICE_OBJECT {
 pub type DEVICE_OBJECT = _DEVICE_OBJECT;
 pub type PDEVICE_OBJECT = *mut _DEVICE_OBJECT;
 #[repr(C)]
+#[derive(Copy, Clone)]
+pub struct _IO_REMOVE_LOCK_COMMON_BLOCK {
+    pub Removed: BOOLEAN,
+    pub Reserved: [BOOLEAN; 3usize],
+    pub IoCount: LONG,
+    pub RemoveEvent: KEVENT,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    [
+        "Size of _IO_REMOVE_LOCK_COMMON_BLOCK",
+    ][::core::mem::size_of::<_IO_REMOVE_LOCK_COMMON_BLOCK>() - 32usize];
+    [
+        "Alignment of _IO_REMOVE_LOCK_COMMON_BLOCK",
+    ][::core::mem::align_of::<_IO_REMOVE_LOCK_COMMON_BLOCK>() - 8usize];
+    [
+        "Offset of field: _IO_REMOVE_LOCK_COMMON_BLOCK::Removed",
+    ][::core::mem::offset_of!(_IO_REMOVE_LOCK_COMMON_BLOCK, Removed) - 0usize];
+    [
+        "Offset of field: _IO_REMOVE_LOCK_COMMON_BLOCK::Reserved",
+    ][::core::mem::offset_of!(_IO_REMOVE_LOCK_COMMON_BLOCK, Reserved) - 1usize];
+    [
+        "Offset of field: _IO_REMOVE_LOCK_COMMON_BLOCK::IoCount",
+    ][::core::mem::offset_of!(_IO_REMOVE_LOCK_COMMON_BLOCK, IoCount) - 4usize];
+    [
+        "Offset of field: _IO_REMOVE_LOCK_COMMON_BLOCK::RemoveEvent",
+    ][::core::mem::offset_of!(_IO_REMOVE_LOCK_COMMON_BLOCK, RemoveEvent) - 8usize];
+};
+impl Default for _IO_REMOVE_LOCK_COMMON_BLOCK {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+pub type IO_REMOVE_LOCK_COMMON_BLOCK = _IO_REMOVE_LOCK_COMMON_BLOCK;
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct _IO_REMOVE_LOCK {
+    pub Common: IO_REMOVE_LOCK_COMMON_BLOCK,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of _IO_REMOVE_LOCK"][::core::mem::size_of::<_IO_REMOVE_LOCK>() - 32usize];
+    [
+        "Alignment of _IO_REMOVE_LOCK",
+    ][::core::mem::align_of::<_IO_REMOVE_LOCK>() - 8usize];
+    [
+        "Offset of field: _IO_REMOVE_LOCK::Common",
+    ][::core::mem::offset_of!(_IO_REMOVE_LOCK, Common) - 0usize];
+};
+impl Default for _IO_REMOVE_LOCK {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+pub type IO_REMOVE_LOCK = _IO_REMOVE_LOCK;
+pub type PIO_REMOVE_LOCK = *mut _IO_REMOVE_LOCK;
+#[repr(C)]
 #[derive(Debug)]
 pub struct _IO_WORKITEM {
     _unused: [u8; 0],
