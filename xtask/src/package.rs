@@ -58,14 +58,62 @@ fn parse(lines: &[String]) -> Vec<Packaged> {
     packaged
 }
 
+/// Removes what earlier runs left of these crates in cargo's caches for its temporary local
+/// registries (`$CARGO_HOME/registry/{src,cache}/-<hash>/<crate>-<version>`). Cargo treats a
+/// registry version as immutable, so a stale copy (from a run before the sources changed, with
+/// the same version number) would be verified instead of the fresh package.
+fn forget_earlier_packages(crates: &[&str]) {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let Some(home) = home else { return };
+    for kind in ["src", "cache"] {
+        let Ok(registries) = std::fs::read_dir(home.join("registry").join(kind)) else {
+            continue;
+        };
+        for registry in registries.flatten() {
+            // Temporary local registries have names starting with `-`; crates.io's do not.
+            if !registry.file_name().to_string_lossy().starts_with('-') {
+                continue;
+            }
+            let Ok(entries) = std::fs::read_dir(registry.path()) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let ours = crates.iter().any(|c| {
+                    name.strip_prefix(&format!("{c}-"))
+                        .is_some_and(|rest| rest.starts_with(|ch: char| ch.is_ascii_digit()))
+                });
+                if ours {
+                    let path = entry.path();
+                    let _ = if path.is_dir() {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                }
+            }
+        }
+    }
+}
+
 /// `cargo xtask package [cargo package args]`.
 pub fn command(root: &Path, extra: &[String]) -> Result<(), String> {
     let crates = publishable(root);
+    forget_earlier_packages(&crates);
+
     let mut args = vec!["package".to_owned()];
     for name in &crates {
         args.extend(["-p".to_owned(), (*name).to_owned()]);
     }
     args.extend(["--offline", "--allow-dirty"].map(str::to_owned));
+    // A target folder of its own, emptied first: cargo reuses a compiled registry crate of the
+    // same version without looking at its sources, so a build of an earlier package would be
+    // verified against instead of this one.
+    let build = root.join("target/package-verify");
+    let _ = std::fs::remove_dir_all(&build);
+    args.extend(["--target-dir".to_owned(), build.display().to_string()]);
     args.extend(extra.iter().cloned());
     println!("\n$ cargo {}", args.join(" "));
     let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -85,7 +133,8 @@ pub fn command(root: &Path, extra: &[String]) -> Result<(), String> {
     }
     let status = child.wait().map_err(|e| format!("cargo package: {e}"))?;
     let packaged = parse(&lines);
-    let dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    // The .crate files are in the --target-dir given above.
+    let dir = build.clone();
     println!(
         "\n{:<10} {:<8} {:>6} {:>10}",
         "crate", "version", "files", ".crate bytes"
