@@ -250,12 +250,7 @@ fn insert_cancel_and_remove_race_safely_in_every_schedule() {
         }
         file.close();
         driver.unload();
-        let (reports, pool) = (kernel.take_reports(), kernel.pool());
-        if reports.is_empty() && pool.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("reports {reports:?}, pool {pool:?}"))
-        }
+        kernel.check_clean()
     });
     assert!(report.failure.is_none(), "{:?}", report.failure);
     assert!(report.schedules > 50, "{} schedules", report.schedules);
@@ -296,12 +291,7 @@ fn a_cancel_racing_a_requeue_completes_the_read_once_as_cancelled() {
         }
         file.close();
         driver.unload();
-        let (reports, pool) = (kernel.take_reports(), kernel.pool());
-        if reports.is_empty() && pool.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("reports {reports:?}, pool {pool:?}"))
-        }
+        kernel.check_clean()
     });
     assert!(report.failure.is_none(), "{:?}", report.failure);
     assert!(report.schedules > 10, "{} schedules", report.schedules);
@@ -422,12 +412,7 @@ mod lifetime {
             }
             file.close();
             driver.unload();
-            let (reports, pool) = (kernel.take_reports(), kernel.pool());
-            if reports.is_empty() && pool.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("reports {reports:?}, pool left {pool:?}"))
-            }
+            kernel.check_clean()
         });
         assert!(report.failure.is_none(), "{:?}", report.failure);
         assert!(report.schedules > 10, "{} schedules", report.schedules);
@@ -559,12 +544,7 @@ fn predicate_walk_and_flush_race_with_cancels() {
         }
         file.close();
         driver.unload();
-        let (reports, pool) = (kernel.take_reports(), kernel.pool());
-        if reports.is_empty() && pool.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("reports {reports:?}, pool {pool:?}"))
-        }
+        kernel.check_clean()
     });
     assert!(report.failure.is_none(), "{:?}", report.failure);
     assert!(report.schedules > 50, "{} schedules", report.schedules);

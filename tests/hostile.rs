@@ -405,12 +405,7 @@ mod queue_lifetime {
             }
             file.close();
             driver.unload();
-            let (reports, pool) = (kernel.take_reports(), kernel.pool());
-            if reports.is_empty() && pool.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("reports {reports:?}, pool left {pool:?}"))
-            }
+            kernel.check_clean()
         });
         assert!(report.failure.is_none(), "{:?}", report.failure);
         assert!(report.schedules > 10, "{} schedules", report.schedules);

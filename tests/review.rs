@@ -841,12 +841,7 @@ mod queue_races {
             }
             file.close();
             driver.unload();
-            let (reports, pool) = (kernel.take_reports(), kernel.pool());
-            if reports.is_empty() && pool.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("reports {reports:?}, pool {pool:?}"))
-            }
+            kernel.check_clean()
         });
         assert!(report.failure.is_none(), "{:?}", report.failure);
         assert!(report.schedules > 50, "{} schedules", report.schedules);
@@ -941,12 +936,7 @@ mod start_packet_on_another_device {
             }
             file.close();
             driver.unload();
-            let (reports, pool) = (kernel.take_reports(), kernel.pool());
-            if reports.is_empty() && pool.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("reports {reports:?}, pool {pool:?}"))
-            }
+            kernel.check_clean()
         });
         assert!(report.failure.is_none(), "{:?}", report.failure);
     }

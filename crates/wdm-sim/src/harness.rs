@@ -435,6 +435,17 @@ impl Kernel {
         }
     }
 
+    /// [`assert_clean`](Self::assert_clean) as a result, for scenarios that report failures
+    /// as values (the schedule explorer's): Err with every report and pool block left.
+    ///
+    /// ```
+    /// let kernel = wdm_sim::Kernel::new();
+    /// assert!(kernel.check_clean().is_ok());
+    /// ```
+    pub fn check_clean(&self) -> Result<(), String> {
+        self.unclean().map_or(Ok(()), Err)
+    }
+
     /// What [`assert_clean`](Self::assert_clean) would complain about, if anything.
     fn unclean(&self) -> Option<String> {
         let reports = self.reports();
