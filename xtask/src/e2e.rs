@@ -12,11 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cargo_wdm::wine::{MINGW_GCC, NOT_PATCHED, Prefix, WINE, WINE_STUBS};
+use cargo_wdm::wine::{NOT_PATCHED, Prefix, WINE, WINE_STUBS};
 
 use crate::sys::Built;
-
-const CLIENT_TARGET: &str = cargo_wdm::wine::CLIENT_TARGET;
 
 /// How a sample fared.
 #[derive(Clone, Debug)]
@@ -55,19 +53,8 @@ pub fn stubs_imported(built: &Built) -> Vec<String> {
 }
 
 fn build_client(root: &Path) -> Result<PathBuf, String> {
-    cargo_wdm::tools::ensure_rust_target(CLIENT_TARGET)?;
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(root)
-        .args(["build", "--release", "-p", "wdm-e2e-client", "--target", CLIENT_TARGET])
-        .args(["--target-dir", "target/e2e/build"])
-        .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", MINGW_GCC)
-        .env_remove("RUSTFLAGS")
-        .status()
-        .map_err(|e| format!("cargo: {e}"))?;
-    if !status.success() {
-        return Err("building the client failed".into());
-    }
-    Ok(root.join(format!("target/e2e/build/{CLIENT_TARGET}/release/wdm-e2e-client.exe")))
+    let target = root.join("target/e2e/build");
+    cargo_wdm::wine::build_client(root, "wdm-e2e-client", "wdm-e2e-client", &target)
 }
 
 /// Set by `cargo xtask test`: a sample that cannot run because a tool or the patch is
@@ -120,20 +107,6 @@ fn needs(b: &Built) -> Needs {
     }
 }
 
-/// The installed Wine's version, as "Wine 8.0".
-fn wine_version() -> String {
-    Command::new(WINE)
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| {
-            let v = String::from_utf8_lossy(&o.stdout).trim().to_owned();
-            let number = v.strip_prefix("wine-")?.split_whitespace().next()?.to_owned();
-            Some(format!("Wine {number}"))
-        })
-        .unwrap_or_else(|| "Wine".into())
-}
-
 /// The client and its shim copied into a prefix's `C:\e2e`.
 fn install_client(prefix: &Prefix, client: &Path) -> Result<(), String> {
     let bin = prefix.drive_c().join("e2e");
@@ -163,7 +136,7 @@ pub fn run(root: &Path, built: &[Built]) -> Vec<Run> {
         return built.iter().map(|b| not_run(b, format!("{WINE} is missing"))).collect();
     }
     let started = Instant::now();
-    let stock = wine_version();
+    let stock = cargo_wdm::wine::version();
     let patched_name = format!("{stock} + wdm ntoskrnl patch");
     let failed_all = |e: &str| -> Vec<Run> {
         built

@@ -231,37 +231,11 @@ fn build_client(dir: &Path) -> Result<PathBuf, String> {
         )
     })?;
     let (package, bin) = sys::driver_of(&manifest)?;
-    tools::ensure_rust_target(wine::CLIENT_TARGET)?;
     step(&format!("building the client {bin} for {}", wine::CLIENT_TARGET));
     let target = sys::workspace_root(dir)?.join("target/wdm/client");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(dir)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            &package,
-            "--bin",
-            &bin,
-            "--target",
-            wine::CLIENT_TARGET,
-        ])
-        .arg("--target-dir")
-        .arg(&target)
-        .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", wine::MINGW_GCC)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .status()
-        .map_err(|e| format!("cargo: {e}"))?;
-    if !status.success() {
-        return Err("building the client failed".into());
-    }
-    Ok(target.join(format!("{}/release/{bin}.exe", wine::CLIENT_TARGET)))
+    wine::build_client(dir, &package, &bin, &target)
 }
 
-/// Where builds shared by every driver crate are cached (the patched ntoskrnl.exe):
-/// `$CARGO_WDM_CACHE`, else `$XDG_CACHE_HOME/cargo-wdm`, else `~/.cache/cargo-wdm`, else the
-/// workspace's `target/wdm`.
 fn cache_dir(workspace: &Path) -> PathBuf {
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     var("CARGO_WDM_CACHE")

@@ -58,7 +58,13 @@ pub struct Request {
 /// One built driver.
 ///
 /// ```no_run
-/// # let request: cargo_wdm::sys::Request = todo!();
+/// # let request = cargo_wdm::sys::Request {
+/// #     dir: ".".into(),
+/// #     target_dir: "target/wdm".into(),
+/// #     out_dir: "target/wdm/drivers".into(),
+/// #     drivers: vec![("my-driver".into(), "my_driver".into())],
+/// #     release: true,
+/// # };
 /// for built in cargo_wdm::sys::build(&request)? {
 ///     println!("{} {} bytes: {}", built.path.display(), built.size, built.verdict.summary());
 /// }
@@ -90,7 +96,13 @@ fn rustflags() -> String {
 /// missing image).
 ///
 /// ```no_run
-/// # let request: cargo_wdm::sys::Request = todo!();
+/// # let request = cargo_wdm::sys::Request {
+/// #     dir: ".".into(),
+/// #     target_dir: "target/wdm".into(),
+/// #     out_dir: "target/wdm/drivers".into(),
+/// #     drivers: vec![("my-driver".into(), "my_driver".into())],
+/// #     release: true,
+/// # };
 /// let built = cargo_wdm::sys::build(&request)?;
 /// assert!(built.iter().all(|b| b.verdict.ok()));
 /// # Ok::<(), String>(())

@@ -317,6 +317,46 @@ pub fn build_shim(out: &Path) -> Result<(), String> {
     }
 }
 
+/// Builds a user-mode client (`package`'s `bin`, in the cargo project at `dir`) for
+/// [`CLIENT_TARGET`], linked by mingw, into `target_dir`; returns the `.exe`.
+///
+/// ```no_run
+/// let exe = cargo_wdm::wine::build_client(
+///     std::path::Path::new("client"),
+///     "my-driver-client",
+///     "my-driver-client",
+///     std::path::Path::new("target/wdm/client"),
+/// )?;
+/// # Ok::<(), String>(())
+/// ```
+pub fn build_client(dir: &Path, package: &str, bin: &str, target_dir: &Path) -> Result<PathBuf, String> {
+    crate::tools::ensure_rust_target(CLIENT_TARGET)?;
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(dir)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            package,
+            "--bin",
+            bin,
+            "--target",
+            CLIENT_TARGET,
+        ])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", MINGW_GCC)
+        // Host-side settings must not leak into the Windows build.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .map_err(|e| format!("cargo: {e}"))?;
+    if !status.success() {
+        return Err("building the client failed".into());
+    }
+    Ok(target_dir.join(format!("{CLIENT_TARGET}/release/{bin}.exe")))
+}
+
 /// The installed Wine's version, as "Wine 8.0".
 pub fn version() -> String {
     Command::new(WINE)

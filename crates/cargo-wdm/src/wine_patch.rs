@@ -16,6 +16,9 @@ use std::time::Instant;
 
 /// The patch (LGPL-2.1-or-later, like Wine; its header says what it implements).
 pub const PATCH: &str = include_str!("../wine/ntoskrnl-startio-csq.patch");
+/// The Debian packages the build needs on top of a C compiler.
+pub const BUILD_PACKAGES: &[&str] = &["dpkg-dev", "patch", "make", "perl", "xz-utils", "gcc-mingw-w64-x86-64"];
+
 /// The script that builds ntoskrnl.exe alone from Debian's source of the installed wine64.
 pub const BUILD_SCRIPT: &str = include_str!("../wine/build-ntoskrnl.sh");
 /// Wine's marker of a builtin DLL, at file offset 0x40: a copy in system32 carrying it is
@@ -141,6 +144,10 @@ pub fn patched_ntoskrnl(cache: &Path) -> Result<Patched, String> {
     }
 
     println!("building Wine's ntoskrnl.exe for wine64 {wine_version} with the wdm patch (about 35 s)");
+    // What the build script runs besides the autotools it fetches itself: dpkg-source, patch,
+    // make, perl (Wine's generators), xz (the source archive), the mingw compiler. Installed
+    // with apt when root; otherwise the error names them.
+    crate::tools::ensure_packages(BUILD_PACKAGES)?;
     remove_abandoned_builds(cache);
     let work = cache.join(format!(".build-{key}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
