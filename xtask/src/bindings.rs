@@ -32,6 +32,16 @@ const NTOSKRNL_FUNCTIONS: &[&str] = &[
     "IoAcquireRemoveLockEx",
     "IoReleaseRemoveLockEx",
     "IoReleaseRemoveLockAndWaitEx",
+    "IoRegisterDeviceInterface",
+    "IoSetDeviceInterfaceState",
+    "IoInvalidateDeviceRelations",
+    "IoInvalidateDeviceState",
+    "IoWMIRegistrationControl",
+    "PoRequestPowerIrp",
+    "PoSetPowerState",
+    "PoCallDriver",
+    "PoStartNextPowerIrp",
+    "RtlFreeUnicodeString",
     // IRPs: allocation, forwarding, completion, cancellation.
     "IoAllocateIrp",
     "IoFreeIrp",
@@ -177,6 +187,24 @@ const TYPES: &[&str] = &[
     "PUNICODE_STRING",
     "IO_STATUS_BLOCK",
     "LARGE_INTEGER",
+    "POWER_STATE",
+    "POWER_STATE_TYPE",
+    "SYSTEM_POWER_STATE",
+    "DEVICE_POWER_STATE",
+    "POWER_ACTION",
+    "REQUEST_POWER_COMPLETE",
+    "PREQUEST_POWER_COMPLETE",
+    "DEVICE_CAPABILITIES",
+    "PDEVICE_CAPABILITIES",
+    "DEVICE_RELATIONS",
+    "PDEVICE_RELATIONS",
+    "DEVICE_RELATION_TYPE",
+    "BUS_QUERY_ID_TYPE",
+    "CM_RESOURCE_LIST",
+    "PCM_RESOURCE_LIST",
+    "GUID",
+    "DRIVER_ADD_DEVICE",
+    "PDRIVER_ADD_DEVICE",
 ];
 
 /// Constants, by pattern.
@@ -203,6 +231,9 @@ const VARS: &[&str] = &[
     "OBJ_KERNEL_HANDLE",
     "NormalPagePriority",
     "MdlMappingNoExecute",
+    "PNP_DEVICE_.*",
+    "WMIREG_ACTION_.*",
+    "WMIREG_FLAG_.*",
 ];
 
 /// Structures the WDK declares `DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT)` and mingw does not.

@@ -7,6 +7,7 @@ use crate::*;
 
 #[cfg_attr(wdm_backend = "kernel", link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim"))]
 unsafe extern "C" {
+    pub fn RtlFreeUnicodeString(UnicodeString: PUNICODE_STRING);
     pub fn RtlInitUnicodeString(
         DestinationString: PUNICODE_STRING,
         SourceString: PCWSTR,
@@ -185,6 +186,18 @@ unsafe extern "C" {
         HighWatermark: ULONG,
         RemlockSize: ULONG,
     );
+    pub fn IoInvalidateDeviceRelations(
+        DeviceObject: PDEVICE_OBJECT,
+        Type: DEVICE_RELATION_TYPE,
+    );
+    pub fn IoInvalidateDeviceState(PhysicalDeviceObject: PDEVICE_OBJECT);
+    #[must_use]
+    pub fn IoRegisterDeviceInterface(
+        PhysicalDeviceObject: PDEVICE_OBJECT,
+        InterfaceClassGuid: *const GUID,
+        ReferenceString: PUNICODE_STRING,
+        SymbolicLinkName: PUNICODE_STRING,
+    ) -> NTSTATUS;
     pub fn IoReleaseCancelSpinLock(Irql: KIRQL);
     pub fn IoReleaseRemoveLockAndWaitEx(
         RemoveLock: PIO_REMOVE_LOCK,
@@ -197,6 +210,11 @@ unsafe extern "C" {
         RemlockSize: ULONG,
     );
     pub fn IoReuseIrp(Irp: PIRP, Status: NTSTATUS);
+    #[must_use]
+    pub fn IoSetDeviceInterfaceState(
+        SymbolicLinkName: PUNICODE_STRING,
+        Enable: BOOLEAN,
+    ) -> NTSTATUS;
     pub fn IoStartNextPacket(DeviceObject: PDEVICE_OBJECT, Cancelable: BOOLEAN);
     pub fn IoStartNextPacketByKey(
         DeviceObject: PDEVICE_OBJECT,
@@ -209,6 +227,11 @@ unsafe extern "C" {
         Key: PULONG,
         CancelFunction: PDRIVER_CANCEL,
     );
+    #[must_use]
+    pub fn IoWMIRegistrationControl(
+        DeviceObject: PDEVICE_OBJECT,
+        Action: ULONG,
+    ) -> NTSTATUS;
     #[must_use]
     pub fn IoCsqInitialize(
         Csq: PIO_CSQ,
@@ -244,6 +267,23 @@ unsafe extern "C" {
         Context: PIO_CSQ_IRP_CONTEXT,
         InsertContext: PVOID,
     ) -> NTSTATUS;
+    #[must_use]
+    pub fn PoCallDriver(DeviceObject: *mut _DEVICE_OBJECT, Irp: *mut _IRP) -> NTSTATUS;
+    #[must_use]
+    pub fn PoRequestPowerIrp(
+        DeviceObject: *mut _DEVICE_OBJECT,
+        MinorFunction: UCHAR,
+        PowerState: POWER_STATE,
+        CompletionFunction: PREQUEST_POWER_COMPLETE,
+        Context: PVOID,
+        Irp: *mut *mut _IRP,
+    ) -> NTSTATUS;
+    pub fn PoSetPowerState(
+        DeviceObject: *mut _DEVICE_OBJECT,
+        Type: POWER_STATE_TYPE,
+        State: POWER_STATE,
+    ) -> POWER_STATE;
+    pub fn PoStartNextPowerIrp(Irp: *mut _IRP);
     pub fn ExAllocatePoolWithTag(
         PoolType: POOL_TYPE,
         NumberOfBytes: SIZE_T,

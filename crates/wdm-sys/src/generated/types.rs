@@ -2317,6 +2317,12 @@ pub const IO_PARALLEL_INCREMENT: u32 = 1;
 pub const IO_SERIAL_INCREMENT: u32 = 2;
 pub const IO_SOUND_INCREMENT: u32 = 8;
 pub const IO_VIDEO_INCREMENT: u32 = 1;
+pub const PNP_DEVICE_DISABLED: u32 = 1;
+pub const PNP_DEVICE_DONT_DISPLAY_IN_UI: u32 = 2;
+pub const PNP_DEVICE_FAILED: u32 = 4;
+pub const PNP_DEVICE_REMOVED: u32 = 8;
+pub const PNP_DEVICE_RESOURCE_REQUIREMENTS_CHANGED: u32 = 16;
+pub const PNP_DEVICE_NOT_DISABLEABLE: u32 = 32;
 pub const SL_FORCE_ACCESS_CHECK: u32 = 1;
 pub const SL_OPEN_PAGING_FILE: u32 = 2;
 pub const SL_OPEN_TARGET_DIRECTORY: u32 = 4;
@@ -2447,6 +2453,11 @@ pub const FILE_ANY_ACCESS: u32 = 0;
 pub const FILE_SPECIAL_ACCESS: u32 = 0;
 pub const FILE_READ_ACCESS: u32 = 1;
 pub const FILE_WRITE_ACCESS: u32 = 2;
+pub const WMIREG_ACTION_REGISTER: u32 = 1;
+pub const WMIREG_ACTION_DEREGISTER: u32 = 2;
+pub const WMIREG_ACTION_REREGISTER: u32 = 3;
+pub const WMIREG_ACTION_UPDATE_GUIDS: u32 = 4;
+pub const WMIREG_ACTION_BLOCK_IRPS: u32 = 5;
 pub const THREAD_ALL_ACCESS: u32 = 2097151;
 pub const PASSIVE_LEVEL: u32 = 0;
 pub const LOW_LEVEL: u32 = 0;
@@ -6111,6 +6122,16 @@ impl Default for _SYSTEM_POWER_STATE_CONTEXT {
     }
 }
 pub type SYSTEM_POWER_STATE_CONTEXT = _SYSTEM_POWER_STATE_CONTEXT;
+pub type REQUEST_POWER_COMPLETE = ::core::option::Option<
+    unsafe extern "C" fn(
+        DeviceObject: *mut _DEVICE_OBJECT,
+        MinorFunction: UCHAR,
+        PowerState: POWER_STATE,
+        Context: PVOID,
+        IoStatus: *mut _IO_STATUS_BLOCK,
+    ),
+>;
+pub type PREQUEST_POWER_COMPLETE = REQUEST_POWER_COMPLETE;
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct _CM_PARTIAL_RESOURCE_DESCRIPTOR {
@@ -6906,6 +6927,7 @@ impl Default for _CM_RESOURCE_LIST {
         }
     }
 }
+pub type CM_RESOURCE_LIST = _CM_RESOURCE_LIST;
 pub type PCM_RESOURCE_LIST = *mut _CM_RESOURCE_LIST;
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
@@ -8521,6 +8543,7 @@ impl _DEVICE_CAPABILITIES {
         __bindgen_bitfield_unit
     }
 }
+pub type DEVICE_CAPABILITIES = _DEVICE_CAPABILITIES;
 pub type PDEVICE_CAPABILITIES = *mut _DEVICE_CAPABILITIES;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
@@ -9462,6 +9485,36 @@ pub mod _DEVICE_RELATION_TYPE {
     pub const TransportRelations: Type = 6;
 }
 pub use self::_DEVICE_RELATION_TYPE::Type as DEVICE_RELATION_TYPE;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct _DEVICE_RELATIONS {
+    pub Count: ULONG,
+    pub Objects: [PDEVICE_OBJECT; 1usize],
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of _DEVICE_RELATIONS"][::core::mem::size_of::<_DEVICE_RELATIONS>() - 16usize];
+    [
+        "Alignment of _DEVICE_RELATIONS",
+    ][::core::mem::align_of::<_DEVICE_RELATIONS>() - 8usize];
+    [
+        "Offset of field: _DEVICE_RELATIONS::Count",
+    ][::core::mem::offset_of!(_DEVICE_RELATIONS, Count) - 0usize];
+    [
+        "Offset of field: _DEVICE_RELATIONS::Objects",
+    ][::core::mem::offset_of!(_DEVICE_RELATIONS, Objects) - 8usize];
+};
+impl Default for _DEVICE_RELATIONS {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+pub type DEVICE_RELATIONS = _DEVICE_RELATIONS;
+pub type PDEVICE_RELATIONS = *mut _DEVICE_RELATIONS;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct _DEVOBJ_EXTENSION {
