@@ -102,32 +102,40 @@
 // Under Miri (nightly) the simulator defines DbgPrintEx in Rust: see `miri_dbgprint`.
 #![cfg_attr(miri, feature(c_variadic))]
 
-mod cancel;
-mod csq;
+// The simulator is laid out as NT's kernel is: one component per directory, each modelling the
+// executive component of the same name (ReactOS's ntoskrnl/ tree has the same split).
 mod debug;
-mod devqueue;
+/// Executive support: pool.
+mod ex;
 pub mod explore;
 mod harness;
-mod irp;
-mod irql;
+/// The I/O manager: IRPs, requests, cancellation, StartIo, cancel-safe queues, remove locks.
+mod io;
+/// The kernel core: IRQL, spin locks, DPCs, timers, events and waits, device queues, scheduling.
 mod ke;
 mod kernel;
-mod mdl;
 #[cfg(miri)]
 mod miri_dbgprint;
 mod misc;
-pub mod namespace;
-mod object;
+/// The memory manager: MDLs.
+mod mm;
+/// The object manager: driver and device objects, names, symbolic links, the boot namespace.
+mod ob;
+/// The PnP manager: the device tree, AddDevice, the PnP IRP sequences.
 mod pnp;
-mod pool;
-mod remlock;
-mod report;
-mod request;
-mod sched;
-mod spinlock;
-mod startio;
 pub mod stress;
 mod trace;
+/// Driver Verifier: rule violations, their stop codes, and how they are reported.
+mod verifier;
+
+// Component paths the rest of the crate uses (`crate::irp::...`), kept short.
+use ex::pool;
+use io::{cancel, irp, remlock, request, startio};
+use ke::{devqueue, irql, sched, spinlock};
+use mm::mdl;
+pub use ob::namespace;
+use ob::object;
+use verifier::report;
 
 pub use debug::DebugLine;
 pub use harness::{DeviceNode, Driver, DriverEntry, File, Kernel, Pending};

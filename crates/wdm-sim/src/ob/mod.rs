@@ -1,0 +1,2 @@
+pub mod namespace;
+pub(crate) mod object;
