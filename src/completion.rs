@@ -291,7 +291,10 @@ wdm_sys::callback! {
         // passes on IRPs sent to the device attached on the lower one).
         if unsafe { crate::device::unloading(device) } {
             // The state is being dropped: pass the IRP up without the driver.
-            return LowerCompleted { raw, _brand: PhantomData }.pass_up().status;
+            let status = LowerCompleted { raw, _brand: PhantomData }.pass_up().status;
+            // SAFETY: as above; the IRP leaves this driver here.
+            unsafe { crate::pnp::release_passed_up(device, irp) };
+            return status;
         }
         // SAFETY: the context is the state of the driver that attached the `LowerDevice<D>` the
         // IRP was forwarded to (`forward_with`): a `D`, whatever device the IRP came through,
@@ -302,6 +305,12 @@ wdm_sys::callback! {
         // under one is the lower driver's SpinLockSafe violation).
         let mut cx = unsafe { Unlocked::new() };
         let next = C::completed(driver, LowerCompleted { raw, _brand: PhantomData }, &mut cx);
+        if next.status == STATUS_CONTINUE_COMPLETION {
+            // The IRP goes on up and leaves this driver: a PnP device's request releases the
+            // remove lock its dispatch took (a reclaimed one keeps it until it is completed).
+            // SAFETY: the device the IRP was forwarded from, kept alive by that acquisition.
+            unsafe { crate::pnp::release_passed_up(device, irp) };
+        }
         next.status
     }
 }

@@ -179,6 +179,8 @@ pub(crate) struct DeviceHeader {
     pub unloading: core::sync::atomic::AtomicBool,
     /// Owned IRPs dropped at DISPATCH_LEVEL, completed by the device's DPC (src/dropped.rs).
     pub dropped: crate::dropped::Dropped,
+    /// A PnP device's header (src/pnp/device.rs), or NULL for a legacy device.
+    pub pnp: *const crate::pnp::PnpHeader,
 }
 
 /// Marks `device` (a live framework device) as unloading: see [`DeviceHeader::unloading`].
@@ -501,6 +503,11 @@ unsafe impl<D: Sync> Send for LowerDevice<D> {}
 unsafe impl<D: Sync> Sync for LowerDevice<D> {}
 
 impl<D> LowerDevice<D> {
+    /// The handle for `upper`, attached on `raw`, whose completion routines get `state`.
+    pub(crate) fn new(raw: NonNull<DEVICE_OBJECT>, upper: NonNull<DEVICE_OBJECT>, state: *const D) -> Self {
+        Self { raw, upper, state }
+    }
+
     /// The state completion routines of `forward_with` get.
     pub(crate) fn state(&self) -> *const D {
         self.state
@@ -509,7 +516,15 @@ impl<D> LowerDevice<D> {
     /// Whether `device` is the device attached on this one (so an IRP sent to it has a stack
     /// location for every driver below).
     pub(crate) fn is_below(&self, device: *const DEVICE_OBJECT) -> bool {
-        core::ptr::eq(device, self.upper.as_ptr())
+        if !core::ptr::eq(device, self.upper.as_ptr()) {
+            return false;
+        }
+        // A PnP device is deleted at REMOVE, and a later device may get its address: a handle
+        // kept from the old one must not forward to the old one's lower device.
+        // SAFETY: `device` is the live framework device the caller's IRP was sent to.
+        let pnp = unsafe { (*crate::device::header_of(device.cast_mut())).pnp };
+        // SAFETY: a PnP device's header, live with the device.
+        pnp.is_null() || core::ptr::eq(unsafe { (*pnp).lower }, self.raw.as_ptr())
     }
 
     /// The raw device object.

@@ -252,6 +252,11 @@ impl<D> Dispatch<D> {
     pub const fn handles(&self, major: u32) -> bool {
         (major as usize) < MAJOR_FUNCTIONS && self.handlers[major as usize].is_some()
     }
+
+    /// The handler of `major`, if any.
+    pub(crate) fn handler(&self, major: u8) -> Option<Handler<D>> {
+        self.handlers.get(usize::from(major)).copied().flatten()
+    }
 }
 
 impl<D> Default for Dispatch<D> {

@@ -453,7 +453,7 @@ impl PendingIrp {
     /// Completes the IRP from framework code that holds no spin lock.
     pub(crate) fn complete_unchecked(self, status: Status, information: usize) {
         let raw = self.into_raw();
-        complete_raw(raw, status, information);
+        complete_pended(raw, status, information);
     }
 
     /// Whether the IRP has been cancelled (`Irp->Cancel`).
@@ -514,8 +514,44 @@ pub(crate) fn complete_cancelled_anywhere(irp: NonNull<IRP>) {
         // IRP was dispatched to one), and gives it up.
         unsafe { crate::dropped::defer(device, irp, crate::dropped::Kind::Complete) };
     } else {
-        complete_raw(irp, Status::CANCELLED, 0);
+        complete_pended(irp, Status::CANCELLED, 0);
     }
+}
+
+/// Completes an owned IRP that was pended (or handed to a queue, StartIo, a cancel routine):
+/// for a PnP device, the remove lock its dispatch took is released after the completion
+/// (src/pnp/device.rs). An IRP completed by its dispatch routine is released by the dispatch
+/// routine instead, so this costs nothing on that path.
+fn complete_pended(irp: NonNull<IRP>, status: Status, information: usize) {
+    crate::pnp::release_for_completion(irp, |irp| complete_raw(irp, status, information));
+}
+
+/// Writes `IoStatus.Status` of an IRP the caller owns (by raw place: see [`complete_raw`]).
+///
+/// # Safety
+/// The caller owns the live IRP.
+pub(crate) unsafe fn set_status(irp: *mut IRP, status: wdm_sys::NTSTATUS) {
+    // SAFETY: the caller's contract; only the field's address is computed.
+    let field = unsafe { &raw mut (*irp).IoStatus.__bindgen_anon_1.Status };
+    // SAFETY: as above.
+    unsafe { field.write(status) };
+}
+
+/// Reads `IoStatus.Status` of an IRP the caller owns.
+///
+/// # Safety
+/// The caller owns the live IRP.
+pub(crate) unsafe fn status_of(irp: *mut IRP) -> wdm_sys::NTSTATUS {
+    // SAFETY: the caller's contract; only the field's address is computed.
+    let field = unsafe { &raw const (*irp).IoStatus.__bindgen_anon_1.Status };
+    // SAFETY: as above.
+    unsafe { field.read() }
+}
+
+/// The device of the current stack location of an IRP the caller owns (raw pointer form).
+pub(crate) fn device_of_raw(irp: *mut IRP) -> *mut wdm_sys::DEVICE_OBJECT {
+    // SAFETY: an owned, live IRP (the caller's, passed as a raw pointer).
+    unsafe { (*IoGetCurrentIrpStackLocation(irp)).DeviceObject }
 }
 
 /// Completes an owned IRP with `status`.
@@ -523,7 +559,7 @@ pub(crate) fn complete_cancelled_anywhere(irp: NonNull<IRP>) {
 /// # Safety
 /// The caller owns the live IRP and gives it up.
 pub(crate) unsafe fn complete_owned(irp: NonNull<IRP>, status: Status) {
-    complete_raw(irp, status, 0);
+    complete_pended(irp, status, 0);
 }
 
 /// `Tail.Overlay.ListEntry` of an IRP: its owner's to link it into a list while it owns it.

@@ -56,6 +56,7 @@ mod driver;
 mod dropped;
 mod irp;
 mod irql;
+pub mod pnp;
 mod pool;
 #[doc(hidden)]
 pub mod print;
@@ -140,6 +141,49 @@ macro_rules! driver_entry {
         #[unsafe(no_mangle)]
         pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
             $crate::host::run::<$driver>(::core::env!("CARGO_PKG_NAME"))
+        }
+    };
+}
+
+/// Exports `DriverEntry` for a PnP driver whose devices are `$device` (a
+/// [`PnpDevice`](crate::pnp::PnpDevice)). Put it in the driver's binary (`main.rs`).
+///
+/// On a host build (the simulator backend) it defines `main` instead: running the binary loads
+/// the driver, gives it a root-enumerated device, starts, opens, surprise-removes it, unloads,
+/// and reports what happened.
+#[cfg(not(wdm_backend = "sim"))]
+#[macro_export]
+macro_rules! pnp_driver_entry {
+    ($device:ty) => {
+        /// The driver's entry point.
+        ///
+        /// # Safety
+        /// Called by the I/O manager with a fresh driver object.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "system" fn DriverEntry(
+            driver: $crate::sys::PDRIVER_OBJECT,
+            registry_path: $crate::sys::PUNICODE_STRING,
+        ) -> $crate::sys::NTSTATUS {
+            // SAFETY: forwarded from the I/O manager.
+            unsafe { $crate::pnp::entry::<$device>(driver, registry_path) }
+        }
+    };
+}
+
+/// Exports `DriverEntry` for a PnP driver whose devices are `$device` (a
+/// [`PnpDevice`](crate::pnp::PnpDevice)). Put it in the driver's binary (`main.rs`).
+///
+/// On a host build (the simulator backend) it defines `main` instead: running the binary loads
+/// the driver, gives it a root-enumerated device, starts, opens, surprise-removes it, unloads,
+/// and reports what happened.
+#[cfg(wdm_backend = "sim")]
+#[macro_export]
+macro_rules! pnp_driver_entry {
+    ($device:ty) => {
+        /// Loads the driver into the simulator and reports on it.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
+            $crate::host::run_pnp::<$device>(::core::env!("CARGO_PKG_NAME"))
         }
     };
 }

@@ -94,6 +94,19 @@ impl Status {
     /// assert_eq!(wdm::Status::NO_SUCH_DEVICE.raw() as u32, 0xc000000e); // as a debugger shows it
     /// ```
     pub const NO_SUCH_DEVICE: Self = Self(wdm_sys::STATUS_NO_SUCH_DEVICE);
+    /// `STATUS_DELETE_PENDING`: the device is being removed (what a PnP device's requests get
+    /// once REMOVE has begun, and creates after QUERY_REMOVE).
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::DELETE_PENDING.raw() as u32, 0xc0000056); // as a debugger shows it
+    /// ```
+    pub const DELETE_PENDING: Self = Self(wdm_sys::STATUS_DELETE_PENDING);
+    /// `STATUS_DEVICE_NOT_READY`: a PnP device's requests before it has started.
+    ///
+    /// ```
+    /// assert_eq!(wdm::Status::DEVICE_NOT_READY.raw() as u32, 0xc00000a3); // as a debugger shows it
+    /// ```
+    pub const DEVICE_NOT_READY: Self = Self(wdm_sys::STATUS_DEVICE_NOT_READY);
     /// `STATUS_DEVICE_BUSY`.
     ///
     /// ```

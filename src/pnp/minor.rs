@@ -1,0 +1,274 @@
+//! IRP_MJ_PNP: the framework's side of every PnP minor (pnp-power.md §2, §3.1, §4).
+//!
+//! | minor | how | hook |
+//! |---|---|---|
+//! | START | forward and wait; then the hook; the framework completes | `start` (may fail: REMOVE follows) |
+//! | QUERY_STOP, QUERY_REMOVE | the hook may veto (complete with its error); else SUCCESS, forward | `query_stop`, `query_remove` |
+//! | STOP, SURPRISE_REMOVAL | the hook, then SUCCESS, forward | `stop`, `surprise_removal` (cannot fail) |
+//! | CANCEL_STOP, CANCEL_REMOVE | forward and wait; restore the state; complete | none |
+//! | REMOVE | the hook; SUCCESS, forward; release the remove lock and wait; drop the state; detach; delete | `remove` (cannot fail) |
+//! | QUERY_CAPABILITIES | function drivers: forward and wait, record the S→D map, complete with the lower status | none |
+//! | anything else | passed down untouched (IoStatus unchanged) | none |
+//!
+//! A PnP IRP is never held, whatever the state. START is handled by waiting in the dispatch
+//! routine (blocking is legal in PnP dispatch at PASSIVE_LEVEL, §3.1) rather than by pending it:
+//! Wine 8's PnP thread hangs on a START that returns STATUS_PENDING (pnp-power.md §9.10).
+
+use wdm_sys::_EVENT_TYPE::NotificationEvent;
+use wdm_sys::_KWAIT_REASON::Executive;
+use wdm_sys::_MODE::KernelMode;
+use wdm_sys::ntddk::{
+    IoCallDriver, IoCompleteRequest, IoCopyCurrentIrpStackLocationToNext, IoReleaseRemoveLockAndWait,
+    IoSetCompletionRoutine, KeInitializeEvent, KeSetEvent, KeWaitForSingleObject,
+};
+use wdm_sys::{
+    IO_NO_INCREMENT, IRP_MN_CANCEL_REMOVE_DEVICE, IRP_MN_CANCEL_STOP_DEVICE, IRP_MN_QUERY_CAPABILITIES,
+    IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_QUERY_STOP_DEVICE, IRP_MN_REMOVE_DEVICE, IRP_MN_START_DEVICE,
+    IRP_MN_STOP_DEVICE, IRP_MN_SURPRISE_REMOVAL, KEVENT, NTSTATUS, PDEVICE_OBJECT, PIRP, PVOID,
+    STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING,
+};
+
+use super::device::{Extension, PnpState, complete_and_release, drain, location, pass_down, release};
+use super::{PnpDevice, Started, veto, with_unlocked};
+use crate::Status;
+
+/// IRP_MJ_PNP for a device of `D`.
+///
+/// # Safety
+/// The IRP was dispatched to `device` (a device of `D`) and holds an acquisition.
+pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+    // SAFETY: the caller's contract.
+    let minor = u32::from(unsafe { location(irp) }.MinorFunction);
+    if minor == IRP_MN_REMOVE_DEVICE {
+        // Before any reference to the extension is taken here: REMOVE frees it.
+        // SAFETY: the caller's contract.
+        return unsafe { remove::<D>(device, irp) };
+    }
+    // SAFETY: the caller's contract: a device of `D`, live while the IRP holds its lock.
+    let ext = unsafe { super::device::extension::<D>(device) };
+    // SAFETY: the state is written before the device gets IRPs and dropped only in REMOVE.
+    let state = unsafe { ext.state.assume_init_ref() };
+    let pnp = &ext.pnp;
+    let lower = pnp.lower;
+    // SAFETY (every arm): the caller's contract, passed on.
+    unsafe {
+        match minor {
+            IRP_MN_START_DEVICE => start(device, ext, irp),
+            IRP_MN_QUERY_STOP_DEVICE => match with_unlocked(|cx| state.query_stop(cx)) {
+                Err(e) => complete_and_release(device, irp, veto(e).raw()),
+                Ok(()) => {
+                    pnp.set_state(PnpState::StopPending);
+                    succeed_down(device, lower, irp)
+                }
+            },
+            IRP_MN_STOP_DEVICE => {
+                with_unlocked(|cx| state.stop(cx));
+                pnp.set_state(PnpState::Stopped);
+                succeed_down(device, lower, irp)
+            }
+            IRP_MN_CANCEL_STOP_DEVICE => {
+                let status = forward_and_wait(lower, irp);
+                if pnp.state() == PnpState::StopPending {
+                    pnp.set_state(PnpState::Started);
+                    drain::<D>(device, ext);
+                }
+                finish(device, irp, status)
+            }
+            IRP_MN_QUERY_REMOVE_DEVICE => match with_unlocked(|cx| state.query_remove(cx)) {
+                Err(e) => complete_and_release(device, irp, veto(e).raw()),
+                Ok(()) => {
+                    let was = pnp.state();
+                    if was != PnpState::RemovePending {
+                        pnp.before_query_remove
+                            .store(was as u8, core::sync::atomic::Ordering::SeqCst);
+                    }
+                    pnp.set_state(PnpState::RemovePending);
+                    succeed_down(device, lower, irp)
+                }
+            },
+            IRP_MN_CANCEL_REMOVE_DEVICE => {
+                let status = forward_and_wait(lower, irp);
+                if pnp.state() == PnpState::RemovePending {
+                    let before = pnp.before_query_remove.load(core::sync::atomic::Ordering::SeqCst);
+                    pnp.state.store(before, core::sync::atomic::Ordering::SeqCst);
+                    drain::<D>(device, ext);
+                }
+                finish(device, irp, status)
+            }
+            IRP_MN_SURPRISE_REMOVAL => {
+                pnp.set_state(PnpState::SurpriseRemoved);
+                pnp.set_interface(false);
+                flush_held(ext, Status::NO_SUCH_DEVICE);
+                with_unlocked(|cx| state.surprise_removal(cx));
+                succeed_down(device, lower, irp)
+            }
+            IRP_MN_QUERY_CAPABILITIES if !pnp.filter => {
+                let status = forward_and_wait(lower, irp);
+                if status >= 0 {
+                    record_capabilities(ext, irp);
+                }
+                finish(device, irp, status)
+            }
+            _ => pass_down(device, lower, irp),
+        }
+    }
+}
+
+/// START: the drivers below first, then the hook (§2.1, §3.1 "on the way up").
+///
+/// # Safety
+/// As [`dispatch`].
+unsafe fn start<D: PnpDevice>(device: PDEVICE_OBJECT, ext: &Extension<D>, irp: PIRP) -> NTSTATUS {
+    let pnp = &ext.pnp;
+    // SAFETY: the caller's contract.
+    let lowered = unsafe { forward_and_wait(pnp.lower, irp) };
+    if lowered < 0 {
+        // The drivers below failed it: complete it with their status, unchanged.
+        // SAFETY: as above.
+        return unsafe { finish(device, irp, lowered) };
+    }
+    // SAFETY: as above; the START location's parameters, read while we own the IRP.
+    let parameters = unsafe { location(irp).Parameters.StartDevice };
+    let started = Started {
+        raw: parameters.AllocatedResources,
+        translated: parameters.AllocatedResourcesTranslated,
+        _lent: core::marker::PhantomData,
+    };
+    // SAFETY: written at AddDevice, dropped only in REMOVE.
+    let state = unsafe { ext.state.assume_init_ref() };
+    if let Err(e) = with_unlocked(|cx| state.start(&started, cx)) {
+        // SAFETY: as above.
+        return unsafe { finish(device, irp, veto(e).raw()) };
+    }
+    if !pnp.filter {
+        // START implies D0 (§6.6).
+        super::power::entered_d0(device, pnp);
+    }
+    pnp.set_state(PnpState::Started);
+    if !pnp.filter {
+        pnp.set_interface(true);
+        drain::<D>(device, ext);
+    }
+    // SAFETY: as above.
+    unsafe { finish(device, irp, Status::SUCCESS.raw()) }
+}
+
+/// REMOVE (§3.1): nothing new, the hook, forward, wait for every request holding the lock,
+/// drop the state, detach, delete. Returns the lower driver's status; the IRP is never
+/// completed here.
+///
+/// # Safety
+/// As [`dispatch`].
+unsafe fn remove<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+    // The references to the extension end before the teardown frees it.
+    let (lock, status) = {
+        // SAFETY: the caller's contract.
+        let ext = unsafe { super::device::extension::<D>(device) };
+        let pnp = &ext.pnp;
+        pnp.set_state(PnpState::Deleted);
+        pnp.set_interface(false);
+        flush_held(ext, Status::DELETE_PENDING);
+        // SAFETY: written at AddDevice; dropped in the teardown, after the wait.
+        let state = unsafe { ext.state.assume_init_ref() };
+        with_unlocked(|cx| state.remove(cx));
+        // SAFETY: our IRP, which holds an acquisition (SDV RemoveLockMnRemove); passed down with
+        // STATUS_SUCCESS (NsRemoveLockMnRemove), as the documented order has it: forward, then
+        // wait.
+        let status = unsafe {
+            crate::irp::set_status(irp, Status::SUCCESS.raw());
+            wdm_sys::ntddk::IoSkipCurrentIrpStackLocation(irp);
+            IoCallDriver(pnp.lower, irp)
+        };
+        (pnp.lock(), status)
+    };
+    // SAFETY: REMOVE's own acquisition: released with the bias, then every other one is waited
+    // for. From here acquisitions fail (STATUS_DELETE_PENDING), so no request can reach the
+    // state again. The lock lives in the extension, which only the teardown below frees.
+    unsafe { IoReleaseRemoveLockAndWait(lock, irp.cast()) };
+    // SAFETY: a device of `D` with no request left and none to come.
+    unsafe { super::device::teardown::<D>(device) };
+    status
+}
+
+/// Completes the requests held for the device with `status`.
+fn flush_held<D>(ext: &Extension<D>, status: Status) {
+    if let Some(held) = ext.pnp.held.as_ref() {
+        // SAFETY: the PnP paths hold no spin lock.
+        let cx = unsafe { crate::Unlocked::new() };
+        held.complete_all(status, &cx);
+    }
+}
+
+/// Records the S→D map from a completed QUERY_CAPABILITIES (§2.7: the policy owner copies it).
+fn record_capabilities<D>(ext: &Extension<D>, irp: PIRP) {
+    // SAFETY: our IRP, completed by the drivers below and owned again; the location's buffer is
+    // the PnP manager's, live while the IRP is.
+    let caps = unsafe { location(irp).Parameters.DeviceCapabilities.Capabilities };
+    if caps.is_null() {
+        return;
+    }
+    // SAFETY: as above.
+    let states = unsafe { (*caps).DeviceState };
+    for (slot, &d) in ext.pnp.device_states.iter().zip(states.iter()) {
+        slot.store(u8::try_from(d).unwrap_or(0), core::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Sets STATUS_SUCCESS and passes the IRP down (§3.1 "handled on the way down").
+///
+/// # Safety
+/// As [`dispatch`].
+unsafe fn succeed_down(device: PDEVICE_OBJECT, lower: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+    // SAFETY: the caller's contract.
+    unsafe { crate::irp::set_status(irp, Status::SUCCESS.raw()) };
+    // SAFETY: as above.
+    unsafe { pass_down(device, lower, irp) }
+}
+
+/// Completes an IRP this driver owns again (after [`forward_and_wait`]) with `status`, the
+/// information left as the drivers below set it.
+///
+/// # Safety
+/// As [`dispatch`].
+unsafe fn finish(device: PDEVICE_OBJECT, irp: PIRP, status: NTSTATUS) -> NTSTATUS {
+    // SAFETY: the caller's contract.
+    unsafe { crate::irp::set_status(irp, status) };
+    // SAFETY: as above; completed once.
+    unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT as _) };
+    // SAFETY: the acquisition the dispatch took.
+    unsafe { release(device, irp) };
+    status
+}
+
+/// Sends the IRP down and waits until the drivers below complete it; returns its status. The
+/// IRP is this driver's again afterwards (its completion routine stops the completion).
+///
+/// # Safety
+/// The caller owns the IRP, with a location for `lower`, at PASSIVE_LEVEL.
+unsafe fn forward_and_wait(lower: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+    let mut event = core::mem::MaybeUninit::<KEVENT>::uninit();
+    let event = event.as_mut_ptr();
+    // SAFETY: an event on this stack frame, which outlives the wait below.
+    unsafe { KeInitializeEvent(event, NotificationEvent, 0) };
+    // SAFETY: the caller's contract; the routine gets the event and signals it once.
+    unsafe {
+        IoCopyCurrentIrpStackLocationToNext(irp);
+        IoSetCompletionRoutine(irp, Some(signal), event.cast(), true, true, true);
+    }
+    // SAFETY: as above.
+    if unsafe { IoCallDriver(lower, irp) } == STATUS_PENDING {
+        // SAFETY: PASSIVE_LEVEL (PnP IRPs arrive there); the event is live.
+        let _ = unsafe { KeWaitForSingleObject(event.cast(), Executive, KernelMode as i8, 0, core::ptr::null_mut()) };
+    }
+    // SAFETY: the IRP is ours again.
+    unsafe { crate::irp::status_of(irp) }
+}
+
+wdm_sys::callback! {
+    /// [`forward_and_wait`]'s completion routine: wakes the dispatch routine and keeps the IRP.
+    unsafe fn signal(_device: PDEVICE_OBJECT, _irp: PIRP, context: PVOID) -> NTSTATUS {
+        // SAFETY: the event of the waiting dispatch routine, live until it wakes.
+        unsafe { KeSetEvent(context.cast(), 0, 0) };
+        STATUS_MORE_PROCESSING_REQUIRED
+    }
+}
