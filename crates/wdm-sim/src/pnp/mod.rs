@@ -26,6 +26,9 @@ use crate::irp::{Completion, Origin, Waiter};
 use crate::kernel::{State, lock};
 use crate::report::Rule;
 
+mod node;
+pub use node::DeviceNode;
+
 /// The minor code Driver Verifier's I/O verification sends to check that a stack passes an
 /// IRP it does not know down untouched (any code no PnP IRP uses).
 pub(crate) const UNKNOWN_MINOR: u8 = 0xFF;
