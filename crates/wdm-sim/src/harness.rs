@@ -205,17 +205,30 @@ impl Kernel {
 
     /// Opens a device by name: `\\.\Name` or `\DosDevices\Name` (through its symbolic link)
     /// or `\Device\Name`. Sends IRP_MJ_CREATE to the top of the device's stack.
+    ///
+    /// A PnP device opens through its enabled device interfaces (`\\?\ROOT#...#{guid}`, from
+    /// [`device_interfaces`](Self::device_interfaces)) or its PDO's name, as the PnP manager
+    /// allows (see [`crate::NodeState`]).
     pub fn open(&self, path: &str) -> Result<File<'_>, NTSTATUS> {
+        if let Some(opened) = crate::pnp::open_path(self, path) {
+            return opened;
+        }
         let device = {
             let objects = lock(&self.state.objects);
             objects.resolve(path).ok_or(STATUS_OBJECT_NAME_NOT_FOUND)? as PDEVICE_OBJECT
         };
-        self.open_object(device, None)
+        self.open_object(device, None, None)
     }
 
     /// Opens the device object `device` (the request goes to the top of its stack); `node`: the
-    /// PnP devnode whose handle count it adds to.
-    pub(crate) fn open_object(&self, device: PDEVICE_OBJECT, node: Option<usize>) -> Result<File<'_>, NTSTATUS> {
+    /// PnP devnode whose handle count it adds to; `file_name`: the file object's FileName (the
+    /// path after the device's name).
+    pub(crate) fn open_object(
+        &self,
+        device: PDEVICE_OBJECT,
+        node: Option<usize>,
+        file_name: Option<&str>,
+    ) -> Result<File<'_>, NTSTATUS> {
         {
             let objects = lock(&self.state.objects);
             let record = objects.devices.get(&(device as usize)).ok_or(STATUS_NO_SUCH_DEVICE)?;
@@ -225,10 +238,12 @@ impl Kernel {
                 return Err(STATUS_NO_SUCH_DEVICE);
             }
         }
+        let file_name = file_name.map(OwnedUnicode::new);
         let file = RawBox::new(FILE_OBJECT {
             Type: IO_TYPE_FILE as i16,
             Size: size_of::<FILE_OBJECT>() as i16,
             DeviceObject: device,
+            FileName: file_name.as_ref().map_or_else(Default::default, |n| n.string),
             ..Default::default()
         });
         let mut file = File {
@@ -237,6 +252,7 @@ impl Kernel {
             device,
             closed: false,
             node,
+            _file_name: file_name,
         };
         lock(&self.state.objects)
             .devices
@@ -596,6 +612,8 @@ pub struct File<'k> {
     closed: bool,
     /// The PnP devnode it was opened on ([`Kernel::open_device`]).
     node: Option<usize>,
+    /// The buffer of the file object's FileName.
+    _file_name: Option<Box<OwnedUnicode>>,
 }
 
 // SAFETY: the file object is owned by this handle and only handed to the simulated kernel,

@@ -3,7 +3,9 @@
 //! [`crate::pnp`]; this is the test-facing API over it (`docs/simulator.md`, *PnP and remove
 //! locks*).
 
-use wdm_sys::{NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT, STATUS_NO_SUCH_DEVICE};
+use wdm_sys::{GUID, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT, STATUS_NO_SUCH_DEVICE};
+
+use crate::pnp::NodeState;
 
 use crate::harness::{Driver, File, Kernel};
 use crate::kernel::{Bound, as_driver, lock};
@@ -17,16 +19,54 @@ impl Kernel {
     }
 
     /// Opens the top of a started device's stack (CreateFile on its interface): STATUS_NO_SUCH_DEVICE
-    /// before START has succeeded or once removal has begun.
+    /// before START has succeeded or once removal has begun (see [`NodeState`]).
     pub fn open_device(&self, node: &DeviceNode<'_>) -> Result<File<'_>, NTSTATUS> {
-        if node.state() != crate::pnp::NodeState::Started {
-            return Err(STATUS_NO_SUCH_DEVICE);
-        }
-        let _bound = Bound::new(&self.state);
-        // SAFETY: the PDO of a started node is live.
-        let top = unsafe { crate::request::top_of_stack(node.pdo()) };
-        self.open_object(top, Some(node.index))
+        open_node(self, node.index, None)
     }
+
+    /// The enabled device interfaces of class `class`, as the user-mode paths SetupDi returns
+    /// (`\\?\ROOT#PNPTEST#0000#{guid}`), in registration order. Each opens with [`open`](Self::open).
+    pub fn device_interfaces(&self, class: &GUID) -> Vec<String> {
+        let class = crate::pnp::interface::guid_text(class);
+        lock(&self.state.pnp)
+            .interfaces
+            .iter()
+            .filter(|f| f.enabled && f.class == class)
+            .map(crate::pnp::interface::Interface::user_path)
+            .collect()
+    }
+}
+
+/// [`Kernel::open`] of a path that names a devnode: an interface (enabled: the create goes to
+/// the top of the stack, with the rest of the path as FileName; registered but disabled:
+/// STATUS_OBJECT_NAME_NOT_FOUND), or the PDO's own name. None for any other path.
+pub(crate) fn open_path<'k>(kernel: &'k Kernel, path: &str) -> Option<Result<File<'k>, NTSTATUS>> {
+    let k = &kernel.state;
+    match crate::pnp::interface::lookup(k, path) {
+        Some(Ok((i, rest))) => return Some(open_node(kernel, i, Some(rest).filter(|r| !r.is_empty()))),
+        Some(Err(status)) => return Some(Err(status)),
+        None => {}
+    }
+    let device = lock(&k.objects).resolve(path)?;
+    let i = *lock(&k.pnp).by_pdo.get(&device)?;
+    Some(open_node(kernel, i, None))
+}
+
+/// A create on devnode `i`: to the top of its stack if its state lets creates through.
+fn open_node<'k>(kernel: &'k Kernel, i: usize, file_name: Option<String>) -> Result<File<'k>, NTSTATUS> {
+    let (state, pdo) = {
+        let pnp = lock(&kernel.state.pnp);
+        (pnp.nodes[i].state, pnp.nodes[i].pdo as PDEVICE_OBJECT)
+    };
+    if !matches!(state, NodeState::Started | NodeState::QueryStopped | NodeState::Stopped) {
+        return Err(STATUS_NO_SUCH_DEVICE);
+    }
+    let top = {
+        let _bound = Bound::new(&kernel.state);
+        // SAFETY: the PDO of a started node is live.
+        unsafe { crate::request::top_of_stack(pdo) }
+    };
+    kernel.open_object(top, Some(i), file_name.as_deref())
 }
 
 /// A devnode of the simulated PnP manager: a PDO the root bus created, and the stack drivers
@@ -40,6 +80,12 @@ impl DeviceNode<'_> {
     /// Its PDO.
     pub fn pdo(&self) -> PDEVICE_OBJECT {
         lock(&self.kernel.state.pnp).nodes[self.index].pdo as PDEVICE_OBJECT
+    }
+
+    /// Its device instance path, `ROOT\<ID>\<NNNN>` (the hardware ID without `ROOT\`, upper
+    /// case, and the instance number among root devnodes with that ID).
+    pub fn instance_path(&self) -> String {
+        lock(&self.kernel.state.pnp).nodes[self.index].instance_path.clone()
     }
 
     /// The hardware ID it was created with.
@@ -90,8 +136,8 @@ impl DeviceNode<'_> {
         if NT_SUCCESS(status) {
             let mut pnp = lock(&self.kernel.state.pnp);
             let node = &mut pnp.nodes[self.index];
-            if node.state == crate::pnp::NodeState::Initialized {
-                node.state = crate::pnp::NodeState::DriversAdded;
+            if node.state == NodeState::Initialized {
+                node.state = NodeState::DriversAdded;
             }
         } else if after.len() > before.len() {
             self.send_remove();
@@ -105,7 +151,8 @@ impl DeviceNode<'_> {
     /// Verifier's IRP of an unknown minor code, which must reach the PDO untouched. A failed
     /// START is followed by REMOVE (§2.5). Returns START's status.
     pub fn start(&self) -> NTSTATUS {
-        use crate::pnp::{NodeState, send};
+        use crate::pnp::send;
+        lock(&self.kernel.state.pnp).nodes[self.index].state = NodeState::StartPending;
         let started = send(self.kernel, self.index, wdm_sys::IRP_MN_START_DEVICE as u8, |_| {});
         if !NT_SUCCESS(started.status) {
             self.send_remove();
@@ -192,7 +239,7 @@ impl DeviceNode<'_> {
     /// IRP_MN_REMOVE_DEVICE once the last handle on the stack closes (at once if none is open),
     /// after which the root bus deletes the PDO. Returns SURPRISE_REMOVAL's status.
     pub fn surprise_remove(&self) -> NTSTATUS {
-        use crate::pnp::{NodeState, send};
+        use crate::pnp::send;
         let stack = crate::pnp::stack_above(&self.kernel.state, self.index);
         let status = send(self.kernel, self.index, wdm_sys::IRP_MN_SURPRISE_REMOVAL as u8, |_| {}).status;
         crate::pnp::check_surprise_removed(self.kernel, self.index, &stack);
@@ -216,7 +263,7 @@ impl DeviceNode<'_> {
         // SAFETY: the root bus deletes its own PDO.
         self.kernel
             .run(|| as_driver(root, || unsafe { crate::object::IoDeleteDevice(pdo) }));
-        lock(&self.kernel.state.pnp).nodes[self.index].state = crate::pnp::NodeState::Deleted;
+        lock(&self.kernel.state.pnp).nodes[self.index].state = NodeState::Deleted;
     }
 
     /// IRP_MN_REMOVE_DEVICE, and the checks on what it must leave: nothing above the PDO.
@@ -224,10 +271,14 @@ impl DeviceNode<'_> {
         let stack = crate::pnp::stack_above(&self.kernel.state, self.index);
         let status = crate::pnp::send(self.kernel, self.index, wdm_sys::IRP_MN_REMOVE_DEVICE as u8, |_| {}).status;
         crate::pnp::check_removed(self.kernel, self.index, &stack);
+        {
+            let _bound = Bound::new(&self.kernel.state);
+            crate::pnp::interface::check_removed(&self.kernel.state, self.index);
+        }
         let mut pnp = lock(&self.kernel.state.pnp);
         let node = &mut pnp.nodes[self.index];
-        if node.state != crate::pnp::NodeState::SurpriseRemoved {
-            node.state = crate::pnp::NodeState::Initialized;
+        if node.state != NodeState::SurpriseRemoved {
+            node.state = NodeState::Initialized;
         }
         status
     }
