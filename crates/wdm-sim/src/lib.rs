@@ -138,9 +138,9 @@ use ob::object;
 use verifier::report;
 
 pub use debug::DebugLine;
-pub use harness::{DeviceNode, Driver, DriverEntry, File, Kernel, Pending};
+pub use harness::{Driver, DriverEntry, File, Kernel, Pending};
 pub use irp::Completion;
-pub use pnp::NodeState;
+pub use pnp::{DeviceNode, NodeState};
 pub use pool::Allocation;
 pub use report::{BugCheck, Report, Rule, Severity, StopCode};
 pub use request::{Buffers, IoResult};

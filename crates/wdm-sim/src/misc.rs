@@ -47,6 +47,26 @@ pub unsafe extern "C-unwind" fn RtlInitUnicodeString(dst: PUNICODE_STRING, src: 
     unsafe { dst.write(string) };
 }
 
+/// `RtlFreeUnicodeString`: frees a string's buffer that the system allocated from the pool
+/// (IoRegisterDeviceInterface's SymbolicLinkName, ...) and empties the string. A NULL buffer is
+/// left alone.
+///
+/// # Safety
+/// Kernel routine: `s` must be a valid UNICODE_STRING whose buffer is NULL or a pool block.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn RtlFreeUnicodeString(s: PUNICODE_STRING) {
+    if s.is_null() {
+        return;
+    }
+    // SAFETY: a valid UNICODE_STRING (caller's contract).
+    let buffer = unsafe { (*s).Buffer };
+    if !buffer.is_null() {
+        crate::pool::ExFreePoolWithTag(buffer.cast(), 0);
+    }
+    // SAFETY: as above.
+    unsafe { s.write(UNICODE_STRING::default()) };
+}
+
 /// `RtlCompareMemory`: the number of leading bytes that match.
 ///
 /// # Safety

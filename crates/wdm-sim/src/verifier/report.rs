@@ -222,6 +222,11 @@ rules! {
     PnpSurpriseRemoveDeleted = Warning, StopCode::sub(0xC9, 0x242), Some("PnpSurpriseRemove"), "device deleted on SURPRISE_REMOVAL";
     /// A kernel routine received an argument it cannot accept.
     InvalidParameter = Fatal, StopCode::sub(0xC4, 0x16), None, "invalid argument to a kernel routine";
+    /// A device interface still enabled once IRP_MN_REMOVE_DEVICE has completed (the driver
+    /// disables it in SURPRISE_REMOVAL or REMOVE; the PnP manager then disables it itself).
+    PnpInterfaceEnabledAfterRemove = Warning, StopCode::new(0), None, "device interface still enabled after REMOVE";
+    /// IoSetDeviceInterfaceState(TRUE) on a device that is neither started nor starting.
+    PnpInterfaceEnabledNotStarted = Warning, StopCode::new(0), None, "device interface enabled on a device that is not started";
 }
 
 /// One reported violation: what happened, where, and to which object.

@@ -1,0 +1,285 @@
+//! The harness's side of the PnP manager: [`DeviceNode`], one devnode of the simulated tree,
+//! and the [`Kernel`] methods that make and open devnodes. What the manager does is in
+//! [`crate::pnp`]; this is the test-facing API over it (`docs/simulator.md`, *PnP and remove
+//! locks*).
+
+use wdm_sys::{GUID, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT, STATUS_NO_SUCH_DEVICE};
+
+use crate::pnp::NodeState;
+
+use crate::harness::{Driver, File, Kernel};
+use crate::kernel::{Bound, as_driver, lock};
+
+impl Kernel {
+    /// A root-enumerated device: the root bus (the simulator's `\Driver\PnpManager`) creates
+    /// its PDO. Drivers are added to its stack with [`DeviceNode::add_driver`].
+    pub fn add_root_device(&self, hardware_id: &str) -> DeviceNode<'_> {
+        let index = crate::pnp::add_root_device(self, hardware_id);
+        DeviceNode { kernel: self, index }
+    }
+
+    /// Opens the top of a started device's stack (CreateFile on its interface): STATUS_NO_SUCH_DEVICE
+    /// before START has succeeded or once removal has begun (see [`NodeState`]).
+    pub fn open_device(&self, node: &DeviceNode<'_>) -> Result<File<'_>, NTSTATUS> {
+        open_node(self, node.index, None)
+    }
+
+    /// The enabled device interfaces of class `class`, as the user-mode paths SetupDi returns
+    /// (`\\?\ROOT#PNPTEST#0000#{guid}`), in registration order. Each opens with [`open`](Self::open).
+    pub fn device_interfaces(&self, class: &GUID) -> Vec<String> {
+        let class = crate::pnp::interface::guid_text(class);
+        lock(&self.state.pnp)
+            .interfaces
+            .iter()
+            .filter(|f| f.enabled && f.class == class)
+            .map(crate::pnp::interface::Interface::user_path)
+            .collect()
+    }
+}
+
+/// [`Kernel::open`] of a path that names a devnode: an interface (enabled: the create goes to
+/// the top of the stack, with the rest of the path as FileName; registered but disabled:
+/// STATUS_OBJECT_NAME_NOT_FOUND), or the PDO's own name. None for any other path.
+pub(crate) fn open_path<'k>(kernel: &'k Kernel, path: &str) -> Option<Result<File<'k>, NTSTATUS>> {
+    let k = &kernel.state;
+    match crate::pnp::interface::lookup(k, path) {
+        Some(Ok((i, rest))) => return Some(open_node(kernel, i, Some(rest).filter(|r| !r.is_empty()))),
+        Some(Err(status)) => return Some(Err(status)),
+        None => {}
+    }
+    let device = lock(&k.objects).resolve(path)?;
+    let i = *lock(&k.pnp).by_pdo.get(&device)?;
+    Some(open_node(kernel, i, None))
+}
+
+/// A create on devnode `i`: to the top of its stack if its state lets creates through.
+fn open_node<'k>(kernel: &'k Kernel, i: usize, file_name: Option<String>) -> Result<File<'k>, NTSTATUS> {
+    let (state, pdo) = {
+        let pnp = lock(&kernel.state.pnp);
+        (pnp.nodes[i].state, pnp.nodes[i].pdo as PDEVICE_OBJECT)
+    };
+    if !matches!(state, NodeState::Started | NodeState::QueryStopped | NodeState::Stopped) {
+        return Err(STATUS_NO_SUCH_DEVICE);
+    }
+    let top = {
+        let _bound = Bound::new(&kernel.state);
+        // SAFETY: the PDO of a started node is live.
+        unsafe { crate::request::top_of_stack(pdo) }
+    };
+    kernel.open_object(top, Some(i), file_name.as_deref())
+}
+
+/// A devnode of the simulated PnP manager: a PDO the root bus created, and the stack drivers
+/// build on it (see `docs/simulator.md`, *PnP and remove locks*).
+pub struct DeviceNode<'k> {
+    pub(crate) kernel: &'k Kernel,
+    pub(crate) index: usize,
+}
+
+impl DeviceNode<'_> {
+    /// Its PDO.
+    pub fn pdo(&self) -> PDEVICE_OBJECT {
+        lock(&self.kernel.state.pnp).nodes[self.index].pdo as PDEVICE_OBJECT
+    }
+
+    /// Its device instance path, `ROOT\<ID>\<NNNN>` (the hardware ID without `ROOT\`, upper
+    /// case, and the instance number among root devnodes with that ID).
+    pub fn instance_path(&self) -> String {
+        lock(&self.kernel.state.pnp).nodes[self.index].instance_path.clone()
+    }
+
+    /// The hardware ID it was created with.
+    pub fn hardware_id(&self) -> String {
+        lock(&self.kernel.state.pnp).nodes[self.index].hardware_id.clone()
+    }
+
+    /// Where it is in its life.
+    pub fn state(&self) -> crate::pnp::NodeState {
+        lock(&self.kernel.state.pnp).nodes[self.index].state
+    }
+
+    /// The PnP IRPs sent to the stack so far (minor code, completion status), in order.
+    pub fn sent(&self) -> Vec<(u8, NTSTATUS)> {
+        lock(&self.kernel.state.pnp).nodes[self.index].sent.clone()
+    }
+
+    /// The devices stacked above the PDO, bottom up.
+    pub fn stack(&self) -> Vec<PDEVICE_OBJECT> {
+        crate::pnp::stack_above(&self.kernel.state, self.index)
+            .into_iter()
+            .map(|d| d as PDEVICE_OBJECT)
+            .collect()
+    }
+
+    /// Calls `driver`'s AddDevice (`DriverObject->DriverExtension->AddDevice`) with the PDO, at
+    /// PASSIVE_LEVEL, as the PnP manager does once the driver is loaded for the device: call it
+    /// bottom-up, lower filters first, then the function driver, then upper filters. Returns
+    /// what AddDevice returned; a failure sends REMOVE to whatever it left on the stack (§1.2).
+    ///
+    /// # Panics
+    /// If the driver has no AddDevice routine.
+    pub fn add_driver(&self, driver: &Driver<'_>) -> NTSTATUS {
+        let object = driver.object;
+        // SAFETY: the driver object is live while `driver` is.
+        let extension = unsafe { (*object).DriverExtension };
+        // SAFETY: as above: its extension lives with it.
+        let add = unsafe { (*extension).AddDevice }
+            .unwrap_or_else(|| panic!("driver {} has no AddDevice routine", driver.name));
+        let pdo = self.pdo();
+        let before = crate::pnp::stack_above(&self.kernel.state, self.index);
+        // SAFETY: AddDevice gets its own driver object and the live PDO, as on Windows.
+        let status = self
+            .kernel
+            .run(|| as_driver(object as usize, || unsafe { add(object, pdo) }));
+        let after = crate::pnp::stack_above(&self.kernel.state, self.index);
+        crate::pnp::check_added(self.kernel, &before, &after);
+        if NT_SUCCESS(status) {
+            let mut pnp = lock(&self.kernel.state.pnp);
+            let node = &mut pnp.nodes[self.index];
+            if node.state == NodeState::Initialized {
+                node.state = NodeState::DriversAdded;
+            }
+        } else if after.len() > before.len() {
+            self.send_remove();
+        }
+        status
+    }
+
+    /// Starts the device (§2.1): IRP_MN_START_DEVICE (no resources: both lists NULL) to the top
+    /// of the stack; on success QUERY_CAPABILITIES (pre-filled buffer), QUERY_PNP_DEVICE_STATE
+    /// and QUERY_DEVICE_RELATIONS(BusRelations), and, with I/O verification on, Driver
+    /// Verifier's IRP of an unknown minor code, which must reach the PDO untouched. A failed
+    /// START is followed by REMOVE (§2.5). Returns START's status.
+    pub fn start(&self) -> NTSTATUS {
+        use crate::pnp::send;
+        lock(&self.kernel.state.pnp).nodes[self.index].state = NodeState::StartPending;
+        let started = send(self.kernel, self.index, wdm_sys::IRP_MN_START_DEVICE as u8, |_| {});
+        if !NT_SUCCESS(started.status) {
+            self.send_remove();
+            return started.status;
+        }
+        lock(&self.kernel.state.pnp).nodes[self.index].state = NodeState::Started;
+        let mut caps = crate::pnp::capabilities();
+        let caps_ptr: *mut wdm_sys::_DEVICE_CAPABILITIES = &mut *caps;
+        send(
+            self.kernel,
+            self.index,
+            wdm_sys::IRP_MN_QUERY_CAPABILITIES as u8,
+            |irp| {
+                // SAFETY: the fresh IRP's first location; the buffer outlives the IRP.
+                let next = unsafe { crate::irp::next_location(irp) };
+                next.Parameters.DeviceCapabilities.Capabilities = caps_ptr;
+            },
+        );
+        send(
+            self.kernel,
+            self.index,
+            wdm_sys::IRP_MN_QUERY_PNP_DEVICE_STATE as u8,
+            |_| {},
+        );
+        let relations = send(
+            self.kernel,
+            self.index,
+            wdm_sys::IRP_MN_QUERY_DEVICE_RELATIONS as u8,
+            |irp| {
+                // SAFETY: the fresh IRP's first location.
+                let next = unsafe { crate::irp::next_location(irp) };
+                next.Parameters.QueryDeviceRelations.Type = wdm_sys::_DEVICE_RELATION_TYPE::BusRelations;
+            },
+        );
+        if relations.information != 0 {
+            // SAFETY: a DEVICE_RELATIONS list from ExAllocatePool, the manager's to free (a
+            // function driver with no children should not return one; bus drivers are not yet
+            // modelled).
+            self.kernel
+                .run(|| crate::pool::ExFreePoolWithTag(relations.information as wdm_sys::PVOID, 0));
+        }
+        if self
+            .kernel
+            .state
+            .io_verification
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            send(self.kernel, self.index, crate::pnp::UNKNOWN_MINOR, |_| {});
+        }
+        started.status
+    }
+
+    /// Disable or uninstall (§2.3): IRP_MN_QUERY_REMOVE_DEVICE, then IRP_MN_REMOVE_DEVICE. A
+    /// failed QUERY_REMOVE, or a handle still open on the stack, is a veto: CANCEL_REMOVE
+    /// follows and the result is `Err` with QUERY_REMOVE's status (STATUS_DEVICE_BUSY for an
+    /// open handle). Otherwise `Ok` with REMOVE's status. The PDO stays (the device is still
+    /// present): drivers can be added again.
+    pub fn query_remove_and_remove(&self) -> Result<NTSTATUS, NTSTATUS> {
+        use crate::pnp::send;
+        let query = send(
+            self.kernel,
+            self.index,
+            wdm_sys::IRP_MN_QUERY_REMOVE_DEVICE as u8,
+            |_| {},
+        );
+        let open = lock(&self.kernel.state.pnp).nodes[self.index].open;
+        if !NT_SUCCESS(query.status) || open > 0 {
+            send(
+                self.kernel,
+                self.index,
+                wdm_sys::IRP_MN_CANCEL_REMOVE_DEVICE as u8,
+                |_| {},
+            );
+            return Err(if NT_SUCCESS(query.status) {
+                wdm_sys::STATUS_DEVICE_BUSY
+            } else {
+                query.status
+            });
+        }
+        Ok(self.send_remove())
+    }
+
+    /// The device disappears (§2.4): IRP_MN_SURPRISE_REMOVAL now (it cannot be vetoed), then
+    /// IRP_MN_REMOVE_DEVICE once the last handle on the stack closes (at once if none is open),
+    /// after which the root bus deletes the PDO. Returns SURPRISE_REMOVAL's status.
+    pub fn surprise_remove(&self) -> NTSTATUS {
+        use crate::pnp::send;
+        let stack = crate::pnp::stack_above(&self.kernel.state, self.index);
+        let status = send(self.kernel, self.index, wdm_sys::IRP_MN_SURPRISE_REMOVAL as u8, |_| {}).status;
+        crate::pnp::check_surprise_removed(self.kernel, self.index, &stack);
+        let open = {
+            let mut pnp = lock(&self.kernel.state.pnp);
+            let node = &mut pnp.nodes[self.index];
+            node.state = NodeState::SurpriseRemoved;
+            node.open
+        };
+        if open == 0 {
+            self.remove_gone();
+        }
+        status
+    }
+
+    /// REMOVE for a device that is gone, then the PDO's deletion.
+    pub(crate) fn remove_gone(&self) {
+        self.send_remove();
+        let pdo = self.pdo();
+        let root = lock(&self.kernel.state.pnp).root;
+        // SAFETY: the root bus deletes its own PDO.
+        self.kernel
+            .run(|| as_driver(root, || unsafe { crate::object::IoDeleteDevice(pdo) }));
+        lock(&self.kernel.state.pnp).nodes[self.index].state = NodeState::Deleted;
+    }
+
+    /// IRP_MN_REMOVE_DEVICE, and the checks on what it must leave: nothing above the PDO.
+    fn send_remove(&self) -> NTSTATUS {
+        let stack = crate::pnp::stack_above(&self.kernel.state, self.index);
+        let status = crate::pnp::send(self.kernel, self.index, wdm_sys::IRP_MN_REMOVE_DEVICE as u8, |_| {}).status;
+        crate::pnp::check_removed(self.kernel, self.index, &stack);
+        {
+            let _bound = Bound::new(&self.kernel.state);
+            crate::pnp::interface::check_removed(&self.kernel.state, self.index);
+        }
+        let mut pnp = lock(&self.kernel.state.pnp);
+        let node = &mut pnp.nodes[self.index];
+        if node.state != NodeState::SurpriseRemoved {
+            node.state = NodeState::Initialized;
+        }
+        status
+    }
+}
