@@ -281,6 +281,20 @@ impl Kernel {
         self
     }
 
+    /// How long IoReleaseRemoveLockAndWait may wait before the simulator reports
+    /// [`Rule::RemoveLockWaitHang`] (Windows waits for ever): 10 s unless set.
+    ///
+    /// ```
+    /// let kernel = wdm_sim::Kernel::new();
+    /// kernel.remove_lock_wait_limit(std::time::Duration::from_millis(200));
+    /// ```
+    pub fn remove_lock_wait_limit(&self, limit: Duration) -> &Self {
+        self.state
+            .remove_lock_wait_ms
+            .store(limit.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+        self
+    }
+
     /// Also reports what Windows allows but Wine 8 does not, so a driver meant to run end to end
     /// under Wine can be checked here first: setting or cancelling a timer from its own DPC
     /// ([`Rule::WineTimerSelfWait`]).

@@ -48,6 +48,8 @@ pub(crate) struct State {
     pub io_verification: std::sync::atomic::AtomicBool,
     /// Report what works on Windows but not under Wine 8 (off by default).
     pub wine_checks: std::sync::atomic::AtomicBool,
+    /// How long IoReleaseRemoveLockAndWait waits before reporting a hang, in milliseconds.
+    pub remove_lock_wait_ms: std::sync::atomic::AtomicU64,
     /// MDLs from IoAllocateMdl.
     pub mdls: crate::mdl::Mdls,
     /// DPCs, timers, events, work items.
@@ -177,6 +179,7 @@ impl State {
             trace: Trace::default(),
             io_verification: std::sync::atomic::AtomicBool::new(true),
             wine_checks: std::sync::atomic::AtomicBool::new(false),
+            remove_lock_wait_ms: std::sync::atomic::AtomicU64::new(10_000),
             mdls: crate::mdl::Mdls::default(),
             system: crate::ke::System::default(),
             remlocks: Mutex::new(crate::remlock::RemoveLocks::default()),

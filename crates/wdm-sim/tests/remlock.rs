@@ -200,3 +200,24 @@ fn acquire_above_dispatch_is_reported() {
     });
     assert_eq!(bug.unwrap_err().0.rule, Rule::IrqlTooHigh);
 }
+
+#[test]
+fn release_and_wait_with_an_acquisition_never_released_is_reported_not_hung() {
+    // Windows would wait for ever; the simulator waits its limit and stops the scenario with
+    // the tags still held.
+    let kernel = Kernel::new();
+    kernel.remove_lock_wait_limit(Duration::from_millis(100));
+    let mut l = new_lock();
+    let p: PIO_REMOVE_LOCK = &mut *l;
+    let result = kernel.catch(|| {
+        kernel.run(|| unsafe {
+            IoInitializeRemoveLock(p, 0, 0, 0);
+            assert_eq!(IoAcquireRemoveLock(p, tag(7)), STATUS_SUCCESS); // never released
+            assert_eq!(IoAcquireRemoveLock(p, tag(1)), STATUS_SUCCESS);
+            IoReleaseRemoveLockAndWait(p, tag(1));
+        })
+    });
+    let check = result.expect_err("the wait is reported");
+    assert_eq!(check.0.rule, Rule::RemoveLockWaitHang);
+    assert!(check.0.message.contains("0x7"), "{}", check.0.message);
+}

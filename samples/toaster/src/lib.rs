@@ -162,7 +162,7 @@ impl PnpDevice for Toaster {
     fn start(&self, _started: &Started<'_>, _cx: &mut Unlocked) -> Result<(), Status> {
         // A real toaster programs its hardware with the resources here; this one has none.
         let n = self.starts.fetch_add(1, Ordering::Relaxed) + 1;
-        kprint!("toaster: started (%u)\n", n);
+        kprint!("toaster: started ({})\n", n);
         Ok(())
     }
 
@@ -173,12 +173,12 @@ impl PnpDevice for Toaster {
 
     fn surprise_removal(&self, cx: &mut Unlocked) {
         let n = self.waiting.complete_all(Status::NO_SUCH_DEVICE, cx);
-        kprint!("toaster: surprise removal (%u waits failed)\n", n as u32);
+        kprint!("toaster: surprise removal ({} waits failed)\n", n);
     }
 
     fn remove(&self, cx: &mut Unlocked) {
         let n = self.waiting.complete_all(Status::DELETE_PENDING, cx);
-        kprint!("toaster: remove (%u waits failed)\n", n as u32);
+        kprint!("toaster: remove ({} waits failed)\n", n);
     }
 
     fn d0_exit(&self, _target: DevicePowerState, _cx: &mut Unlocked) {

@@ -303,16 +303,37 @@ pub unsafe extern "C-unwind" fn IoReleaseRemoveLockAndWaitEx(l: PIO_REMOVE_LOCK,
             // The caller's hold, then the bias.
             drop_count(k, "IoReleaseRemoveLockAndWaitEx", l, 1);
             drop_count(k, "IoReleaseRemoveLockAndWaitEx", l, 1);
-            // SAFETY: the lock's own event, set when the count reaches 0.
-            unsafe {
+            // Windows waits for ever; the simulator waits its limit (10 s unless
+            // `Kernel::remove_lock_wait_limit` says otherwise) and then reports what still holds
+            // the lock, so a leaked acquisition fails the test instead of hanging it.
+            let limit = std::time::Duration::from_millis(k.remove_lock_wait_ms.load(Ordering::Relaxed));
+            let mut timeout = wdm_sys::LARGE_INTEGER {
+                QuadPart: -(limit.as_nanos() as i64 / 100),
+            };
+            // SAFETY: the lock's own event, set when the count reaches 0; a relative timeout.
+            let waited = unsafe {
                 crate::ke::KeWaitForSingleObject(
                     event(l).cast(),
                     _KWAIT_REASON::Executive,
                     _MODE::KernelMode as wdm_sys::KPROCESSOR_MODE,
                     0,
-                    std::ptr::null_mut(),
+                    &mut timeout,
                 )
             };
+            if waited == wdm_sys::STATUS_TIMEOUT {
+                let held: Vec<usize> =
+                    with_shadow(k, "IoReleaseRemoveLockAndWaitEx", l, |s| s.tags.clone()).unwrap_or_default();
+                k.report(
+                    Rule::RemoveLockWaitHang,
+                    "IoReleaseRemoveLockAndWaitEx",
+                    None,
+                    [l as usize, tag as usize, held.len(), 0],
+                    format!(
+                        "IoReleaseRemoveLockAndWait still waiting after {limit:?}: {} acquisition(s) never released (tags {held:#x?})",
+                        held.len()
+                    ),
+                );
+            }
         }
     }
 }

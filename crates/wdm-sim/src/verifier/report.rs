@@ -199,6 +199,10 @@ rules! {
     RemoveLockUninitialized = Warning, StopCode::new(0), None, "remove lock used before IoInitializeRemoveLock";
     /// IoReleaseRemoveLockAndWait outside the handling of IRP_MN_REMOVE_DEVICE.
     ReleaseAndWaitOutsideRemove = Warning, StopCode::new(0), Some("IoReleaseRemoveLockAndWaitOutsideRemoveDevice"), "IoReleaseRemoveLockAndWait outside IRP_MN_REMOVE_DEVICE";
+    /// IoReleaseRemoveLockAndWait still waiting after the simulator's limit: an acquisition is
+    /// never released (a request kept, a guard leaked). Windows hangs in REMOVE for ever; no
+    /// documented code, so the simulator stops the scenario instead.
+    RemoveLockWaitHang = Fatal, StopCode::new(0), Some("RemoveLock"), "IoReleaseRemoveLockAndWait never returns: an acquisition is never released";
     /// AddDevice returned with DO_DEVICE_INITIALIZING still set on the device it attached.
     PnpDeviceInitializing = Warning, StopCode::sub(0xC9, 0x243), None, "AddDevice left DO_DEVICE_INITIALIZING set";
     /// A driver completed a PnP IRP of a minor code it does not know instead of passing it down.
