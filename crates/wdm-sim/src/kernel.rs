@@ -56,6 +56,8 @@ pub(crate) struct State {
     pub remlocks: Mutex<crate::remlock::RemoveLocks>,
     /// The PnP manager's devnodes.
     pub pnp: Mutex<crate::pnp::Pnp>,
+    /// The power manager's state.
+    pub power: Mutex<crate::po::Power>,
 }
 
 thread_local! {
@@ -181,6 +183,7 @@ impl State {
             system: crate::ke::System::default(),
             remlocks: Mutex::new(crate::remlock::RemoveLocks::default()),
             pnp: Mutex::new(crate::pnp::Pnp::default()),
+            power: Mutex::new(crate::po::Power::default()),
         }
     }
 
