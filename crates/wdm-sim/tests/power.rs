@@ -790,3 +790,62 @@ fn po_request_power_irp_checks_the_minor_and_allows_an_irp_pointer_for_wait_wake
     driver.unload();
     kernel.assert_clean();
 }
+
+#[test]
+fn a_po_request_power_irp_failing_for_low_resources_fails_the_s_irp_with_its_status() {
+    let kernel = Kernel::new();
+    kernel.without_io_verification();
+    let (driver, node) = started::<GOOD>(&kernel);
+    // The D-IRP is the next pool allocation: PoRequestPowerIrp fails, and the policy owner's
+    // completion routine lets the S-IRP complete with that status.
+    kernel.fail_allocation(0);
+    assert_eq!(kernel.sleep(PowerSystemSleeping3), Err(STATUS_INSUFFICIENT_RESOURCES));
+    assert_eq!(kernel.failed_allocations(), 1);
+    let sleep = PowerActionSleep;
+    assert_eq!(
+        log(&node),
+        [
+            (
+                QUERY,
+                System,
+                PowerSystemSleeping3,
+                sleep,
+                false,
+                STATUS_INSUFFICIENT_RESOURCES
+            ),
+            (SET, System, PowerSystemWorking, sleep, false, STATUS_SUCCESS),
+            (SET, Device, PowerDeviceD0, sleep, true, STATUS_SUCCESS),
+        ]
+    );
+    assert!(kernel.reports().is_empty(), "{:?}", kernel.reports());
+    assert_eq!(node.query_remove_and_remove(), Ok(STATUS_SUCCESS));
+    driver.unload();
+    kernel.assert_clean();
+}
+
+#[test]
+fn po_request_power_irp_for_something_that_is_not_a_device_is_invalid_parameter() {
+    let kernel = Kernel::new();
+    let mut not_a_device = [0u8; 64];
+    let p = not_a_device.as_mut_ptr() as usize;
+    let bug = kernel
+        .catch(|| {
+            kernel.run(|| unsafe {
+                let d0 = POWER_STATE {
+                    DeviceState: PowerDeviceD0,
+                };
+                PoRequestPowerIrp(
+                    p as PDEVICE_OBJECT,
+                    SET as u8,
+                    d0,
+                    Some(ignore),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                )
+            })
+        })
+        .unwrap_err()
+        .0;
+    assert_eq!(bug.rule, Rule::InvalidParameter);
+    assert_eq!(bug.routine, "PoRequestPowerIrp");
+}

@@ -54,7 +54,8 @@ use wdm_sys::{
     _DEVICE_POWER_STATE, _POWER_STATE_TYPE, _SYSTEM_POWER_STATE, DEVICE_POWER_STATE, DISPATCH_LEVEL, IO_STACK_LOCATION,
     IRP, IRP_MJ_POWER, IRP_MN_QUERY_POWER, IRP_MN_SET_POWER, IRP_MN_WAIT_WAKE, KIRQL, NT_SUCCESS, NTSTATUS,
     PDEVICE_OBJECT, PIRP, POWER_ACTION, POWER_STATE, POWER_STATE_TYPE, PREQUEST_POWER_COMPLETE, PVOID,
-    STATUS_INVALID_PARAMETER_2, STATUS_NOT_SUPPORTED, STATUS_PENDING, STATUS_SUCCESS, SYSTEM_POWER_STATE, UCHAR,
+    STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER_1, STATUS_INVALID_PARAMETER_2, STATUS_NOT_SUPPORTED,
+    STATUS_PENDING, STATUS_SUCCESS, SYSTEM_POWER_STATE, UCHAR,
 };
 
 use crate::irp::{Completion, Origin, Waiter};
@@ -412,7 +413,9 @@ fn check_irql(k: &State, routine: &'static str) {
 /// state, Context, &IoStatus)` runs, as code of DeviceObject's driver, and the manager frees
 /// the IRP. QUERY_POWER and SET_POWER take a device state, WAIT_WAKE a system state; any other
 /// minor is STATUS_INVALID_PARAMETER_2, and nothing is sent. `Irp` receives the IRP (before it
-/// is sent) when not NULL; for QUERY/SET that is RequestedPowerIrp (0xC4/0x4100B).
+/// is sent) when not NULL; for QUERY/SET that is RequestedPowerIrp (0xC4/0x4100B). The IRP
+/// counts as a pool allocation for [`Kernel::fail_allocation`](crate::Kernel::fail_allocation):
+/// then the result is STATUS_INSUFFICIENT_RESOURCES and nothing is sent.
 ///
 /// # Safety
 /// Kernel routine: `DeviceObject` must be a live device; `Irp` NULL or writable.
@@ -444,6 +447,20 @@ pub unsafe extern "C-unwind" fn PoRequestPowerIrp(
         IRP_MN_WAIT_WAKE => PowerType::System,
         _ => return STATUS_INVALID_PARAMETER_2,
     };
+    let live = lock(&k.objects)
+        .devices
+        .get(&(device_object as usize))
+        .is_some_and(|d| !d.delete_pending);
+    if !live {
+        k.report(
+            Rule::InvalidParameter,
+            "PoRequestPowerIrp",
+            None,
+            [device_object as usize, 0, 0, 0],
+            format!("PoRequestPowerIrp for {device_object:p}, which is not a device object (or was deleted)"),
+        );
+        return STATUS_INVALID_PARAMETER_1;
+    }
     if kind == PowerType::Device && !irp_out.is_null() {
         k.report(
             Rule::RequestedPowerIrp,
@@ -454,6 +471,10 @@ pub unsafe extern "C-unwind" fn PoRequestPowerIrp(
                 "PoRequestPowerIrp(minor {minor:#x}) with a non-NULL Irp pointer: it is for WAIT_WAKE only (SDV RequestedPowerIrp)"
             ),
         );
+    }
+    // The IRP comes from the pool: the low-resources simulation can fail it.
+    if crate::pool::low_resources_fails(k) {
+        return STATUS_INSUFFICIENT_RESOURCES;
     }
     // SAFETY: reading the union member the minor says it holds (both are a u32).
     let state = unsafe { power_state.SystemState };
