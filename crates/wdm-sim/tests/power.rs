@@ -44,6 +44,12 @@ const VETOES_D_QUERY: u32 = 9;
 const PASSES_ALL: u32 = 10;
 /// Passes the PnP IRPs it does not handle down with PoCallDriver.
 const PO_CALLS_PNP: u32 = 11;
+/// Calls PoSetPowerState(D3) in a completion routine, after the lower drivers powered down.
+const SETS_D3_LATE: u32 = 12;
+/// Calls PoSetPowerState(D0) before passing the power-up IRP down.
+const SETS_D0_EARLY: u32 = 13;
+/// Allocates (and frees) pool while handling the power-down D-IRP.
+const ALLOCATES_ON_POWER_DOWN: u32 = 14;
 
 /// What the driver saw, in order: `kind << 16 | minor << 8 | state`.
 const S_DONE: u32 = 1; // the S-IRP's completion routine (minor, S-state)
@@ -232,6 +238,17 @@ unsafe extern "C-unwind" fn device_up(device: PDEVICE_OBJECT, irp: PIRP, _c: PVO
     STATUS_CONTINUE_COMPLETION
 }
 
+/// SETS_D3_LATE's completion routine: announces D3 once the PDO has already cut the power.
+unsafe extern "C-unwind" fn late_d3(device: PDEVICE_OBJECT, _irp: PIRP, _c: PVOID) -> NTSTATUS {
+    unsafe {
+        let d3 = POWER_STATE {
+            DeviceState: PowerDeviceD3,
+        };
+        let _ = PoSetPowerState(device, _POWER_STATE_TYPE::DevicePowerState, d3);
+    }
+    STATUS_CONTINUE_COMPLETION
+}
+
 unsafe extern "C-unwind" fn dispatch_power<const M: u32>(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
     unsafe {
         let e = ext(device);
@@ -283,6 +300,11 @@ unsafe extern "C-unwind" fn dispatch_power<const M: u32>(device: PDEVICE_OBJECT,
             if M == FAILS_D_UP {
                 return complete(irp, STATUS_UNSUCCESSFUL);
             }
+            if M == SETS_D0_EARLY {
+                let _ = PoSetPowerState(device, power.Type, power.State);
+                (*irp).IoStatus.__bindgen_anon_1.Status = STATUS_SUCCESS;
+                return pass_down(irp);
+            }
             IoMarkIrpPending(irp);
             IoCopyCurrentIrpStackLocationToNext(irp);
             IoSetCompletionRoutine(irp, Some(device_up), std::ptr::null_mut(), true, true, true);
@@ -296,6 +318,17 @@ unsafe extern "C-unwind" fn dispatch_power<const M: u32>(device: PDEVICE_OBJECT,
                 IoMarkIrpPending(irp);
                 (*e).held = irp;
                 return STATUS_PENDING;
+            }
+            SETS_D3_LATE => {
+                IoMarkIrpPending(irp);
+                IoCopyCurrentIrpStackLocationToNext(irp);
+                IoSetCompletionRoutine(irp, Some(late_d3), std::ptr::null_mut(), true, true, true);
+                let _ = PoCallDriver(lower, irp);
+                return STATUS_PENDING;
+            }
+            ALLOCATES_ON_POWER_DOWN => {
+                let block = ExAllocatePoolWithTag(NON_PAGED_POOL_NX, 16, u32::from_le_bytes(*b"PwrT"));
+                ExFreePoolWithTag(block, u32::from_le_bytes(*b"PwrT"));
             }
             _ => {}
         }
@@ -848,4 +881,47 @@ fn po_request_power_irp_for_something_that_is_not_a_device_is_invalid_parameter(
         .0;
     assert_eq!(bug.rule, Rule::InvalidParameter);
     assert_eq!(bug.routine, "PoRequestPowerIrp");
+}
+
+#[test]
+fn po_set_power_state_after_the_pdo_powered_down_is_out_of_order() {
+    let kernel = Kernel::new();
+    let (_driver, node) = started::<SETS_D3_LATE>(&kernel);
+    assert_eq!(kernel.sleep(PowerSystemSleeping3), Ok(()));
+    let reports = kernel.take_reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].rule, Rule::PoSetPowerStateOutOfOrder);
+    assert_eq!(reports[0].parameters[0], node.stack()[0] as usize);
+    // Waking is in order: the same driver announces D0 in its completion routine.
+    assert_eq!(kernel.wake(), Ok(()));
+    assert!(kernel.reports().is_empty(), "{:?}", kernel.reports());
+}
+
+#[test]
+fn po_set_power_state_d0_before_the_pdo_powered_up_is_out_of_order() {
+    let kernel = Kernel::new();
+    let (_driver, _node) = started::<SETS_D0_EARLY>(&kernel);
+    assert_eq!(kernel.sleep(PowerSystemSleeping3), Ok(()));
+    assert!(kernel.reports().is_empty(), "{:?}", kernel.reports());
+    assert_eq!(kernel.wake(), Ok(()));
+    assert_eq!(rules(&kernel), [Rule::PoSetPowerStateOutOfOrder]);
+}
+
+#[test]
+fn allocating_pool_while_the_system_goes_to_sleep_is_power_down_allocate() {
+    let kernel = Kernel::new();
+    let (_driver, _node) = started::<ALLOCATES_ON_POWER_DOWN>(&kernel);
+    assert_eq!(kernel.sleep(PowerSystemSleeping3), Ok(()));
+    let reports = kernel.take_reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].rule, Rule::PowerDownAllocate);
+    assert_eq!(reports[0].rule.sdv_rule(), Some("PowerDownAllocate"));
+    assert_eq!(reports[0].parameters[..2], [16, u32::from_le_bytes(*b"PwrT") as usize]);
+    // Outside the S0 -> Sx SET_POWER, allocating is fine.
+    assert_eq!(kernel.wake(), Ok(()));
+    kernel.run(|| unsafe {
+        let block = ExAllocatePoolWithTag(NON_PAGED_POOL_NX, 16, 0);
+        ExFreePoolWithTag(block, 0);
+    });
+    assert!(kernel.reports().is_empty(), "{:?}", kernel.reports());
 }

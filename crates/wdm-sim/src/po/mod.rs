@@ -557,6 +557,39 @@ pub unsafe extern "C-unwind" fn PoSetPowerState(
             .device_states
             .insert(device, new)
             .unwrap_or(_DEVICE_POWER_STATE::PowerDeviceD0);
+        // The device SET_POWER to this state that the device is handling now, if any, and
+        // whether the PDO has done it already.
+        let handling = power.inflight.iter().find_map(|(&irp, f)| {
+            (f.kind == PowerType::Device
+                && u32::from(f.minor) == IRP_MN_SET_POWER
+                && f.pdo != 0
+                && f.pdo != device
+                && f.state == new
+                && pending_at(irp as PIRP, device_object))
+            .then_some((irp, f.pdo_completed))
+        });
+        drop(power);
+        let up = new == _DEVICE_POWER_STATE::PowerDeviceD0;
+        if let Some((irp, done)) = handling
+            && done != up
+        {
+            k.report(
+                Rule::PoSetPowerStateOutOfOrder,
+                "PoSetPowerState",
+                Some(irp),
+                [device, new as usize, irp, 0],
+                if up {
+                    format!(
+                        "{device_object:p} called PoSetPowerState(D0) before the lower drivers completed the power-up IRP: call it in the completion routine, once the device is powered"
+                    )
+                } else {
+                    format!(
+                        "{device_object:p} called PoSetPowerState(D{}) after the lower drivers completed the power-down IRP: call it before passing the IRP down",
+                        new.saturating_sub(1)
+                    )
+                },
+            );
+        }
         POWER_STATE { DeviceState: previous }
     } else {
         let previous = power
@@ -612,6 +645,22 @@ pub unsafe extern "C-unwind" fn PoStartNextPowerIrp(irp: PIRP) {
     }
 }
 
+/// Called by the pool on every allocation a driver makes: SDV PowerDownAllocate while the
+/// system goes to sleep.
+pub(crate) fn note_allocation(k: &State, size: usize, tag: u32) {
+    if !k.powering_down.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let tag_text = String::from_utf8_lossy(&tag.to_le_bytes()).into_owned();
+    k.report(
+        Rule::PowerDownAllocate,
+        "ExAllocatePoolWithTag",
+        None,
+        [size, tag as usize, 0, 0],
+        format!("{size} bytes of pool (tag '{tag_text}') allocated while the system goes to sleep"),
+    );
+}
+
 /// Sends one S-IRP (or the unknown-minor probe) to node `i`'s stack and waits for it, under the
 /// watchdog. Returns its status.
 fn system_irp(
@@ -628,6 +677,8 @@ fn system_irp(
         power.action.insert(i, action);
         power.watchdog.unwrap_or(WATCHDOG)
     };
+    let down = u32::from(minor) == IRP_MN_SET_POWER && state != _SYSTEM_POWER_STATE::PowerSystemWorking;
+    k.powering_down.store(down, std::sync::atomic::Ordering::Relaxed);
     let params = Params {
         minor,
         kind: PowerType::System,
@@ -676,6 +727,7 @@ fn system_irp(
         }
     });
     lock(&k.power).action.remove(&i);
+    k.powering_down.store(false, std::sync::atomic::Ordering::Relaxed);
     status
 }
 

@@ -258,6 +258,13 @@ rules! {
     /// exports only as an unimplemented stub: calling it raises Wine's unimplemented-function
     /// exception, which kills winedevice.exe with every driver in it. Windows has no such stop.
     WineStubCalled = Fatal, StopCode::new(0), None, "routine Wine 8 only stubs called (kills winedevice.exe)";
+    /// A driver allocated pool while the system goes to sleep (an S0 -> Sx SET_POWER and the
+    /// D-IRPs it causes are in flight): the paging device may already be off.
+    PowerDownAllocate = Warning, StopCode::new(0), Some("PowerDownAllocate"), "pool allocated during an S0 -> Sx SET_POWER";
+    /// A driver above the PDO called PoSetPowerState out of order: a lower state after the
+    /// lower drivers finished the power-down IRP (it must announce it before passing it down),
+    /// or D0 before they finished the power-up IRP (the device is not powered yet).
+    PoSetPowerStateOutOfOrder = Warning, StopCode::new(0), None, "PoSetPowerState out of order with the device SET_POWER";
 }
 
 /// One reported violation: what happened, where, and to which object.
