@@ -42,8 +42,14 @@
 //! minor code (0xC9/0x230; with I/O verification on, [`Kernel::sleep`] sends one first, as
 //! PnP's start does); an FDO or filter failing a device SET_POWER (SDV PowerDownFail,
 //! PowerUpFail); a failed system SET_POWER; the watchdog; IoDeleteDevice of a device a power
-//! IRP is pending on (0x9F/0x1); PoCallDriver with another major function; and, under
-//! [`Kernel::wine_checks`], any call of PoRequestPowerIrp (Wine 8 only stubs it).
+//! IRP is pending on (0x9F/0x1); PoCallDriver with another major function; PoSetPowerState out
+//! of order with the device SET_POWER the caller is handling; pool allocated while an S0 -> Sx
+//! SET_POWER is out (SDV PowerDownAllocate); and, under [`Kernel::wine_checks`], any call of
+//! PoRequestPowerIrp (Wine 8 only stubs it).
+//!
+//! [`Kernel::sleep`]: crate::Kernel::sleep
+//! [`Kernel::set_power_watchdog`]: crate::Kernel::set_power_watchdog
+//! [`Kernel::wine_checks`]: crate::Kernel::wine_checks
 
 use std::collections::HashMap;
 use std::sync::Arc;
