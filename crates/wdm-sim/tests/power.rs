@@ -925,3 +925,53 @@ fn allocating_pool_while_the_system_goes_to_sleep_is_power_down_allocate() {
     });
     assert!(kernel.reports().is_empty(), "{:?}", kernel.reports());
 }
+
+#[test]
+fn a_filter_above_the_policy_owner_passes_every_power_irp_through() {
+    let kernel = Kernel::new();
+    let owner = kernel.load("powertest", entry::<GOOD>).unwrap();
+    let filter = kernel.load("powerfilter", entry::<PASSES_ALL>).unwrap();
+    let node = kernel.add_root_device(r"ROOT\POWERTEST");
+    assert_eq!(node.add_driver(&owner), STATUS_SUCCESS);
+    assert_eq!(node.add_driver(&filter), STATUS_SUCCESS);
+    assert_eq!(node.start(), STATUS_SUCCESS);
+    let stack = node.stack();
+    assert_eq!(stack.len(), 2);
+    assert_eq!(kernel.sleep(PowerSystemSleeping3), Ok(()));
+    assert_eq!(kernel.wake(), Ok(()));
+    let (sleep, ok) = (PowerActionSleep, STATUS_SUCCESS);
+    assert_eq!(
+        log(&node),
+        [
+            (
+                0xFF,
+                System,
+                PowerSystemWorking,
+                PowerActionNone,
+                false,
+                STATUS_NOT_SUPPORTED
+            ),
+            (QUERY, System, PowerSystemSleeping3, sleep, false, ok),
+            (QUERY, Device, PowerDeviceD3, sleep, true, ok),
+            (SET, System, PowerSystemSleeping3, sleep, false, ok),
+            (SET, Device, PowerDeviceD3, sleep, true, ok),
+            (SET, System, PowerSystemWorking, sleep, false, ok),
+            (SET, Device, PowerDeviceD0, sleep, true, ok),
+        ]
+    );
+    // Every IRP went through the filter (it calls PoStartNextPowerIrp as it passes one down),
+    // the owner and the PDO; the filter never called PoSetPowerState.
+    assert!(
+        node.power_log().iter().all(|p| p.start_next_calls == 3),
+        "{:?}",
+        node.power_log()
+    );
+    assert_eq!(node.device_power_state(stack[1]), None);
+    assert_eq!(node.device_power_state(stack[0]), Some(PowerDeviceD0));
+    assert!(events(stack[1]).is_empty());
+    assert_eq!(events(stack[0]).len(), 10);
+    assert_eq!(node.query_remove_and_remove(), Ok(STATUS_SUCCESS));
+    filter.unload();
+    owner.unload();
+    kernel.assert_clean();
+}
