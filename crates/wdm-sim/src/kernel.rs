@@ -58,6 +58,10 @@ pub(crate) struct State {
     pub remlocks: Mutex<crate::remlock::RemoveLocks>,
     /// The PnP manager's devnodes.
     pub pnp: Mutex<crate::pnp::Pnp>,
+    /// The power manager's state.
+    pub power: Mutex<crate::po::Power>,
+    /// The power manager has a SET_POWER to a sleep state out (SDV PowerDownAllocate).
+    pub powering_down: AtomicBool,
 }
 
 thread_local! {
@@ -184,6 +188,8 @@ impl State {
             system: crate::ke::System::default(),
             remlocks: Mutex::new(crate::remlock::RemoveLocks::default()),
             pnp: Mutex::new(crate::pnp::Pnp::default()),
+            power: Mutex::new(crate::po::Power::default()),
+            powering_down: AtomicBool::new(false),
         }
     }
 

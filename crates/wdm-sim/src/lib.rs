@@ -123,6 +123,8 @@ mod mm;
 mod ob;
 /// The PnP manager: the device tree, AddDevice, the PnP IRP sequences.
 mod pnp;
+/// The power manager: S-IRPs, PoRequestPowerIrp, PoSetPowerState, and their checks.
+mod po;
 pub mod stress;
 mod trace;
 /// Driver Verifier: rule violations, their stop codes, and how they are reported.
@@ -141,6 +143,7 @@ pub use debug::DebugLine;
 pub use harness::{Driver, DriverEntry, File, Kernel, Pending};
 pub use irp::Completion;
 pub use pnp::{DeviceNode, NodeState};
+pub use po::{PowerIrp, PowerType};
 pub use pool::Allocation;
 pub use report::{BugCheck, Report, Rule, Severity, StopCode};
 pub use request::{Buffers, IoResult};

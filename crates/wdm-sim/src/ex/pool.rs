@@ -75,6 +75,7 @@ pub(crate) fn low_resources_fails(k: &crate::kernel::State) -> bool {
 
 fn allocate(size: usize, tag: ULONG, fill: Option<u8>) -> PVOID {
     let k = current();
+    crate::po::note_allocation(k, size, tag);
     if low_resources_fails(k) {
         return std::ptr::null_mut();
     }

@@ -195,8 +195,13 @@ const COMPLETED: u8 = 2;
 pub(crate) struct IrpSim {
     magic: u64,
     state: AtomicU8,
-    /// The status the IRP completed with.
+    /// The status the IRP completed with, the last time IoCompleteRequest was called for it.
     completed_status: AtomicI32,
+    /// The location current at that call: a driver above that reclaimed the IRP (completion
+    /// routine returning STATUS_MORE_PROCESSING_REQUIRED) may complete it again, with another
+    /// status, before the lower dispatch routine has returned (a power policy owner's
+    /// PoRequestPowerIrp callback does), and the status is then the upper driver's.
+    completed_location: AtomicU32,
     /// Bit `i`: location `i` (1-based, as CurrentLocation counts) was marked pending when
     /// completion passed it.
     marked_at_completion: AtomicU64,
@@ -279,6 +284,7 @@ pub(crate) fn allocate(k: &State, stack_size: CCHAR, origin: Origin) -> PIRP {
             magic: MAGIC,
             state: AtomicU8::new(LIVE),
             completed_status: AtomicI32::new(0),
+            completed_location: AtomicU32::new(0),
             marked_at_completion: AtomicU64::new(0),
             forwarded: AtomicU64::new(0),
             completed_at: AtomicU64::new(0),
@@ -563,7 +569,9 @@ fn check_dispatch_return(k: &State, header: &IrpSim, irp: PIRP, location: u32, r
         );
     } else if completed && !forwarded {
         let status = header.completed_status.load(Ordering::Relaxed);
-        if status != returned {
+        // Only when the last completion was this driver's (see `completed_location`).
+        let own = header.completed_location.load(Ordering::Relaxed) == location;
+        if own && status != returned {
             fail(
                 Rule::ReturnStatusMismatch,
                 0x224,
@@ -677,8 +685,18 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
             "completing an IRP whose cancel routine is still set".into(),
         );
     }
+    {
+        // SAFETY: the current location is within the stack (checked above).
+        let location = unsafe { IoGetCurrentIrpStackLocation(irp) };
+        // SAFETY: as above; field reads.
+        if u32::from(unsafe { (*location).MajorFunction }) == wdm_sys::IRP_MJ_POWER {
+            // SAFETY: as above.
+            crate::po::on_complete(k, irp, unsafe { (*location).DeviceObject }, initial);
+        }
+    }
     header.completed_status.store(initial, Ordering::Relaxed);
     let at = current() as u32;
+    header.completed_location.store(at, Ordering::Relaxed);
     if at > 0 && at < 64 {
         header.completed_at.fetch_or(1 << at, Ordering::AcqRel);
     }

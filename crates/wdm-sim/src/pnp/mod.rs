@@ -186,6 +186,8 @@ pub(crate) fn add_root_device(kernel: &crate::Kernel, hardware_id: &str) -> usiz
         let object = kernel.create_driver_object("PnpManager", crate::harness::no_entry);
         // SAFETY: the fresh root driver object; nothing else uses it yet.
         unsafe { (*object).MajorFunction[IRP_MJ_PNP as usize] = Some(root_pnp) };
+        // SAFETY: as above.
+        unsafe { (*object).MajorFunction[wdm_sys::IRP_MJ_POWER as usize] = Some(crate::po::root_power) };
         lock(&k.pnp).root = object as usize;
         object as usize
     } else {

@@ -231,6 +231,44 @@ rules! {
     PnpInterfaceEnabledAfterRemove = Warning, StopCode::new(0), None, "device interface still enabled after REMOVE";
     /// IoSetDeviceInterfaceState(TRUE) on a device that is neither started nor starting.
     PnpInterfaceEnabledNotStarted = Warning, StopCode::new(0), None, "device interface enabled on a device that is not started";
+    /// A driver other than the PDO completed a power IRP with success before the PDO had
+    /// completed it (only the PDO completes a successful power IRP; a driver above may reclaim it
+    /// with a completion routine and complete it again).
+    PowerIrpCompletedAbovePdo = Fatal, StopCode::sub(0xC9, 0x231), None, "power IRP completed successfully by a driver other than the PDO";
+    /// A driver other than the PDO failed a power IRP with STATUS_NOT_SUPPORTED (only the OS
+    /// may leave it).
+    PowerNotSupportedAbovePdo = Warning, StopCode::sub(0xC9, 0x232), None, "power IRP failed with STATUS_NOT_SUPPORTED above the PDO";
+    /// A driver completed a power IRP of a minor code it does not know instead of passing it down.
+    PowerUnknownIrpCompleted = Warning, StopCode::sub(0xC9, 0x230), None, "power IRP of an unknown minor code completed, not passed down";
+    /// A function or filter driver failed a device IRP_MN_SET_POWER to D1-D3.
+    PowerDownFail = Warning, StopCode::new(0), Some("PowerDownFail"), "device SET_POWER (power down) failed by an FDO or filter";
+    /// A function or filter driver failed a device IRP_MN_SET_POWER to D0.
+    PowerUpFail = Warning, StopCode::new(0), Some("PowerUpFail"), "device SET_POWER (power up) failed by an FDO or filter";
+    /// A system IRP_MN_SET_POWER completed with a failure (no documented code).
+    SystemSetPowerFailed = Warning, StopCode::new(0), None, "system SET_POWER failed";
+    /// A power IRP was not completed within the power manager's watchdog
+    /// ([`Kernel::set_power_watchdog`](crate::Kernel::set_power_watchdog)): DRIVER_POWER_STATE_FAILURE,
+    /// p2 the PDO, p4 the blocked IRP.
+    PowerIrpTimeout = Fatal, StopCode::sub(0x9F, 0x3), None, "power IRP not completed within the watchdog (DRIVER_POWER_STATE_FAILURE)";
+    /// IoDeleteDevice of a device a power IRP is still pending on (p2 the device).
+    DeleteWithPowerIrpPending = Fatal, StopCode::sub(0x9F, 0x1), None, "device deleted with a power IRP pending (DRIVER_POWER_STATE_FAILURE)";
+    /// PoRequestPowerIrp(QUERY_POWER or SET_POWER) with a non-NULL Irp out-pointer (it is for
+    /// WAIT_WAKE only).
+    RequestedPowerIrp = Fatal, StopCode::sub(0xC4, 0x4100B), Some("RequestedPowerIrp"), "PoRequestPowerIrp with a non-NULL Irp pointer for QUERY/SET";
+    /// PoCallDriver with an IRP whose next location is not IRP_MJ_POWER (a checked-build assert;
+    /// no documented code).
+    PoCallDriverNotPower = Warning, StopCode::new(0), None, "PoCallDriver with an IRP that is not IRP_MJ_POWER";
+    /// With Wine checks on ([`Kernel::wine_checks`](crate::Kernel::wine_checks)), a routine Wine 8
+    /// exports only as an unimplemented stub: calling it raises Wine's unimplemented-function
+    /// exception, which kills winedevice.exe with every driver in it. Windows has no such stop.
+    WineStubCalled = Fatal, StopCode::new(0), None, "routine Wine 8 only stubs called (kills winedevice.exe)";
+    /// A driver allocated pool while the system goes to sleep (an S0 -> Sx SET_POWER and the
+    /// D-IRPs it causes are in flight): the paging device may already be off.
+    PowerDownAllocate = Warning, StopCode::new(0), Some("PowerDownAllocate"), "pool allocated during an S0 -> Sx SET_POWER";
+    /// A driver above the PDO called PoSetPowerState out of order: a lower state after the
+    /// lower drivers finished the power-down IRP (it must announce it before passing it down),
+    /// or D0 before they finished the power-up IRP (the device is not powered yet).
+    PoSetPowerStateOutOfOrder = Warning, StopCode::new(0), None, "PoSetPowerState out of order with the device SET_POWER";
 }
 
 /// One reported violation: what happened, where, and to which object.
