@@ -37,6 +37,8 @@ struct Ext {
     file_name: [u16; 64],
     file_name_len: usize,
     creates: u32,
+    /// What IoSetDeviceInterfaceState(TRUE) returned in each START.
+    enables: Vec<NTSTATUS>,
 }
 
 unsafe fn ext(device: PDEVICE_OBJECT) -> *mut Ext {
@@ -68,6 +70,7 @@ unsafe extern "C-unwind" fn add_device<const M: u32>(driver: PDRIVER_OBJECT, pdo
             return status;
         }
         let e = ext(fdo);
+        (&raw mut (*e).enables).write(Vec::new());
         let status = IoRegisterDeviceInterface(pdo, &CLASS, std::ptr::null_mut(), &mut (*e).link);
         if !NT_SUCCESS(status) {
             IoDeleteDevice(fdo);
@@ -110,8 +113,10 @@ unsafe extern "C-unwind" fn dispatch_pnp<const M: u32>(device: PDEVICE_OBJECT, i
             IRP_MN_START_DEVICE => {
                 let status = forward_and_wait(lower, irp);
                 if NT_SUCCESS(status) && M != ENABLES_IN_ADD_DEVICE {
-                    // Enabled after the lower drivers started the device, before START completes.
-                    assert_eq!(IoSetDeviceInterfaceState(&mut (*e).link, 1), STATUS_SUCCESS);
+                    // Enabled after the lower drivers started the device, before START
+                    // completes; after a rebalance it is still enabled (OBJECT_NAME_EXISTS).
+                    let status = IoSetDeviceInterfaceState(&mut (*e).link, 1);
+                    (*e).enables.push(status);
                 }
                 complete(irp, status)
             }
@@ -139,6 +144,7 @@ unsafe extern "C-unwind" fn dispatch_pnp<const M: u32>(device: PDEVICE_OBJECT, i
                 if M != LEAKS_NAME {
                     RtlFreeUnicodeString(&mut (*e).link);
                 }
+                drop((&raw mut (*e).enables).read());
                 IoDetachDevice(lower);
                 IoDeleteDevice(device);
                 status
@@ -427,4 +433,26 @@ fn a_symbolic_link_name_never_freed_is_a_pool_leak() {
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0].rule, Rule::PoolLeak);
     assert!(reports[0].message.contains("'UStr'"), "{}", reports[0].message);
+}
+
+#[test]
+fn interfaces_stay_enabled_across_a_rebalance() {
+    let kernel = Kernel::new();
+    let driver = kernel.load("iftest", entry::<GOOD>).unwrap();
+    let node = kernel.add_root_device(r"ROOT\IFTEST");
+    assert_eq!(node.add_driver(&driver), STATUS_SUCCESS);
+    assert_eq!(node.start(), STATUS_SUCCESS);
+    let fdo = node.stack()[0];
+    let paths = kernel.device_interfaces(&CLASS);
+    assert_eq!(node.query_stop_and_stop(), Ok(STATUS_SUCCESS));
+    assert_eq!(kernel.device_interfaces(&CLASS), paths, "still enabled while stopped");
+    kernel.open(&paths[0]).unwrap().close();
+    assert_eq!(node.restart(), STATUS_SUCCESS);
+    assert_eq!(kernel.device_interfaces(&CLASS), paths);
+    let enables = unsafe { (*ext(fdo)).enables.clone() };
+    assert_eq!(enables, [STATUS_SUCCESS, STATUS_OBJECT_NAME_EXISTS]);
+    assert!(kernel.reports().is_empty(), "{:?}", kernel.reports());
+    assert_eq!(node.query_remove_and_remove(), Ok(STATUS_SUCCESS));
+    driver.unload();
+    kernel.assert_clean();
 }

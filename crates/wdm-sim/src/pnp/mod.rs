@@ -83,6 +83,8 @@ pub(crate) struct Node {
     pub arrivals: Vec<(u8, NTSTATUS, usize)>,
     /// The PnP IRPs sent, with the status each completed with.
     pub sent: Vec<(u8, NTSTATUS)>,
+    /// The state CANCEL_REMOVE goes back to.
+    pub before_query_remove: NodeState,
     /// `ROOT\<ID>\<NNNN>` (see [`interface`]).
     pub instance_path: String,
 }
@@ -227,6 +229,7 @@ pub(crate) fn add_root_device(kernel: &crate::Kernel, hardware_id: &str) -> usiz
         .filter(|n| interface::root_id(&n.hardware_id) == id)
         .count();
     pnp.nodes.push(Node {
+        before_query_remove: NodeState::Initialized,
         instance_path: format!("ROOT\\{id}\\{instance:04}"),
         pdo,
         hardware_id: hardware_id.to_owned(),

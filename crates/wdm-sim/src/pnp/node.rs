@@ -150,15 +150,16 @@ impl DeviceNode<'_> {
     /// and QUERY_DEVICE_RELATIONS(BusRelations), and, with I/O verification on, Driver
     /// Verifier's IRP of an unknown minor code, which must reach the PDO untouched. A failed
     /// START is followed by REMOVE (§2.5). Returns START's status.
+    ///
+    /// While START is on its way the devnode is [`NodeState::StartPending`]: creates fail, and
+    /// drivers may enable their interfaces.
     pub fn start(&self) -> NTSTATUS {
         use crate::pnp::send;
-        lock(&self.kernel.state.pnp).nodes[self.index].state = NodeState::StartPending;
-        let started = send(self.kernel, self.index, wdm_sys::IRP_MN_START_DEVICE as u8, |_| {});
-        if !NT_SUCCESS(started.status) {
+        let started = self.send_start();
+        if !NT_SUCCESS(started) {
             self.send_remove();
-            return started.status;
+            return started;
         }
-        lock(&self.kernel.state.pnp).nodes[self.index].state = NodeState::Started;
         let mut caps = crate::pnp::capabilities();
         let caps_ptr: *mut wdm_sys::_DEVICE_CAPABILITIES = &mut *caps;
         send(
@@ -177,7 +178,33 @@ impl DeviceNode<'_> {
             wdm_sys::IRP_MN_QUERY_PNP_DEVICE_STATE as u8,
             |_| {},
         );
-        let relations = send(
+        self.query_bus_relations();
+        if self
+            .kernel
+            .state
+            .io_verification
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            send(self.kernel, self.index, crate::pnp::UNKNOWN_MINOR, |_| {});
+        }
+        started
+    }
+
+    /// IRP_MN_START_DEVICE, with the devnode StartPending while it runs and Started if it
+    /// succeeds.
+    fn send_start(&self) -> NTSTATUS {
+        self.set_state(NodeState::StartPending);
+        let status = crate::pnp::send(self.kernel, self.index, wdm_sys::IRP_MN_START_DEVICE as u8, |_| {}).status;
+        if NT_SUCCESS(status) {
+            self.set_state(NodeState::Started);
+        }
+        status
+    }
+
+    /// QUERY_DEVICE_RELATIONS(BusRelations); a list returned is freed (bus drivers are not yet
+    /// modelled).
+    fn query_bus_relations(&self) {
+        let relations = crate::pnp::send(
             self.kernel,
             self.index,
             wdm_sys::IRP_MN_QUERY_DEVICE_RELATIONS as u8,
@@ -189,50 +216,167 @@ impl DeviceNode<'_> {
         );
         if relations.information != 0 {
             // SAFETY: a DEVICE_RELATIONS list from ExAllocatePool, the manager's to free (a
-            // function driver with no children should not return one; bus drivers are not yet
-            // modelled).
+            // function driver with no children should not return one).
             self.kernel
                 .run(|| crate::pool::ExFreePoolWithTag(relations.information as wdm_sys::PVOID, 0));
         }
-        if self
-            .kernel
-            .state
-            .io_verification
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            send(self.kernel, self.index, crate::pnp::UNKNOWN_MINOR, |_| {});
-        }
-        started.status
     }
 
-    /// Disable or uninstall (§2.3): IRP_MN_QUERY_REMOVE_DEVICE, then IRP_MN_REMOVE_DEVICE. A
-    /// failed QUERY_REMOVE, or a handle still open on the stack, is a veto: CANCEL_REMOVE
-    /// follows and the result is `Err` with QUERY_REMOVE's status (STATUS_DEVICE_BUSY for an
-    /// open handle). Otherwise `Ok` with REMOVE's status. The PDO stays (the device is still
-    /// present): drivers can be added again.
-    pub fn query_remove_and_remove(&self) -> Result<NTSTATUS, NTSTATUS> {
-        use crate::pnp::send;
-        let query = send(
+    fn set_state(&self, state: NodeState) {
+        lock(&self.kernel.state.pnp).nodes[self.index].state = state;
+    }
+
+    fn expect_state(&self, what: &str, expected: &[NodeState]) {
+        let state = self.state();
+        assert!(
+            expected.contains(&state),
+            "{what} on a devnode that is {state:?} (expected one of {expected:?})"
+        );
+    }
+
+    /// Stops the device for a rebalance (§2.2): IRP_MN_QUERY_STOP_DEVICE; if a driver fails it
+    /// (a veto), IRP_MN_CANCEL_STOP_DEVICE to the whole stack, the devnode is Started again, and
+    /// the result is `Err` with QUERY_STOP's status. Otherwise IRP_MN_STOP_DEVICE, which must
+    /// succeed (0xC4/0x43006 if it fails), and `Ok` with its status; the devnode is then
+    /// [`NodeState::Stopped`] until [`restart`](Self::restart). Handles open on the stack do not
+    /// veto a stop: the driver holds their I/O (§4).
+    ///
+    /// # Panics
+    /// If the devnode is not started (boot-configured devices stopped before their first START
+    /// are not modelled).
+    pub fn query_stop_and_stop(&self) -> Result<NTSTATUS, NTSTATUS> {
+        self.query_stop()?;
+        let stop = crate::pnp::send(self.kernel, self.index, wdm_sys::IRP_MN_STOP_DEVICE as u8, |_| {}).status;
+        self.set_state(NodeState::Stopped);
+        Ok(stop)
+    }
+
+    /// QUERY_STOP, and CANCEL_STOP if it is vetoed.
+    fn query_stop(&self) -> Result<(), NTSTATUS> {
+        self.expect_state("QUERY_STOP", &[NodeState::Started]);
+        let query = crate::pnp::send(self.kernel, self.index, wdm_sys::IRP_MN_QUERY_STOP_DEVICE as u8, |_| {}).status;
+        if NT_SUCCESS(query) {
+            self.set_state(NodeState::QueryStopped);
+            return Ok(());
+        }
+        self.set_state(NodeState::QueryStopped);
+        self.cancel_stop();
+        Err(query)
+    }
+
+    /// CANCEL_STOP (it must succeed); the devnode is Started again.
+    fn cancel_stop(&self) -> NTSTATUS {
+        let status = crate::pnp::send(
+            self.kernel,
+            self.index,
+            wdm_sys::IRP_MN_CANCEL_STOP_DEVICE as u8,
+            |_| {},
+        )
+        .status;
+        self.set_state(NodeState::Started);
+        status
+    }
+
+    /// QUERY_STOP succeeds, then something else vetoes the rebalance (another device's
+    /// QUERY_STOP failed): IRP_MN_CANCEL_STOP_DEVICE. `Ok` with CANCEL_STOP's status, or `Err`
+    /// with QUERY_STOP's if the driver vetoed itself (CANCEL_STOP is sent then too). The devnode
+    /// is Started again either way.
+    ///
+    /// # Panics
+    /// If the devnode is not started.
+    pub fn query_stop_then_cancel(&self) -> Result<NTSTATUS, NTSTATUS> {
+        self.query_stop()?;
+        Ok(self.cancel_stop())
+    }
+
+    /// Starts a stopped device again after a rebalance (§2.2 step 4): IRP_MN_START_DEVICE (the
+    /// new resource lists are NULL, as the first ones were), then QUERY_DEVICE_RELATIONS
+    /// (BusRelations). Decision (⚠ §2.1): a restart is not an enumeration, so neither
+    /// QUERY_CAPABILITIES nor QUERY_PNP_DEVICE_STATE is sent again (the spec: not re-sent after a
+    /// rebalance; only IoInvalidateDeviceState would), nor Driver Verifier's unknown-minor probe.
+    /// A failed restart leads to surprise removal (§2.2): SURPRISE_REMOVAL, then REMOVE once the
+    /// last handle closes. Returns START's status.
+    ///
+    /// # Panics
+    /// If the devnode is not stopped.
+    pub fn restart(&self) -> NTSTATUS {
+        self.expect_state("restart", &[NodeState::Stopped]);
+        let started = self.send_start();
+        if NT_SUCCESS(started) {
+            self.query_bus_relations();
+        } else {
+            self.surprise_remove();
+        }
+        started
+    }
+
+    /// A rebalance: [`query_stop_and_stop`](Self::query_stop_and_stop), then, unless it was
+    /// vetoed, [`restart`](Self::restart). `Err` with QUERY_STOP's status on a veto, otherwise
+    /// `Ok` with the restart's START status.
+    pub fn rebalance(&self) -> Result<NTSTATUS, NTSTATUS> {
+        self.query_stop_and_stop()?;
+        Ok(self.restart())
+    }
+
+    /// QUERY_REMOVE, then the veto's CANCEL_REMOVE if a driver failed it or a handle is open;
+    /// `Ok(())` if the stack agreed (the devnode is QueryRemoved).
+    fn query_remove(&self) -> Result<(), NTSTATUS> {
+        let previous = self.state();
+        let query = crate::pnp::send(
             self.kernel,
             self.index,
             wdm_sys::IRP_MN_QUERY_REMOVE_DEVICE as u8,
             |_| {},
-        );
+        )
+        .status;
+        self.set_state(NodeState::QueryRemoved);
         let open = lock(&self.kernel.state.pnp).nodes[self.index].open;
-        if !NT_SUCCESS(query.status) || open > 0 {
-            send(
-                self.kernel,
-                self.index,
-                wdm_sys::IRP_MN_CANCEL_REMOVE_DEVICE as u8,
-                |_| {},
-            );
-            return Err(if NT_SUCCESS(query.status) {
-                wdm_sys::STATUS_DEVICE_BUSY
-            } else {
-                query.status
-            });
+        if NT_SUCCESS(query) && open == 0 {
+            lock(&self.kernel.state.pnp).nodes[self.index].before_query_remove = previous;
+            return Ok(());
         }
+        self.cancel_remove(previous);
+        Err(if NT_SUCCESS(query) {
+            wdm_sys::STATUS_DEVICE_BUSY
+        } else {
+            query
+        })
+    }
+
+    /// CANCEL_REMOVE (it must succeed); the devnode goes back to `previous`.
+    fn cancel_remove(&self, previous: NodeState) -> NTSTATUS {
+        let status = crate::pnp::send(
+            self.kernel,
+            self.index,
+            wdm_sys::IRP_MN_CANCEL_REMOVE_DEVICE as u8,
+            |_| {},
+        )
+        .status;
+        self.set_state(previous);
+        status
+    }
+
+    /// Disable or uninstall (§2.3): IRP_MN_QUERY_REMOVE_DEVICE, then IRP_MN_REMOVE_DEVICE. A
+    /// failed QUERY_REMOVE, or a handle still open on the stack, is a veto: CANCEL_REMOVE goes
+    /// to the whole stack (the driver that vetoed included, as ReactOS does), the devnode goes
+    /// back to its state before the query, and the result is `Err` with QUERY_REMOVE's status
+    /// (STATUS_DEVICE_BUSY for an open handle). Otherwise `Ok` with REMOVE's status. The PDO
+    /// stays (the device is still present): drivers can be added again. Between the query and
+    /// REMOVE the devnode is [`NodeState::QueryRemoved`], and creates fail.
+    pub fn query_remove_and_remove(&self) -> Result<NTSTATUS, NTSTATUS> {
+        self.query_remove()?;
         Ok(self.send_remove())
+    }
+
+    /// QUERY_REMOVE succeeds, then something else vetoes the removal (a relation's QUERY_REMOVE
+    /// failed, or a user-mode listener refused): IRP_MN_CANCEL_REMOVE_DEVICE, and the devnode
+    /// goes back to its state before the query. `Ok` with CANCEL_REMOVE's status, or `Err` as
+    /// for [`query_remove_and_remove`](Self::query_remove_and_remove) if the stack vetoed
+    /// itself (CANCEL_REMOVE is sent then too).
+    pub fn query_remove_then_cancel(&self) -> Result<NTSTATUS, NTSTATUS> {
+        self.query_remove()?;
+        let previous = lock(&self.kernel.state.pnp).nodes[self.index].before_query_remove;
+        Ok(self.cancel_remove(previous))
     }
 
     /// The device disappears (§2.4): IRP_MN_SURPRISE_REMOVAL now (it cannot be vetoed), then
