@@ -372,6 +372,7 @@ pub unsafe extern "C-unwind" fn IoCreateDevice(
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn IoDeleteDevice(device: PDEVICE_OBJECT) {
     let k = current();
+    crate::pnp::wmi::on_delete(k, device);
     let mut objects = lock(&k.objects);
     let Some(record) = objects.devices.get_mut(&(device as usize)) else {
         drop(objects);

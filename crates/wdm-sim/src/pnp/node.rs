@@ -37,6 +37,13 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    /// Whether `device` is registered as a WMI provider (IoWMIRegistrationControl).
+    pub fn wmi_registered(&self, device: PDEVICE_OBJECT) -> bool {
+        crate::pnp::wmi::is_registered(&self.state, device as usize)
+    }
+}
+
 /// [`Kernel::open`] of a path that names a devnode: an interface (enabled: the create goes to
 /// the top of the stack, with the rest of the path as FileName; registered but disabled:
 /// STATUS_OBJECT_NAME_NOT_FOUND), or the PDO's own name. None for any other path.
@@ -354,6 +361,31 @@ impl DeviceNode<'_> {
         .status;
         self.set_state(previous);
         status
+    }
+
+    /// Sends IRP_MJ_SYSTEM_CONTROL `minor` (IRP_MN_QUERY_ALL_DATA, IRP_MN_REGINFO_EX, ...) with
+    /// Parameters.WMI.ProviderId = `provider` to the top of the stack, as WMI does (§7: IoStatus
+    /// NOT_SUPPORTED / 0, DataPath NULL, a zeroed 4096-byte Buffer), and returns how it
+    /// completed, after the WMI checks (see `src/pnp/wmi.rs`): completed by a device other than
+    /// `provider` (0xC9/0x220), by an unregistered `provider` (SDV WmiForward), or, for a
+    /// provider not on this stack, IoStatus changed on its way to the PDO (0xC9/0x210).
+    ///
+    /// # Panics
+    /// If the devnode's PDO is deleted.
+    pub fn system_control(&self, minor: u8, provider: PDEVICE_OBJECT) -> crate::Completion {
+        self.expect_state(
+            "system_control",
+            &[
+                NodeState::Initialized,
+                NodeState::DriversAdded,
+                NodeState::Started,
+                NodeState::QueryStopped,
+                NodeState::Stopped,
+                NodeState::QueryRemoved,
+                NodeState::SurpriseRemoved,
+            ],
+        );
+        crate::pnp::wmi::send(self.kernel, self.index, minor, provider)
     }
 
     /// Disable or uninstall (§2.3): IRP_MN_QUERY_REMOVE_DEVICE, then IRP_MN_REMOVE_DEVICE. A
