@@ -28,6 +28,8 @@ const NEVER_DISABLES: u32 = 1;
 const ENABLES_IN_ADD_DEVICE: u32 = 2;
 /// Never frees the name IoRegisterDeviceInterface returned.
 const LEAKS_NAME: u32 = 3;
+/// Names its FDO `\Device\IfTestFdo` (legal, if unusual, for a WDM driver).
+const NAMED_FDO: u32 = 4;
 
 #[repr(C)]
 struct Ext {
@@ -57,10 +59,15 @@ unsafe fn complete(irp: PIRP, status: NTSTATUS) -> NTSTATUS {
 unsafe extern "C-unwind" fn add_device<const M: u32>(driver: PDRIVER_OBJECT, pdo: PDEVICE_OBJECT) -> NTSTATUS {
     unsafe {
         let mut fdo: PDEVICE_OBJECT = std::ptr::null_mut();
+        let (_keep, mut name) = unicode(r"\Device\IfTestFdo");
         let status = IoCreateDevice(
             driver,
             size_of::<Ext>() as u32,
-            std::ptr::null_mut(),
+            if M == NAMED_FDO {
+                &mut name
+            } else {
+                std::ptr::null_mut()
+            },
             FILE_DEVICE_UNKNOWN,
             FILE_DEVICE_SECURE_OPEN,
             0,
@@ -452,6 +459,24 @@ fn interfaces_stay_enabled_across_a_rebalance() {
     let enables = unsafe { (*ext(fdo)).enables.clone() };
     assert_eq!(enables, [STATUS_SUCCESS, STATUS_OBJECT_NAME_EXISTS]);
     assert!(kernel.reports().is_empty(), "{:?}", kernel.reports());
+    assert_eq!(node.query_remove_and_remove(), Ok(STATUS_SUCCESS));
+    driver.unload();
+    kernel.assert_clean();
+}
+
+#[test]
+fn a_named_fdo_opens_through_its_devnode() {
+    let kernel = Kernel::new();
+    let driver = kernel.load("iftest", entry::<NAMED_FDO>).unwrap();
+    let node = kernel.add_root_device(r"ROOT\IFTEST");
+    assert_eq!(node.add_driver(&driver), STATUS_SUCCESS);
+    // Before START the PnP manager fails the create, whichever device of the stack it names.
+    assert_eq!(kernel.open(r"\Device\IfTestFdo").err(), Some(STATUS_NO_SUCH_DEVICE));
+    assert_eq!(node.start(), STATUS_SUCCESS);
+    let file = kernel.open(r"\Device\IfTestFdo").unwrap();
+    // It counts as a handle on the stack.
+    assert_eq!(node.query_remove_and_remove(), Err(STATUS_DEVICE_BUSY));
+    file.close();
     assert_eq!(node.query_remove_and_remove(), Ok(STATUS_SUCCESS));
     driver.unload();
     kernel.assert_clean();

@@ -46,7 +46,8 @@ impl Kernel {
 
 /// [`Kernel::open`] of a path that names a devnode: an interface (enabled: the create goes to
 /// the top of the stack, with the rest of the path as FileName; registered but disabled:
-/// STATUS_OBJECT_NAME_NOT_FOUND), or the PDO's own name. None for any other path.
+/// STATUS_OBJECT_NAME_NOT_FOUND), or the name of a device of its stack (the PDO's
+/// `\Device\0000000n`, or a name a driver gave its FDO). None for any other path.
 pub(crate) fn open_path<'k>(kernel: &'k Kernel, path: &str) -> Option<Result<File<'k>, NTSTATUS>> {
     let k = &kernel.state;
     match crate::pnp::interface::lookup(k, path) {
@@ -55,7 +56,11 @@ pub(crate) fn open_path<'k>(kernel: &'k Kernel, path: &str) -> Option<Result<Fil
         None => {}
     }
     let device = lock(&k.objects).resolve(path)?;
-    let i = *lock(&k.pnp).by_pdo.get(&device)?;
+    let nodes = lock(&k.pnp).nodes.len();
+    let i = (0..nodes).find(|&i| {
+        lock(&k.pnp).nodes[i].pdo == device && lock(&k.pnp).nodes[i].state != NodeState::Deleted
+            || crate::pnp::stack_above(k, i).contains(&device)
+    })?;
     Some(open_node(kernel, i, None))
 }
 
@@ -160,8 +165,12 @@ impl DeviceNode<'_> {
     ///
     /// While START is on its way the devnode is [`NodeState::StartPending`]: creates fail, and
     /// drivers may enable their interfaces.
+    ///
+    /// # Panics
+    /// If the devnode has been started already (see [`restart`](Self::restart)) or is removed.
     pub fn start(&self) -> NTSTATUS {
         use crate::pnp::send;
+        self.expect_state("START", &[NodeState::Initialized, NodeState::DriversAdded]);
         let started = self.send_start();
         if !NT_SUCCESS(started) {
             self.send_remove();
@@ -197,14 +206,17 @@ impl DeviceNode<'_> {
         started
     }
 
-    /// IRP_MN_START_DEVICE, with the devnode StartPending while it runs and Started if it
-    /// succeeds.
+    /// IRP_MN_START_DEVICE, with the devnode StartPending while it runs, then Started if it
+    /// succeeded and back where it was if it failed.
     fn send_start(&self) -> NTSTATUS {
+        let previous = self.state();
         self.set_state(NodeState::StartPending);
         let status = crate::pnp::send(self.kernel, self.index, wdm_sys::IRP_MN_START_DEVICE as u8, |_| {}).status;
-        if NT_SUCCESS(status) {
-            self.set_state(NodeState::Started);
-        }
+        self.set_state(if NT_SUCCESS(status) {
+            NodeState::Started
+        } else {
+            previous
+        });
         status
     }
 
@@ -328,6 +340,10 @@ impl DeviceNode<'_> {
     /// QUERY_REMOVE, then the veto's CANCEL_REMOVE if a driver failed it or a handle is open;
     /// `Ok(())` if the stack agreed (the devnode is QueryRemoved).
     fn query_remove(&self) -> Result<(), NTSTATUS> {
+        self.expect_state(
+            "QUERY_REMOVE",
+            &[NodeState::Initialized, NodeState::DriversAdded, NodeState::Started],
+        );
         let previous = self.state();
         let query = crate::pnp::send(
             self.kernel,
@@ -395,6 +411,9 @@ impl DeviceNode<'_> {
     /// (STATUS_DEVICE_BUSY for an open handle). Otherwise `Ok` with REMOVE's status. The PDO
     /// stays (the device is still present): drivers can be added again. Between the query and
     /// REMOVE the devnode is [`NodeState::QueryRemoved`], and creates fail.
+    ///
+    /// # Panics
+    /// If the devnode is in the middle of another sequence, stopped, or surprise-removed.
     pub fn query_remove_and_remove(&self) -> Result<NTSTATUS, NTSTATUS> {
         self.query_remove()?;
         Ok(self.send_remove())
@@ -405,6 +424,9 @@ impl DeviceNode<'_> {
     /// goes back to its state before the query. `Ok` with CANCEL_REMOVE's status, or `Err` as
     /// for [`query_remove_and_remove`](Self::query_remove_and_remove) if the stack vetoed
     /// itself (CANCEL_REMOVE is sent then too).
+    ///
+    /// # Panics
+    /// As [`query_remove_and_remove`](Self::query_remove_and_remove).
     pub fn query_remove_then_cancel(&self) -> Result<NTSTATUS, NTSTATUS> {
         self.query_remove()?;
         let previous = lock(&self.kernel.state.pnp).nodes[self.index].before_query_remove;
@@ -414,8 +436,20 @@ impl DeviceNode<'_> {
     /// The device disappears (§2.4): IRP_MN_SURPRISE_REMOVAL now (it cannot be vetoed), then
     /// IRP_MN_REMOVE_DEVICE once the last handle on the stack closes (at once if none is open),
     /// after which the root bus deletes the PDO. Returns SURPRISE_REMOVAL's status.
+    ///
+    /// # Panics
+    /// If the devnode is already surprise-removed, or in the middle of another sequence.
     pub fn surprise_remove(&self) -> NTSTATUS {
         use crate::pnp::send;
+        self.expect_state(
+            "SURPRISE_REMOVAL",
+            &[
+                NodeState::Initialized,
+                NodeState::DriversAdded,
+                NodeState::Started,
+                NodeState::Stopped,
+            ],
+        );
         let stack = crate::pnp::stack_above(&self.kernel.state, self.index);
         let status = send(self.kernel, self.index, wdm_sys::IRP_MN_SURPRISE_REMOVAL as u8, |_| {}).status;
         crate::pnp::check_surprise_removed(self.kernel, self.index, &stack);
