@@ -42,6 +42,7 @@ const MN_QUERY_STOP: u8 = IRP_MN_QUERY_STOP_DEVICE as u8;
 const MN_CANCEL_STOP: u8 = IRP_MN_CANCEL_STOP_DEVICE as u8;
 const MN_RELATIONS: u8 = IRP_MN_QUERY_DEVICE_RELATIONS as u8;
 const MN_SURPRISE: u8 = IRP_MN_SURPRISE_REMOVAL as u8;
+const MN_DEVICE_STATE: u8 = IRP_MN_QUERY_PNP_DEVICE_STATE as u8;
 
 /// A one-shot gate a dispatch routine waits at, for the test to look at the devnode meanwhile.
 #[derive(Default)]
@@ -95,6 +96,8 @@ struct Ext {
     held_count: usize,
     /// How many STARTs the driver has seen.
     starts: u32,
+    /// The PNP_DEVICE_STATE flags QUERY_PNP_DEVICE_STATE reports (0: not handled).
+    report_flags: u64,
     removed: bool,
 }
 
@@ -217,6 +220,13 @@ unsafe extern "C-unwind" fn dispatch_pnp<const M: u32>(device: PDEVICE_OBJECT, i
                     drain(e);
                 }
                 complete(irp, status, 0)
+            }
+            IRP_MN_QUERY_PNP_DEVICE_STATE if (*e).report_flags != 0 => {
+                // Handled on the way down (§3.1): OR in the flags, succeed, pass down.
+                (*irp).IoStatus.Information |= (*e).report_flags;
+                (*irp).IoStatus.__bindgen_anon_1.Status = STATUS_SUCCESS;
+                IoSkipCurrentIrpStackLocation(irp);
+                IoCallDriver(lower, irp)
             }
             IRP_MN_QUERY_STOP_DEVICE | IRP_MN_STOP_DEVICE | IRP_MN_QUERY_REMOVE_DEVICE | IRP_MN_SURPRISE_REMOVAL => {
                 if minor == IRP_MN_QUERY_STOP_DEVICE || minor == IRP_MN_STOP_DEVICE {
@@ -510,4 +520,100 @@ fn failing_cancel_remove_is_0xc4_0x43006() {
 fn restart_needs_a_stopped_device() {
     started!(kernel, _driver, node, GOOD);
     node.restart();
+}
+
+/// The flags the fixture's QUERY_PNP_DEVICE_STATE handler reports from now on.
+fn report(node: &wdm_sim::DeviceNode<'_>, flags: u32) {
+    unsafe { (*ext(node.stack()[0])).report_flags = u64::from(flags) };
+}
+
+#[test]
+fn invalidate_device_state_is_queued_and_a_failed_device_is_surprise_removed() {
+    started!(kernel, driver, node, GOOD);
+    assert_eq!(
+        node.device_state(),
+        None,
+        "the PDO leaves the first query NOT_SUPPORTED"
+    );
+    report(&node, PNP_DEVICE_FAILED);
+    let pdo = node.pdo() as usize;
+    let first = node.sent().len();
+    kernel.run(|| unsafe { IoInvalidateDeviceState(pdo as PDEVICE_OBJECT) });
+    assert_eq!(node.sent().len(), first, "only queued");
+    assert_eq!(kernel.run_pnp_actions(), 1);
+    assert_eq!(minors_since(&node, first), [MN_DEVICE_STATE, MN_SURPRISE, MN_REMOVE]);
+    assert_eq!(node.device_state(), Some(PNP_DEVICE_FAILED));
+    assert_eq!(node.state(), NodeState::Deleted);
+    assert_eq!(kernel.run_pnp_actions(), 0);
+    driver.unload();
+    kernel.assert_clean();
+}
+
+#[test]
+fn a_device_failed_with_changed_requirements_is_rebalanced() {
+    started!(kernel, driver, node, GOOD);
+    report(&node, PNP_DEVICE_FAILED | PNP_DEVICE_RESOURCE_REQUIREMENTS_CHANGED);
+    let pdo = node.pdo() as usize;
+    let first = node.sent().len();
+    kernel.run(|| unsafe { IoInvalidateDeviceState(pdo as PDEVICE_OBJECT) });
+    assert_eq!(kernel.run_pnp_actions(), 1);
+    assert_eq!(
+        minors_since(&node, first),
+        [MN_DEVICE_STATE, MN_QUERY_STOP, MN_STOP, MN_START, MN_RELATIONS]
+    );
+    assert_eq!(node.state(), NodeState::Started);
+    // NOT_DISABLEABLE is recorded and changes nothing.
+    report(&node, PNP_DEVICE_NOT_DISABLEABLE);
+    let again = node.sent().len();
+    kernel.run(|| unsafe { IoInvalidateDeviceState(pdo as PDEVICE_OBJECT) });
+    assert_eq!(kernel.run_pnp_actions(), 1);
+    assert_eq!(minors_since(&node, again), [MN_DEVICE_STATE]);
+    assert_eq!(node.device_state(), Some(PNP_DEVICE_NOT_DISABLEABLE));
+    assert_eq!(node.query_remove_and_remove(), Ok(STATUS_SUCCESS));
+    driver.unload();
+    kernel.assert_clean();
+}
+
+#[test]
+fn a_device_reporting_removed_at_its_first_start_is_surprise_removed() {
+    let kernel = Kernel::new();
+    let driver = kernel.load("pnpseq", entry::<GOOD>).unwrap();
+    let node = kernel.add_root_device(r"ROOT\PNPSEQ");
+    assert_eq!(node.add_driver(&driver), STATUS_SUCCESS);
+    report(&node, PNP_DEVICE_REMOVED);
+    assert_eq!(node.start(), STATUS_SUCCESS, "START itself succeeded");
+    let tail: Vec<u8> = node.sent().iter().rev().take(2).map(|s| s.0).collect();
+    assert_eq!(tail, [MN_REMOVE, MN_SURPRISE]);
+    assert_eq!(node.state(), NodeState::Deleted);
+    driver.unload();
+    kernel.assert_clean();
+}
+
+#[test]
+fn invalidate_device_relations_queues_a_bus_relations_query() {
+    started!(kernel, driver, node, GOOD);
+    let pdo = node.pdo() as usize;
+    let first = node.sent().len();
+    kernel.run(|| unsafe {
+        IoInvalidateDeviceRelations(pdo as PDEVICE_OBJECT, _DEVICE_RELATION_TYPE::BusRelations);
+        IoInvalidateDeviceRelations(pdo as PDEVICE_OBJECT, _DEVICE_RELATION_TYPE::RemovalRelations);
+    });
+    assert_eq!(kernel.run_pnp_actions(), 2);
+    assert_eq!(minors_since(&node, first), [MN_RELATIONS]);
+    assert_eq!(node.query_remove_and_remove(), Ok(STATUS_SUCCESS));
+    driver.unload();
+    kernel.assert_clean();
+}
+
+#[test]
+fn invalidating_something_that_is_not_a_pdo_is_0xca_0x2() {
+    started!(kernel, _driver, node, GOOD);
+    let fdo = node.stack()[0] as usize;
+    let bug = kernel
+        .catch(|| kernel.run(|| unsafe { IoInvalidateDeviceState(fdo as PDEVICE_OBJECT) }))
+        .unwrap_err()
+        .0;
+    assert_eq!(bug.rule, Rule::PnpInvalidPdo);
+    assert_eq!(bug.rule.stop_code(), StopCode::sub(0xCA, 0x2));
+    assert_eq!(bug.parameters[1], fdo);
 }

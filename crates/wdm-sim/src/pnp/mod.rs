@@ -26,6 +26,7 @@ use crate::irp::{Completion, Origin, Waiter};
 use crate::kernel::{State, lock};
 use crate::report::Rule;
 
+pub(crate) mod actions;
 pub(crate) mod interface;
 mod node;
 pub(crate) mod wmi;
@@ -84,6 +85,8 @@ pub(crate) struct Node {
     pub arrivals: Vec<(u8, NTSTATUS, usize)>,
     /// The PnP IRPs sent, with the status each completed with.
     pub sent: Vec<(u8, NTSTATUS)>,
+    /// The last QUERY_PNP_DEVICE_STATE answer (None: not asked yet, or the IRP failed).
+    pub device_state: Option<usize>,
     /// What reached the PDO of IRP_MJ_SYSTEM_CONTROL: (minor, IoStatus.Status, Information).
     pub wmi_arrivals: Vec<(u8, NTSTATUS, usize)>,
     /// The state CANCEL_REMOVE goes back to.
@@ -99,6 +102,8 @@ pub(crate) struct Pnp {
     pub root: usize,
     pub nodes: Vec<Node>,
     pub(crate) by_pdo: HashMap<usize, usize>,
+    /// Queued IoInvalidateDeviceState / IoInvalidateDeviceRelations actions, oldest first.
+    pub(crate) actions: std::collections::VecDeque<(usize, actions::Action)>,
     /// WMI providers: device object → its driver object (IoWMIRegistrationControl).
     pub(crate) wmi: HashMap<usize, usize>,
     /// Registered device interfaces, in registration order.
@@ -238,6 +243,7 @@ pub(crate) fn add_root_device(kernel: &crate::Kernel, hardware_id: &str) -> usiz
     pnp.nodes.push(Node {
         before_query_remove: NodeState::Initialized,
         wmi_arrivals: Vec::new(),
+        device_state: None,
         instance_path: format!("ROOT\\{id}\\{instance:04}"),
         pdo,
         hardware_id: hardware_id.to_owned(),

@@ -38,6 +38,31 @@ impl Kernel {
 }
 
 impl Kernel {
+    /// Runs the PnP manager's queued actions, oldest first, as its worker thread would
+    /// (IoInvalidateDeviceState: QUERY_PNP_DEVICE_STATE, and a surprise removal or a rebalance
+    /// if the answer says so; IoInvalidateDeviceRelations(BusRelations): the relations query),
+    /// including any the actions queue meanwhile. Returns how many ran. See `src/pnp/actions.rs`.
+    pub fn run_pnp_actions(&self) -> usize {
+        use crate::pnp::actions::Action;
+        let mut ran = 0;
+        while let Some((index, action)) = crate::pnp::actions::next(&self.state) {
+            ran += 1;
+            let node = DeviceNode { kernel: self, index };
+            if node.state() != NodeState::Started {
+                continue;
+            }
+            match action {
+                Action::State => {
+                    let flags = node.query_device_state();
+                    node.act_on_device_state(flags);
+                }
+                Action::Relations(wdm_sys::_DEVICE_RELATION_TYPE::BusRelations) => node.query_bus_relations(),
+                Action::Relations(_) => {}
+            }
+        }
+        ran
+    }
+
     /// Whether `device` is registered as a WMI provider (IoWMIRegistrationControl).
     pub fn wmi_registered(&self, device: PDEVICE_OBJECT) -> bool {
         crate::pnp::wmi::is_registered(&self.state, device as usize)
@@ -110,6 +135,14 @@ impl DeviceNode<'_> {
         lock(&self.kernel.state.pnp).nodes[self.index].state
     }
 
+    /// The PNP_DEVICE_STATE flags of the last QUERY_PNP_DEVICE_STATE that succeeded (None if
+    /// none was answered). PNP_DEVICE_NOT_DISABLEABLE is recorded, not acted on.
+    pub fn device_state(&self) -> Option<u32> {
+        lock(&self.kernel.state.pnp).nodes[self.index]
+            .device_state
+            .map(|f| f as u32)
+    }
+
     /// The PnP IRPs sent to the stack so far (minor code, completion status), in order.
     pub fn sent(&self) -> Vec<(u8, NTSTATUS)> {
         lock(&self.kernel.state.pnp).nodes[self.index].sent.clone()
@@ -161,7 +194,10 @@ impl DeviceNode<'_> {
     /// of the stack; on success QUERY_CAPABILITIES (pre-filled buffer), QUERY_PNP_DEVICE_STATE
     /// and QUERY_DEVICE_RELATIONS(BusRelations), and, with I/O verification on, Driver
     /// Verifier's IRP of an unknown minor code, which must reach the PDO untouched. A failed
-    /// START is followed by REMOVE (§2.5). Returns START's status.
+    /// START is followed by REMOVE (§2.5). Returns START's status. Once the sequence is over,
+    /// a QUERY_PNP_DEVICE_STATE answer of REMOVED, or FAILED without
+    /// RESOURCE_REQUIREMENTS_CHANGED, is acted on as a surprise removal, FAILED with it as a
+    /// rebalance (§2.1 step 13).
     ///
     /// While START is on its way the devnode is [`NodeState::StartPending`]: creates fail, and
     /// drivers may enable their interfaces.
@@ -188,12 +224,7 @@ impl DeviceNode<'_> {
                 next.Parameters.DeviceCapabilities.Capabilities = caps_ptr;
             },
         );
-        send(
-            self.kernel,
-            self.index,
-            wdm_sys::IRP_MN_QUERY_PNP_DEVICE_STATE as u8,
-            |_| {},
-        );
+        let device_state = self.query_device_state();
         self.query_bus_relations();
         if self
             .kernel
@@ -203,7 +234,36 @@ impl DeviceNode<'_> {
         {
             send(self.kernel, self.index, crate::pnp::UNKNOWN_MINOR, |_| {});
         }
+        self.act_on_device_state(device_state);
         started
+    }
+
+    /// QUERY_PNP_DEVICE_STATE: the PNP_DEVICE_STATE flags if it succeeded.
+    fn query_device_state(&self) -> Option<usize> {
+        let c = crate::pnp::send(
+            self.kernel,
+            self.index,
+            wdm_sys::IRP_MN_QUERY_PNP_DEVICE_STATE as u8,
+            |_| {},
+        );
+        let flags = NT_SUCCESS(c.status).then_some(c.information);
+        lock(&self.kernel.state.pnp).nodes[self.index].device_state = flags;
+        flags
+    }
+
+    /// §2.1 step 13: a device that reports itself REMOVED, or FAILED without
+    /// RESOURCE_REQUIREMENTS_CHANGED, is gone (a surprise removal); FAILED with it is rebalanced.
+    fn act_on_device_state(&self, flags: Option<usize>) {
+        use crate::pnp::actions::{Verdict, verdict};
+        match flags.map(verdict) {
+            Some(Verdict::Gone) => {
+                self.surprise_remove();
+            }
+            Some(Verdict::Rebalance) => {
+                let _ = self.rebalance();
+            }
+            _ => {}
+        }
     }
 
     /// IRP_MN_START_DEVICE, with the devnode StartPending while it runs, then Started if it

@@ -239,6 +239,9 @@ rules! {
     WmiRegisteredAtUnload = Fatal, StopCode::sub(0xC4, 0xDA), None, "driver unloaded with a device still registered with WMI";
     /// IoDeleteDevice of a device still registered with WMI.
     WmiRegisteredAtDelete = Fatal, StopCode::sub(0xC4, 0xDB), None, "device deleted while registered with WMI";
+    /// A routine that takes a PDO (IoInvalidateDeviceState, IoInvalidateDeviceRelations) called
+    /// with something else (PNP_DETECTED_FATAL_ERROR, invalid PDO).
+    PnpInvalidPdo = Fatal, StopCode::sub(0xCA, 0x2), None, "a routine that takes a PDO called with something else";
 }
 
 /// One reported violation: what happened, where, and to which object.
