@@ -256,9 +256,16 @@ pub(crate) fn add_root_device(kernel: &crate::Kernel, hardware_id: &str) -> usiz
     i
 }
 
-/// The devices stacked above node `i`'s PDO, bottom up.
+/// The devices stacked above node `i`'s PDO, bottom up (none once the PDO is deleted).
 pub(crate) fn stack_above(k: &State, i: usize) -> Vec<usize> {
-    let pdo = lock(&k.pnp).node(i).pdo;
+    let (pdo, state) = {
+        let pnp = lock(&k.pnp);
+        (pnp.node(i).pdo, pnp.node(i).state)
+    };
+    if state == NodeState::Deleted {
+        // The PDO is gone (and the stack with it).
+        return Vec::new();
+    }
     let _objects = lock(&k.objects);
     let mut v = Vec::new();
     let mut d = pdo as PDEVICE_OBJECT;

@@ -81,11 +81,16 @@ pub(crate) fn open_path<'k>(kernel: &'k Kernel, path: &str) -> Option<Result<Fil
         None => {}
     }
     let device = lock(&k.objects).resolve(path)?;
-    let nodes = lock(&k.pnp).nodes.len();
-    let i = (0..nodes).find(|&i| {
-        lock(&k.pnp).nodes[i].pdo == device && lock(&k.pnp).nodes[i].state != NodeState::Deleted
-            || crate::pnp::stack_above(k, i).contains(&device)
-    })?;
+    let live: Vec<(usize, usize)> = {
+        let pnp = lock(&k.pnp);
+        (pnp.nodes.iter().enumerate())
+            .filter(|(_, n)| n.state != NodeState::Deleted)
+            .map(|(i, n)| (i, n.pdo))
+            .collect()
+    };
+    let (i, _) = live
+        .into_iter()
+        .find(|&(i, pdo)| pdo == device || crate::pnp::stack_above(k, i).contains(&device))?;
     Some(open_node(kernel, i, None))
 }
 
