@@ -537,6 +537,7 @@ impl Driver<'_> {
         let driver = self.object as usize;
         let k = &kernel.state;
         let _bound = Bound::new(k);
+        crate::pnp::wmi::check_unload(k, driver);
         let (devices, links) = {
             let objects = lock(&k.objects);
             (objects.devices_of(driver), objects.links_of(driver))

@@ -28,6 +28,8 @@ const NEVER_DISABLES: u32 = 1;
 const ENABLES_IN_ADD_DEVICE: u32 = 2;
 /// Never frees the name IoRegisterDeviceInterface returned.
 const LEAKS_NAME: u32 = 3;
+/// Names its FDO `\Device\IfTestFdo` (legal, if unusual, for a WDM driver).
+const NAMED_FDO: u32 = 4;
 
 #[repr(C)]
 struct Ext {
@@ -37,6 +39,8 @@ struct Ext {
     file_name: [u16; 64],
     file_name_len: usize,
     creates: u32,
+    /// What IoSetDeviceInterfaceState(TRUE) returned in each START.
+    enables: Vec<NTSTATUS>,
 }
 
 unsafe fn ext(device: PDEVICE_OBJECT) -> *mut Ext {
@@ -55,10 +59,15 @@ unsafe fn complete(irp: PIRP, status: NTSTATUS) -> NTSTATUS {
 unsafe extern "C-unwind" fn add_device<const M: u32>(driver: PDRIVER_OBJECT, pdo: PDEVICE_OBJECT) -> NTSTATUS {
     unsafe {
         let mut fdo: PDEVICE_OBJECT = std::ptr::null_mut();
+        let (_keep, mut name) = unicode(r"\Device\IfTestFdo");
         let status = IoCreateDevice(
             driver,
             size_of::<Ext>() as u32,
-            std::ptr::null_mut(),
+            if M == NAMED_FDO {
+                &mut name
+            } else {
+                std::ptr::null_mut()
+            },
             FILE_DEVICE_UNKNOWN,
             FILE_DEVICE_SECURE_OPEN,
             0,
@@ -68,6 +77,7 @@ unsafe extern "C-unwind" fn add_device<const M: u32>(driver: PDRIVER_OBJECT, pdo
             return status;
         }
         let e = ext(fdo);
+        (&raw mut (*e).enables).write(Vec::new());
         let status = IoRegisterDeviceInterface(pdo, &CLASS, std::ptr::null_mut(), &mut (*e).link);
         if !NT_SUCCESS(status) {
             IoDeleteDevice(fdo);
@@ -110,8 +120,10 @@ unsafe extern "C-unwind" fn dispatch_pnp<const M: u32>(device: PDEVICE_OBJECT, i
             IRP_MN_START_DEVICE => {
                 let status = forward_and_wait(lower, irp);
                 if NT_SUCCESS(status) && M != ENABLES_IN_ADD_DEVICE {
-                    // Enabled after the lower drivers started the device, before START completes.
-                    assert_eq!(IoSetDeviceInterfaceState(&mut (*e).link, 1), STATUS_SUCCESS);
+                    // Enabled after the lower drivers started the device, before START
+                    // completes; after a rebalance it is still enabled (OBJECT_NAME_EXISTS).
+                    let status = IoSetDeviceInterfaceState(&mut (*e).link, 1);
+                    (*e).enables.push(status);
                 }
                 complete(irp, status)
             }
@@ -139,6 +151,7 @@ unsafe extern "C-unwind" fn dispatch_pnp<const M: u32>(device: PDEVICE_OBJECT, i
                 if M != LEAKS_NAME {
                     RtlFreeUnicodeString(&mut (*e).link);
                 }
+                drop((&raw mut (*e).enables).read());
                 IoDetachDevice(lower);
                 IoDeleteDevice(device);
                 status
@@ -427,4 +440,44 @@ fn a_symbolic_link_name_never_freed_is_a_pool_leak() {
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0].rule, Rule::PoolLeak);
     assert!(reports[0].message.contains("'UStr'"), "{}", reports[0].message);
+}
+
+#[test]
+fn interfaces_stay_enabled_across_a_rebalance() {
+    let kernel = Kernel::new();
+    let driver = kernel.load("iftest", entry::<GOOD>).unwrap();
+    let node = kernel.add_root_device(r"ROOT\IFTEST");
+    assert_eq!(node.add_driver(&driver), STATUS_SUCCESS);
+    assert_eq!(node.start(), STATUS_SUCCESS);
+    let fdo = node.stack()[0];
+    let paths = kernel.device_interfaces(&CLASS);
+    assert_eq!(node.query_stop_and_stop(), Ok(STATUS_SUCCESS));
+    assert_eq!(kernel.device_interfaces(&CLASS), paths, "still enabled while stopped");
+    kernel.open(&paths[0]).unwrap().close();
+    assert_eq!(node.restart(), STATUS_SUCCESS);
+    assert_eq!(kernel.device_interfaces(&CLASS), paths);
+    let enables = unsafe { (*ext(fdo)).enables.clone() };
+    assert_eq!(enables, [STATUS_SUCCESS, STATUS_OBJECT_NAME_EXISTS]);
+    assert!(kernel.reports().is_empty(), "{:?}", kernel.reports());
+    assert_eq!(node.query_remove_and_remove(), Ok(STATUS_SUCCESS));
+    driver.unload();
+    kernel.assert_clean();
+}
+
+#[test]
+fn a_named_fdo_opens_through_its_devnode() {
+    let kernel = Kernel::new();
+    let driver = kernel.load("iftest", entry::<NAMED_FDO>).unwrap();
+    let node = kernel.add_root_device(r"ROOT\IFTEST");
+    assert_eq!(node.add_driver(&driver), STATUS_SUCCESS);
+    // Before START the PnP manager fails the create, whichever device of the stack it names.
+    assert_eq!(kernel.open(r"\Device\IfTestFdo").err(), Some(STATUS_NO_SUCH_DEVICE));
+    assert_eq!(node.start(), STATUS_SUCCESS);
+    let file = kernel.open(r"\Device\IfTestFdo").unwrap();
+    // It counts as a handle on the stack.
+    assert_eq!(node.query_remove_and_remove(), Err(STATUS_DEVICE_BUSY));
+    file.close();
+    assert_eq!(node.query_remove_and_remove(), Ok(STATUS_SUCCESS));
+    driver.unload();
+    kernel.assert_clean();
 }

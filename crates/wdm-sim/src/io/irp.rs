@@ -211,6 +211,8 @@ pub(crate) struct IrpSim {
     /// completed it, even if a completion routine above reclaimed it with
     /// STATUS_MORE_PROCESSING_REQUIRED before it reached the top).
     completed_at: AtomicU64,
+    /// The device whose location was current at the last IoCompleteRequest (the completer).
+    completed_by: std::sync::atomic::AtomicUsize,
     /// Dispatch calls under way: the dispatch-return check reads the IRP after the routine
     /// returns, by which time another thread may have completed and freed it, so a pinned IRP
     /// is never taken out of quarantine.
@@ -263,6 +265,12 @@ pub(crate) fn is_known(k: &State, irp: PIRP) -> bool {
     lock(&k.irps).live.contains_key(&(irp as usize))
 }
 
+/// The device that called IoCompleteRequest last for `irp` (the one at the current location
+/// then: the driver that owned the IRP), or 0.
+pub(crate) fn completed_by(irp: PIRP) -> usize {
+    sim(irp).map_or(0, |s| s.completed_by.load(Ordering::Acquire))
+}
+
 /// Whether `irp` has completed (reached the top of its stack).
 pub(crate) fn is_completed(irp: PIRP) -> bool {
     sim(irp).is_some_and(|s| s.state.load(Ordering::Acquire) == COMPLETED)
@@ -288,6 +296,7 @@ pub(crate) fn allocate(k: &State, stack_size: CCHAR, origin: Origin) -> PIRP {
             marked_at_completion: AtomicU64::new(0),
             forwarded: AtomicU64::new(0),
             completed_at: AtomicU64::new(0),
+            completed_by: std::sync::atomic::AtomicUsize::new(0),
             pins: AtomicU32::new(0),
         });
     }
@@ -700,6 +709,11 @@ pub unsafe extern "C-unwind" fn IofCompleteRequest(irp: PIRP, _boost: CCHAR) {
     if at > 0 && at < 64 {
         header.completed_at.fetch_or(1 << at, Ordering::AcqRel);
     }
+    // SAFETY: the IRP is live and its current location within the stack (checked above).
+    let location = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    // SAFETY: as above; a field read.
+    let completer = unsafe { (*location).DeviceObject };
+    header.completed_by.store(completer as usize, Ordering::Release);
     trace::irp(k, irp, trace::Event::Completed(initial));
     crate::sched::preempt("IofCompleteRequest");
 

@@ -373,6 +373,7 @@ pub unsafe extern "C-unwind" fn IoCreateDevice(
 pub unsafe extern "C-unwind" fn IoDeleteDevice(device: PDEVICE_OBJECT) {
     let k = current();
     crate::po::check_delete(k, device);
+    crate::pnp::wmi::on_delete(k, device);
     let mut objects = lock(&k.objects);
     let Some(record) = objects.devices.get_mut(&(device as usize)) else {
         drop(objects);

@@ -297,8 +297,13 @@ pub(crate) fn lookup(k: &State, path: &str) -> Option<Result<(usize, String), NT
     }
     match best {
         Some((_, f)) => {
+            // The rest of the path after the link, as the caller spelled it (canonical forms
+            // differ from the path only in the prefix and in case).
             let link = canonical(&f.link).len();
-            Some(Ok((f.node, path[path.len() - (key.len() - link)..].to_owned())))
+            let rest = (path.len().checked_sub(key.len() - link))
+                .and_then(|start| path.get(start..))
+                .unwrap_or(&key[link..]);
+            Some(Ok((f.node, rest.to_owned())))
         }
         None if registered => Some(Err(STATUS_OBJECT_NAME_NOT_FOUND)),
         None => None,

@@ -269,6 +269,21 @@ rules! {
     /// lower drivers finished the power-down IRP (it must announce it before passing it down),
     /// or D0 before they finished the power-up IRP (the device is not powered yet).
     PoSetPowerStateOutOfOrder = Warning, StopCode::new(0), None, "PoSetPowerState out of order with the device SET_POWER";
+    /// A WMI IRP completed by a device other than the one its ProviderId names (a driver handles
+    /// only its own device's WMI IRPs and passes the others down).
+    WmiCompletedByOther = Warning, StopCode::sub(0xC9, 0x220), Some("WmiForward"), "WMI IRP completed by a device other than its ProviderId";
+    /// A WMI IRP completed by the device its ProviderId names, which never registered with
+    /// IoWMIRegistrationControl (a driver that is no provider forwards WMI IRPs).
+    WmiCompletedUnregistered = Warning, StopCode::new(0), Some("WmiForward"), "WMI IRP completed by a device not registered with WMI";
+    /// A WMI IRP for another provider reached the PDO with IoStatus changed.
+    WmiStatusChanged = Warning, StopCode::sub(0xC9, 0x210), None, "IoStatus changed on a WMI IRP for another provider";
+    /// The driver unloaded with a device still registered with WMI.
+    WmiRegisteredAtUnload = Fatal, StopCode::sub(0xC4, 0xDA), None, "driver unloaded with a device still registered with WMI";
+    /// IoDeleteDevice of a device still registered with WMI.
+    WmiRegisteredAtDelete = Fatal, StopCode::sub(0xC4, 0xDB), None, "device deleted while registered with WMI";
+    /// A routine that takes a PDO (IoInvalidateDeviceState, IoInvalidateDeviceRelations) called
+    /// with something else (PNP_DETECTED_FATAL_ERROR, invalid PDO).
+    PnpInvalidPdo = Fatal, StopCode::sub(0xCA, 0x2), None, "a routine that takes a PDO called with something else";
 }
 
 /// One reported violation: what happened, where, and to which object.
