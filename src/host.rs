@@ -77,7 +77,10 @@ pub fn run_pnp<D: crate::pnp::PnpDevice>(name: &str) -> i32 {
             Err(status) => std::println!("{name}: open: {:#010x}", status as u32),
         }
         let removed = node.surprise_remove();
-        std::println!("{name}: SURPRISE_REMOVAL returned {:#010x}, then REMOVE", removed as u32);
+        std::println!(
+            "{name}: SURPRISE_REMOVAL returned {:#010x}, then REMOVE",
+            removed as u32
+        );
     }
     driver.unload();
     let output: Vec<String> = kernel.debug_output().into_iter().map(|l| l.text).collect();

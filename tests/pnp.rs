@@ -94,7 +94,10 @@ fn close_waits_for(kernel: &Kernel, file: wdm_sim::File<'_>, unblock: impl FnOnc
             done.store(true, Ordering::SeqCst);
         });
         std::thread::sleep(Duration::from_millis(100));
-        assert!(!done.load(Ordering::SeqCst), "REMOVE finished while the remove lock was held");
+        assert!(
+            !done.load(Ordering::SeqCst),
+            "REMOVE finished while the remove lock was held"
+        );
         unblock();
         closer.join().unwrap();
     });
@@ -111,7 +114,9 @@ fn remove_waits_for_a_pended_request_stashed_in_a_static() {
     assert_eq!(node.state(), NodeState::SurpriseRemoved);
     // Dropping the stashed request (from a thread of this kernel) completes it as cancelled,
     // which releases the lock it holds: only then does REMOVE go on.
-    close_waits_for(&kernel, file, || kernel.run(|| drop(STASHED_IRP.lock().unwrap().take())));
+    close_waits_for(&kernel, file, || {
+        kernel.run(|| drop(STASHED_IRP.lock().unwrap().take()))
+    });
     assert_eq!(kept.wait().status, Status::CANCELLED.raw());
     assert_eq!(node.state(), NodeState::Deleted);
     driver.unload();
@@ -230,7 +235,11 @@ fn forwarding_with_a_completion_routine_releases_the_lock_either_way() {
     // Reads are not handled by the filter: passed down untouched to the toaster.
     assert_eq!(file.read(8).data(), &[7; 6][..]);
     file.close();
-    assert_eq!(node.query_remove_and_remove(), Ok(0), "REMOVE does not hang: every lock released");
+    assert_eq!(
+        node.query_remove_and_remove(),
+        Ok(0),
+        "REMOVE does not hang: every lock released"
+    );
     watcher.unload();
     toaster.unload();
     kernel.assert_clean();
@@ -242,7 +251,9 @@ fn io_racing_surprise_removal_and_the_last_close_explored() {
     // pre-emptions: each request completes once, with success or the surprise-removal status,
     // REMOVE follows the close, nothing leaks, nothing is reported.
     let report = Explorer::exhaustive(2).max_schedules(400).run(|kernel, cpus| {
-        let driver = kernel.load("toaster", wdm::pnp::entry::<toaster::Toaster>).map_err(|s| format!("{s:#x}"))?;
+        let driver = kernel
+            .load("toaster", wdm::pnp::entry::<toaster::Toaster>)
+            .map_err(|s| format!("{s:#x}"))?;
         let node = kernel.add_root_device(toaster::HARDWARE_ID);
         if node.add_driver(&driver) != 0 || node.start() != 0 {
             return Err("start".into());
@@ -288,7 +299,11 @@ fn a_request_kept_for_ever_makes_remove_report_the_hang() {
     node.surprise_remove();
     let hang = kernel.catch(|| file.close()).expect_err("REMOVE cannot finish");
     assert_eq!(hang.0.rule, wdm_sim::Rule::RemoveLockWaitHang);
-    assert!(hang.0.message.contains(&format!("{:#x}", kept.irp() as usize)), "{}", hang.0.message);
+    assert!(
+        hang.0.message.contains(&format!("{:#x}", kept.irp() as usize)),
+        "{}",
+        hang.0.message
+    );
     // The scenario ended like a bug check: the machine is not reused.
     std::mem::forget(kept);
     std::mem::forget(kernel);

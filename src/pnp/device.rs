@@ -8,10 +8,9 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 
 use wdm_sys::ntddk::{
-    IoAcquireRemoveLock, IoAllocateWorkItem, IoAttachDeviceToDeviceStack, IoCallDriver, IoCreateDevice,
-    IoDeleteDevice, IoDetachDevice, IoFreeWorkItem, IoGetCurrentIrpStackLocation, IoInitializeRemoveLock,
-    IoRegisterDeviceInterface, IoReleaseRemoveLock, IoSetDeviceInterfaceState, IoSkipCurrentIrpStackLocation,
-    RtlFreeUnicodeString,
+    IoAcquireRemoveLock, IoAllocateWorkItem, IoAttachDeviceToDeviceStack, IoCallDriver, IoCreateDevice, IoDeleteDevice,
+    IoDetachDevice, IoFreeWorkItem, IoGetCurrentIrpStackLocation, IoInitializeRemoveLock, IoRegisterDeviceInterface,
+    IoReleaseRemoveLock, IoSetDeviceInterfaceState, IoSkipCurrentIrpStackLocation, RtlFreeUnicodeString,
 };
 use wdm_sys::{
     DEVICE_OBJECT, DO_BUFFERED_IO, DO_DEVICE_INITIALIZING, DO_DIRECT_IO, DO_POWER_PAGABLE, IO_REMOVE_LOCK, IRP,
@@ -419,8 +418,13 @@ fn prepare<D: PnpDevice>(device: NonNull<DEVICE_OBJECT>, ext: &mut Extension<D>)
     let lower = NonNull::new(lower).ok_or(Status::NO_SUCH_DEVICE)?;
     ext.pnp.lower = lower.as_ptr();
     // SAFETY: the lower device is live while we are attached; its fields are read only.
-    let (lower_flags, lower_type, lower_characteristics) =
-        unsafe { ((*lower.as_ptr()).Flags, (*lower.as_ptr()).DeviceType, (*lower.as_ptr()).Characteristics) };
+    let (lower_flags, lower_type, lower_characteristics) = unsafe {
+        (
+            (*lower.as_ptr()).Flags,
+            (*lower.as_ptr()).DeviceType,
+            (*lower.as_ptr()).Characteristics,
+        )
+    };
     let io = if ext.pnp.filter {
         lower_flags & (DO_BUFFERED_IO | DO_DIRECT_IO)
     } else {
@@ -431,7 +435,11 @@ fn prepare<D: PnpDevice>(device: NonNull<DEVICE_OBJECT>, ext: &mut Extension<D>)
         }
     };
     // PAGABLE is inherited, and only ever cleared (never set above a device that has it clear).
-    let pageable = if D::OPTIONS.power_pageable { lower_flags & DO_POWER_PAGABLE } else { 0 };
+    let pageable = if D::OPTIONS.power_pageable {
+        lower_flags & DO_POWER_PAGABLE
+    } else {
+        0
+    };
     // SAFETY: our own device during AddDevice, before any IRP.
     unsafe {
         (*raw).Flags |= io | pageable;

@@ -488,7 +488,11 @@ fn with_unlocked<R>(f: impl FnOnce(&mut Unlocked) -> R) -> R {
 /// `Status` for a hook's veto; a hook that returns a non-error status fails with
 /// STATUS_UNSUCCESSFUL (a veto must be an error).
 fn veto(status: Status) -> Status {
-    if status.is_success() { Status::UNSUCCESSFUL } else { status }
+    if status.is_success() {
+        Status::UNSUCCESSFUL
+    } else {
+        status
+    }
 }
 
 /// After a completion routine passed `irp` up: releases the acquisition its dispatch took, if

@@ -22,15 +22,15 @@
 
 use core::sync::atomic::Ordering;
 
+use wdm_sys::_POWER_STATE_TYPE::{DevicePowerState as DEVICE_POWER, SystemPowerState as SYSTEM_POWER};
+use wdm_sys::_WORK_QUEUE_TYPE::DelayedWorkQueue;
 use wdm_sys::ntddk::{
     IoCallDriver, IoCompleteRequest, IoCopyCurrentIrpStackLocationToNext, IoMarkIrpPending, IoQueueWorkItem,
     IoSetCompletionRoutine, PoRequestPowerIrp, PoSetPowerState,
 };
-use wdm_sys::_POWER_STATE_TYPE::{DevicePowerState as DEVICE_POWER, SystemPowerState as SYSTEM_POWER};
-use wdm_sys::_WORK_QUEUE_TYPE::DelayedWorkQueue;
 use wdm_sys::{
-    IO_NO_INCREMENT, IO_STATUS_BLOCK, IRP_MN_QUERY_POWER, IRP_MN_SET_POWER, NTSTATUS, PDEVICE_OBJECT, PIRP, POWER_STATE,
-    PVOID, STATUS_CONTINUE_COMPLETION, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING, UCHAR,
+    IO_NO_INCREMENT, IO_STATUS_BLOCK, IRP_MN_QUERY_POWER, IRP_MN_SET_POWER, NTSTATUS, PDEVICE_OBJECT, PIRP,
+    POWER_STATE, PVOID, STATUS_CONTINUE_COMPLETION, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING, UCHAR,
 };
 
 use super::device::{Extension, PnpHeader, drain, extension, location, pass_down, release};

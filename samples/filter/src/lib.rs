@@ -86,14 +86,18 @@ impl Filter {
         for (chunk, c) in bytes.chunks_exact_mut(4).zip(&self.counts) {
             chunk.copy_from_slice(&c.load(Ordering::Relaxed).to_le_bytes());
         }
-        let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.buffered()).and_then(|mut b| {
-            let out = b.output();
-            if out.len() < bytes.len() {
-                return Err(Status::BUFFER_TOO_SMALL);
-            }
-            out[..bytes.len()].copy_from_slice(&bytes);
-            Ok(bytes.len())
-        });
+        let result = irp
+            .ioctl()
+            .ok_or(Status::INVALID_DEVICE_REQUEST)
+            .and_then(|i| i.buffered())
+            .and_then(|mut b| {
+                let out = b.output();
+                if out.len() < bytes.len() {
+                    return Err(Status::BUFFER_TOO_SMALL);
+                }
+                out[..bytes.len()].copy_from_slice(&bytes);
+                Ok(bytes.len())
+            });
         match result {
             Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
             Err(status) => irp.complete(status, cx).into(),

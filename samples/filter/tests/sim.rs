@@ -67,7 +67,12 @@ fn requests_pass_through_and_are_counted() {
     assert_eq!(stats.status, 0, "an IOCTL the filter does not know reaches the toaster");
     let c = counts(&file);
     assert_eq!(
-        (c[IRP_MJ_CREATE as usize], c[IRP_MJ_WRITE as usize], c[IRP_MJ_READ as usize], c[IRP_MJ_DEVICE_CONTROL as usize]),
+        (
+            c[IRP_MJ_CREATE as usize],
+            c[IRP_MJ_WRITE as usize],
+            c[IRP_MJ_READ as usize],
+            c[IRP_MJ_DEVICE_CONTROL as usize]
+        ),
         (1, 1, 1, 1)
     );
     file.close();
@@ -99,8 +104,8 @@ fn survives_a_rebalance_with_io_held_below() {
 fn survives_cancelled_stops_and_removals() {
     let kernel = Kernel::new();
     let s = stack(&kernel);
-    s.node.query_stop_then_cancel_with(|| {});
-    s.node.query_remove_then_cancel();
+    s.node.query_stop_then_cancel().expect("not vetoed");
+    s.node.query_remove_then_cancel().expect("not vetoed");
     let file = open(&kernel);
     assert_eq!(file.write(b"x").status, 0);
     // A veto by the open handle: CANCEL_REMOVE through both drivers.
@@ -134,7 +139,12 @@ fn io_racing_surprise_removal_through_the_filter() {
     let kernel = Kernel::new();
     let s = stack(&kernel);
     let file = open(&kernel);
-    let ok = [0, Status::NO_SUCH_DEVICE.raw(), Status::DELETE_PENDING.raw(), Status::CANCELLED.raw()];
+    let ok = [
+        0,
+        Status::NO_SUCH_DEVICE.raw(),
+        Status::DELETE_PENDING.raw(),
+        Status::CANCELLED.raw(),
+    ];
     let total: u64 = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..3u32)
             .map(|t| {

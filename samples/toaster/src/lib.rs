@@ -251,16 +251,18 @@ impl Toaster {
         match code {
             Some(IOCTL_TOASTER_GET_STATS) => {
                 let stats = self.stats().to_bytes();
-                let result = irp.ioctl().ok_or(Status::INVALID_DEVICE_REQUEST).and_then(|i| i.buffered()).and_then(
-                    |mut b| {
+                let result = irp
+                    .ioctl()
+                    .ok_or(Status::INVALID_DEVICE_REQUEST)
+                    .and_then(|i| i.buffered())
+                    .and_then(|mut b| {
                         let out = b.output();
                         if out.len() < Stats::SIZE {
                             return Err(Status::BUFFER_TOO_SMALL);
                         }
                         out[..Stats::SIZE].copy_from_slice(&stats);
                         Ok(Stats::SIZE)
-                    },
-                );
+                    });
                 match result {
                     Ok(n) => irp.complete_with(Status::SUCCESS, n, cx).into(),
                     Err(status) => irp.complete(status, cx).into(),

@@ -13,7 +13,9 @@ fn guid() -> wdm_sys::GUID {
 
 /// Loads the toaster, creates its root device, adds and starts it.
 fn started(kernel: &Kernel) -> (wdm_sim::Driver<'_>, DeviceNode<'_>) {
-    let driver = kernel.load("toaster", wdm::pnp::entry::<toaster::Toaster>).expect("DriverEntry");
+    let driver = kernel
+        .load("toaster", wdm::pnp::entry::<toaster::Toaster>)
+        .expect("DriverEntry");
     let node = kernel.add_root_device(HARDWARE_ID);
     assert_eq!(node.add_driver(&driver), 0, "AddDevice");
     assert_eq!(node.start(), 0, "START");
@@ -38,7 +40,11 @@ fn starts_serves_io_through_its_interface_and_surprise_removal_cleans_up() {
     let (driver, node) = started(&kernel);
     assert_eq!(node.state(), NodeState::Started);
     let path = interface(&kernel);
-    assert!(path.to_ascii_lowercase().contains("{781ef630-72b2-11d2-b852-00c04fad5171}"), "{path}");
+    assert!(
+        path.to_ascii_lowercase()
+            .contains("{781ef630-72b2-11d2-b852-00c04fad5171}"),
+        "{path}"
+    );
     let file = kernel.open(&path).expect("open by interface");
     assert_eq!(file.write(b"toast").status, 0);
     let r = file.read(64);
@@ -47,13 +53,19 @@ fn starts_serves_io_through_its_interface_and_surprise_removal_cleans_up() {
     assert_eq!((s.starts, s.reads, s.writes), (1, 1, 1));
     // Bad input gets its status.
     assert_eq!(file.write(&[0; CAPACITY + 1]).status, Status::INVALID_BUFFER_SIZE.raw());
-    assert_eq!(file.ioctl(IOCTL_TOASTER_GET_STATS, &[], 4).status, Status::BUFFER_TOO_SMALL.raw());
+    assert_eq!(
+        file.ioctl(IOCTL_TOASTER_GET_STATS, &[], 4).status,
+        Status::BUFFER_TOO_SMALL.raw()
+    );
     assert_eq!(file.ioctl(0x1234, &[], 0).status, Status::INVALID_DEVICE_REQUEST.raw());
     // Surprise removal with the handle open: the interface goes, I/O fails, REMOVE waits for the
     // close.
     assert_eq!(node.surprise_remove(), 0);
     assert_eq!(node.state(), NodeState::SurpriseRemoved);
-    assert!(kernel.device_interfaces(&guid()).is_empty(), "interface disabled at surprise removal");
+    assert!(
+        kernel.device_interfaces(&guid()).is_empty(),
+        "interface disabled at surprise removal"
+    );
     assert_eq!(file.read(8).status, Status::NO_SUCH_DEVICE.raw());
     file.close();
     assert_eq!(node.state(), NodeState::Deleted);
@@ -143,7 +155,10 @@ fn add_device_fails_cleanly_under_low_resources() {
         driver.unload();
         kernel.assert_clean();
     }
-    assert!(failed_somewhere >= 3, "the sweep reached AddDevice's allocations ({failed_somewhere})");
+    assert!(
+        failed_somewhere >= 3,
+        "the sweep reached AddDevice's allocations ({failed_somewhere})"
+    );
 }
 
 #[test]
@@ -191,6 +206,73 @@ fn io_racing_surprise_removal_completes_every_request_once() {
     assert_eq!(file.read(1).status, Status::NO_SUCH_DEVICE.raw());
     file.close();
     assert_eq!(node.state(), NodeState::Deleted);
+    driver.unload();
+    kernel.assert_clean();
+}
+
+#[test]
+fn io_is_held_while_stopped_and_drained_in_order_at_restart() {
+    let kernel = Kernel::new();
+    let (driver, node) = started(&kernel);
+    let file = kernel.open(&interface(&kernel)).unwrap();
+    node.query_stop_and_stop().expect("the stop is not vetoed");
+    let write = file.start_write(b"held");
+    let read = file.start_read(16);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert!(
+        !write.is_done() && !read.is_done(),
+        "I/O is held while the device is stopped"
+    );
+    assert_eq!(node.restart(), 0);
+    assert_eq!(write.wait().status, 0);
+    let r = read.wait();
+    assert_eq!(
+        (r.status, r.data()),
+        (0, &b"held"[..]),
+        "drained in order: the write first"
+    );
+    let s = stats(&file);
+    assert_eq!((s.starts, s.stops), (2, 1));
+    file.close();
+    node.surprise_remove();
+    driver.unload();
+    kernel.assert_clean();
+}
+
+#[test]
+fn a_cancelled_stop_releases_the_held_io() {
+    let kernel = Kernel::new();
+    let (driver, node) = started(&kernel);
+    let file = kernel.open(&interface(&kernel)).unwrap();
+    let held = std::cell::RefCell::new(None);
+    node.query_stop_then_cancel_with(|| {
+        *held.borrow_mut() = Some(file.start_write(b"x"));
+    })
+    .expect("not vetoed");
+    let write = held.into_inner().expect("started while stop-pending");
+    assert_eq!(
+        write.wait().status,
+        0,
+        "held while stop-pending, dispatched at CANCEL_STOP"
+    );
+    assert_eq!(stats(&file).stops, 0);
+    file.close();
+    node.surprise_remove();
+    driver.unload();
+    kernel.assert_clean();
+}
+
+#[test]
+fn a_cancelled_removal_leaves_the_device_working() {
+    let kernel = Kernel::new();
+    let (driver, node) = started(&kernel);
+    node.query_remove_then_cancel().expect("not vetoed");
+    let file = kernel
+        .open(&interface(&kernel))
+        .expect("creates work again after CANCEL_REMOVE");
+    assert_eq!(file.write(b"ok").status, 0);
+    file.close();
+    assert_eq!(node.query_remove_and_remove(), Ok(0));
     driver.unload();
     kernel.assert_clean();
 }

@@ -369,7 +369,26 @@ impl DeviceNode<'_> {
     /// # Panics
     /// If the devnode is not started.
     pub fn query_stop_then_cancel(&self) -> Result<NTSTATUS, NTSTATUS> {
+        self.query_stop_then_cancel_with(|| {})
+    }
+
+    /// [`query_stop_then_cancel`](Self::query_stop_then_cancel), running `between` after the
+    /// successful QUERY_STOP and before CANCEL_STOP: what arrives while the device is
+    /// stop-pending (a driver holds new I/O from QUERY_STOP on, §4).
+    ///
+    /// ```no_run
+    /// # fn f(node: &wdm_sim::DeviceNode<'_>, file: &wdm_sim::File<'_>) {
+    /// let mut write = None;
+    /// node.query_stop_then_cancel_with(|| write = Some(file.start_write(b"held")));
+    /// assert_eq!(write.unwrap().wait().status, 0); // dispatched at CANCEL_STOP
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// If the devnode is not started.
+    pub fn query_stop_then_cancel_with(&self, between: impl FnOnce()) -> Result<NTSTATUS, NTSTATUS> {
         self.query_stop()?;
+        between();
         Ok(self.cancel_stop())
     }
 
