@@ -5,10 +5,9 @@
 
 use wdm_sys::{GUID, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT, STATUS_NO_SUCH_DEVICE};
 
-use crate::pnp::NodeState;
-
 use crate::harness::{Driver, File, Kernel};
 use crate::kernel::{Bound, as_driver, lock};
+use crate::pnp::NodeState;
 
 impl Kernel {
     /// A root-enumerated device: the root bus (the simulator's `\Driver\PnpManager`) creates
@@ -35,9 +34,7 @@ impl Kernel {
             .map(crate::pnp::interface::Interface::user_path)
             .collect()
     }
-}
 
-impl Kernel {
     /// Runs the PnP manager's queued actions, oldest first, as its worker thread would
     /// (IoInvalidateDeviceState: QUERY_PNP_DEVICE_STATE, and a surprise removal or a rebalance
     /// if the answer says so; IoInvalidateDeviceRelations(BusRelations): the relations query),
@@ -136,7 +133,7 @@ impl DeviceNode<'_> {
     }
 
     /// Where it is in its life.
-    pub fn state(&self) -> crate::pnp::NodeState {
+    pub fn state(&self) -> NodeState {
         lock(&self.kernel.state.pnp).nodes[self.index].state
     }
 
