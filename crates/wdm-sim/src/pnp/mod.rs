@@ -200,6 +200,7 @@ pub(crate) fn add_root_device(kernel: &crate::Kernel, hardware_id: &str) -> usiz
         unsafe { (*object).MajorFunction[IRP_MJ_PNP as usize] = Some(root_pnp) };
         // SAFETY: as above.
         unsafe { (*object).MajorFunction[wdm_sys::IRP_MJ_POWER as usize] = Some(crate::po::root_power) };
+        // SAFETY: as above.
         unsafe { (*object).MajorFunction[wdm_sys::IRP_MJ_SYSTEM_CONTROL as usize] = Some(wmi::root_system_control) };
         lock(&k.pnp).root = object as usize;
         object as usize
