@@ -3,16 +3,16 @@
 use wdm::pnp::{NewDevice, PnpDevice, Role};
 use wdm::{Dispatch, Status};
 
-struct Keeper {
-    device: &'static NewDevice<'static, Keeper>,
-}
+struct Keeper;
 
 impl PnpDevice for Keeper {
     const ROLE: Role = Role::Function;
     const DISPATCH: Dispatch<Self> = Dispatch::new();
 
     fn add_device(device: &NewDevice<'_, Self>) -> Result<Self, Status> {
-        Ok(Keeper { device })
+        let kept: &'static NewDevice<'static, Keeper> = device;
+        let _ = kept;
+        Ok(Keeper)
     }
 }
 

@@ -21,6 +21,6 @@ impl Greedy {
 }
 
 fn main() {
-    let entry = wdm::pnp::entry::<Greedy>;
-    let _ = entry;
+    let kernel = wdm_sim::Kernel::new();
+    let _ = kernel.load("greedy", wdm::pnp::entry::<Greedy>);
 }
