@@ -8,6 +8,7 @@ mod package;
 mod samples;
 mod sys;
 mod wine_patch;
+mod wine_pnp;
 mod zero_cost;
 
 use std::path::{Path, PathBuf};
@@ -50,6 +51,11 @@ cargo xtask <command>
              IoCsq; e2e/wine): built from Debian's source of the installed wine64
              and cached in target/wine-ntoskrnl, then its C tests run in a fresh
              prefix; `cargo xtask wine-patch 5` runs them five times
+  wine-pnp   cargo-wdm's PnP path under Wine with a C fixture (e2e/wine/pnp-fixture):
+             the root device created and the driver installed through SetupAPI, the
+             client on its device interface, DIF_REMOVE, sc stop, STOPPED, and the
+             driver's PnP sequence checked; `wine-pnp filter` also runs the
+             upper-filter experiment; not run without Wine unless WDM_REQUIRE_TOOLS
 ";
 
 /// Debian packages the tests need: the DDK headers and libclang (the bindings freshness test)
@@ -158,6 +164,7 @@ fn main() -> ExitCode {
         Some("sys") => sys::command(&root),
         Some("e2e") => e2e::command(&root),
         Some("wine-patch") => wine_patch::command(&root, &args[1..]),
+        Some("wine-pnp") => wine_pnp::command(&root, &args[1..]),
         Some("miri") => miri::command(&root, &args[1..]),
         Some("package") => package::command(&root, &args[1..]),
         Some("samples") => samples::command(&root),
