@@ -26,7 +26,9 @@ cargo xtask <command>
              from ntoskrnl.exe/HAL.dll and only names those export
   e2e        run every sample .sys under Wine (installs wine64 and the mingw linker
              with apt if missing) and drive it from a user-mode client; samples
-             importing routines Wine 8 only stubs are reported as not run
+             importing routines Wine 8 only stubs are reported as not run; a PnP
+             sample ([package.metadata.wdm.pnp]) is installed through SetupAPI and
+             removed by DIF_REMOVE; `e2e minimal ioctl` runs those samples only
   test       everything CI runs: installs what is missing (rustup targets and
              components, Debian packages), then rustfmt, clippy -D warnings (host and
              kernel builds), the whole test suite, cargo doc, `samples` (with the Wine
@@ -162,7 +164,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("bindings") => bindings::command(&root),
         Some("sys") => sys::command(&root),
-        Some("e2e") => e2e::command(&root),
+        Some("e2e") => e2e::command(&root, &args[1..]),
         Some("wine-patch") => wine_patch::command(&root, &args[1..]),
         Some("wine-pnp") => wine_pnp::command(&root, &args[1..]),
         Some("miri") => miri::command(&root, &args[1..]),

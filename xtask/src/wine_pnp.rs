@@ -7,7 +7,8 @@
 //! the driver's DbgPrint must show the PnP sequence in order.
 //!
 //! `filter` also runs the upper-filter experiment (e2e/wine/README.md, "PnP drivers"): the
-//! fixture built as an upper filter, asked for in the three ways a real system accepts.
+//! fixture built as an upper filter, asked for in the three ways a real system accepts (and
+//! once more with the filter's service already running).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -110,9 +111,11 @@ fn in_order(lines: &[String], events: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-/// The fixture end to end in `prefix` (made by the caller; the client copied in here):
-/// returns the summary with the measured timings.
-pub fn run_fixture(root: &Path, prefix: &Prefix) -> Result<String, String> {
+/// The fixture end to end in `prefix` (made by the caller): returns the summary with the
+/// measured timings. The client is the fixture's C one (copied in here), or with `rust_client`
+/// (its Windows path in the prefix) the e2e client's `wdmpnp` case, which finds the device
+/// with `e2e/client/src/pnp.rs`.
+pub fn run_fixture(root: &Path, prefix: &Prefix, rust_client: Option<&str>) -> Result<String, String> {
     let (driver, _, client) = build_fixture(root)?;
     let installer = cargo_wdm::pnp::installer(&cache(root))?;
     let bin = prefix.drive_c().join(NAME);
@@ -124,7 +127,10 @@ pub fn run_fixture(root: &Path, prefix: &Prefix) -> Result<String, String> {
         if let Some(path) = &installed.interface_path {
             println!("    interface {path}");
         }
-        prefix.wine(Duration::from_secs(60), &[r"C:\wdmpnp\wdmpnp.exe"])
+        match rust_client {
+            None => prefix.wine(Duration::from_secs(60), &[r"C:\wdmpnp\wdmpnp.exe"]),
+            Some(exe) => prefix.wine(Duration::from_secs(60), &[exe, NAME]),
+        }
     });
     let timings = run.timings();
     let installed = run.installed?;
@@ -197,13 +203,17 @@ fn filter_experiment(root: &Path) -> Result<(), String> {
         r"HKLM\System\CurrentControlSet\Control\Class\{}",
         cargo_wdm::pnp::SYSTEM_CLASS_GUID
     );
-    let ways: [(&str, &str); 3] = [
+    let ways: [(&str, &str); 4] = [
         ("SPDRP_UPPERFILTERS set on the device before the install", "property"),
         (
             "UpperFilters in the INF's [WdmInstall.HW] AddReg (the hardware key)",
             "hw",
         ),
         ("UpperFilters on the System class key", "class"),
+        (
+            "SPDRP_UPPERFILTERS, and the filter's service started (sc start) before the install",
+            "started",
+        ),
     ];
     for (what, way) in ways {
         println!("\nwine-pnp filter: {what}");
@@ -238,8 +248,36 @@ fn filter_experiment(root: &Path) -> Result<(), String> {
             );
         }
         let mut args = vec!["install", r"C:\wdm-pnp\wdmpnp.inf", HARDWARE_ID];
-        if way == "property" {
+        if way == "property" || way == "started" {
             args.push(FILTER);
+        }
+        if way == "started" {
+            let out = prefix.wine(
+                Duration::from_secs(60),
+                &[
+                    "sc",
+                    "create",
+                    FILTER,
+                    "type=",
+                    "kernel",
+                    "start=",
+                    "demand",
+                    "binPath=",
+                    r"C:\windows\system32\drivers\wdmpnpflt.sys",
+                ],
+            )?;
+            println!(
+                "    sc create {FILTER}: {}",
+                String::from_utf8_lossy(&out.stdout).trim()
+            );
+            let out = prefix.wine(Duration::from_secs(60), &["sc", "start", FILTER])?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            println!(
+                "    sc start {FILTER}: {}",
+                text.lines()
+                    .find(|l| l.contains("STATE"))
+                    .map_or(text.trim(), str::trim)
+            );
         }
         println!("    {}", prefix.pnp_install(&args).unwrap_or_else(|e| e));
         let run = prefix.wine(Duration::from_secs(60), &[r"C:\wdm-pnp\wdmpnp.exe"])?;
@@ -248,7 +286,12 @@ fn filter_experiment(root: &Path) -> Result<(), String> {
             String::from_utf8_lossy(&run.stdout).lines().last().unwrap_or("").trim()
         );
         let enum_key = r"HKLM\System\CurrentControlSet\Enum\ROOT\WDMPNP\0000";
-        for (key, label) in [(enum_key, "device key"), (class_key.as_str(), "class key")] {
+        let parameters = format!(r"{enum_key}\Device Parameters");
+        for (key, label) in [
+            (enum_key, "device key"),
+            (parameters.as_str(), "device key's Device Parameters"),
+            (class_key.as_str(), "class key"),
+        ] {
             let q = prefix.wine(Duration::from_secs(60), &["reg", "query", key, "/v", "UpperFilters"])?;
             let text = String::from_utf8_lossy(&q.stdout);
             let value = text.lines().find(|l| l.contains("UpperFilters")).map(str::trim);
@@ -304,7 +347,7 @@ pub fn command(root: &Path, args: &[String]) -> Result<(), String> {
     );
     let prefix = Prefix::create(&root.join("target/e2e"), None)?;
     let made = started.elapsed().as_secs_f64();
-    let result = run_fixture(root, &prefix);
+    let result = run_fixture(root, &prefix, None);
     drop(prefix);
     match &result {
         Ok(summary) => println!(
