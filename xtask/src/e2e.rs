@@ -310,6 +310,7 @@ fn run_one(root: &Path, prefix: &Prefix, b: &Built) -> Outcome {
             let run = client();
             (run, prefix.stop_service(&b.name), "unloaded")
         }
+        Some(pnp) if pnp.upper_filter => return Outcome::NotRun(cargo_wdm::pnp::WINE_NO_FILTERS.into()),
         Some(pnp) => {
             let installer = match cargo_wdm::pnp::installer(&crate::wine_pnp::cache(root)) {
                 Ok(i) => i,

@@ -35,6 +35,7 @@ pub fn fixture_pnp() -> Pnp {
         hardware_id: HARDWARE_ID.into(),
         interface: Some(INTERFACE.into()),
         inf: None,
+        upper_filter: false,
     }
 }
 

@@ -346,6 +346,9 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
             step(&format!("stopping {} (the driver unloads)", driver.name));
             (run, prefix.stop_service(&driver.name), "the driver unloaded")
         }
+        Some(decl) if decl.upper_filter => {
+            return Err(format!("{} is an upper filter: {}", driver.name, pnp::WINE_NO_FILTERS));
+        }
         Some(decl) => {
             step(&format!(
                 "installing {} on a root device ({}) through SetupAPI",

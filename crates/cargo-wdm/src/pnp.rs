@@ -8,7 +8,11 @@
 //! hardware-id = 'root\wdmtoaster'                        # the root device's hardware ID
 //! interface = "{8f4c3b1e-2d7a-4e59-a1c6-5b0e9d2f7a31}"   # optional: the interface class it registers
 //! inf = "toaster.inf"                                    # optional: its own INF, else one is written
+//! upper-filter = true                                    # optional: the driver is an upper filter
 //! ```
+//!
+//! An upper filter cannot run under Wine 8 ([`WINE_NO_FILTERS`]): `cargo wdm run` stops with
+//! that reason and `cargo xtask e2e` reports the sample as not run.
 //!
 //! Then `cargo wdm run` (and `cargo xtask e2e` for the repository's samples) does, through
 //! [`Prefix::run_pnp`]:
@@ -58,7 +62,16 @@ pub struct Pnp {
     pub interface: Option<String>,
     /// The crate's own INF, relative to the crate; when unset, [`inf`] writes one.
     pub inf: Option<PathBuf>,
+    /// The driver is an upper filter on that device, not its function driver.
+    pub upper_filter: bool,
 }
+
+/// Why an upper filter driver cannot run under Wine 8 (measured with `cargo xtask wine-pnp
+/// filter`; e2e/wine/README.md, "PnP drivers").
+pub const WINE_NO_FILTERS: &str = "Wine 8 loads no filter drivers: its PnP manager (dlls/ntoskrnl.exe/pnp.c, \
+    load_function_driver) calls AddDevice of the device's Service only and never reads UpperFilters \
+    (tried: SPDRP_UPPERFILTERS before the install, UpperFilters in the INF's .HW AddReg, the class key's \
+    UpperFilters, and the filter's service already running: its AddDevice was never called)";
 
 impl Pnp {
     /// The declaration in a `Cargo.toml`, if it has one.
@@ -95,12 +108,18 @@ impl Pnp {
         };
         if let Some(unknown) = table
             .keys()
-            .find(|k| !["hardware-id", "interface", "inf"].contains(&k.as_str()))
+            .find(|k| !["hardware-id", "interface", "inf", "upper-filter"].contains(&k.as_str()))
         {
             return Err(format!(
-                "[package.metadata.wdm.pnp]: unknown key {unknown} (hardware-id, interface, inf)"
+                "[package.metadata.wdm.pnp]: unknown key {unknown} (hardware-id, interface, inf, upper-filter)"
             ));
         }
+        let upper_filter = match table.get("upper-filter") {
+            None => false,
+            Some(v) => v
+                .as_bool()
+                .ok_or("[package.metadata.wdm.pnp] upper-filter must be true or false")?,
+        };
         let hardware_id = text("hardware-id")?
             .filter(|h| !h.is_empty())
             .ok_or("[package.metadata.wdm.pnp] needs hardware-id, e.g. hardware-id = 'root\\wdmtoaster'")?;
@@ -118,6 +137,7 @@ impl Pnp {
             hardware_id,
             interface,
             inf: text("inf")?.map(PathBuf::from),
+            upper_filter,
         }))
     }
 
@@ -413,7 +433,11 @@ impl Prefix {
         pnp: &Pnp,
         client: impl FnOnce(&Installed) -> T,
     ) -> Run<T> {
-        let installed = self.install_pnp(installer, sys, name, pnp);
+        let installed = if pnp.upper_filter {
+            Err(WINE_NO_FILTERS.to_owned())
+        } else {
+            self.install_pnp(installer, sys, name, pnp)
+        };
         let Ok(done) = &installed else {
             return Run {
                 installed,
@@ -487,13 +511,17 @@ mod tests {
                 hardware_id: r"root\wdmtoaster".into(),
                 interface: Some("{8f4c3b1e-2d7a-4e59-a1c6-5b0e9d2f7a31}".into()),
                 inf: Some("toaster.inf".into()),
+                upper_filter: false,
             }
         );
+        let filter = Pnp::from_manifest("[package.metadata.wdm.pnp]\nhardware-id = 'root\\x'\nupper-filter = true\n");
+        assert!(filter.unwrap().unwrap().upper_filter);
         for bad in [
             "[package.metadata.wdm]\npnp = true\n",
             "[package.metadata.wdm.pnp]\nhardware-id = ''\n",
             "[package.metadata.wdm.pnp]\nhardware-id = 'root\\x'\ninterface = 'nope'\n",
             "[package.metadata.wdm.pnp]\nhardware-id = 'root\\x'\nhardwareid = 'typo'\n",
+            "[package.metadata.wdm.pnp]\nhardware-id = 'root\\x'\nupper-filter = 'yes'\n",
         ] {
             assert!(Pnp::from_manifest(bad).is_err(), "{bad}");
         }
