@@ -157,6 +157,31 @@ pub fn run_fixture(root: &Path, prefix: &Prefix, rust_client: Option<&str>) -> R
     let removed = removed?;
     in_order(&log, SEQUENCE)?;
     let _ = (installed, removed);
+    // The installer's failures: one line with the step and the Win32 error, a non-zero exit.
+    for (args, expect) in [
+        (
+            &["remove", HARDWARE_ID][..],
+            "pnp-install: FAIL remove: no device lists the hardware ID",
+        ),
+        (
+            &["install", r"C:\wdm-pnp\missing.inf", HARDWARE_ID][..],
+            "pnp-install: FAIL SetupDiGetINFClassW: error ",
+        ),
+        (
+            &["find", "not-a-guid"][..],
+            "pnp-install: FAIL find: not-a-guid is not a GUID",
+        ),
+    ] {
+        match prefix.pnp_install(args) {
+            Err(line) if line.starts_with(expect) => println!("    pnp-install {}: {line}", args.join(" ")),
+            other => {
+                return Err(format!(
+                    "pnp-install {}: expected `{expect}...`, got {other:?}",
+                    args.join(" ")
+                ));
+            }
+        }
+    }
     Ok(format!("{summary}, {}; {timings}", cargo_wdm::pnp::SUMMARY))
 }
 
@@ -174,6 +199,16 @@ fn unavailable() -> Option<String> {
 /// Whether a missing tool is a failure: `cargo xtask test` (e2e's REQUIRE) or WDM_REQUIRE_TOOLS.
 fn required() -> bool {
     crate::e2e::REQUIRE.load(std::sync::atomic::Ordering::Relaxed) || std::env::var_os("WDM_REQUIRE_TOOLS").is_some()
+}
+
+/// What to do when the run cannot happen (`why`): print "not run", or fail when the tools are
+/// required.
+fn skip(why: Option<String>, required: bool) -> Result<Option<String>, String> {
+    match why {
+        None => Ok(None),
+        Some(why) if required => Err(format!("wine-pnp: {why} (WDM_REQUIRE_TOOLS requires the Wine runs)")),
+        Some(why) => Ok(Some(format!("wine-pnp: not run: {why}"))),
+    }
 }
 
 /// The upper-filter experiment: the fixture installed three times, each in a fresh prefix,
@@ -334,11 +369,8 @@ pub fn command(root: &Path, args: &[String]) -> Result<(), String> {
         [a] if a == "filter" => true,
         _ => return Err("wine-pnp: the only argument is `filter` (the upper-filter experiment)".into()),
     };
-    if let Some(why) = unavailable() {
-        if required() {
-            return Err(format!("wine-pnp: {why} (WDM_REQUIRE_TOOLS requires the Wine runs)"));
-        }
-        println!("wine-pnp: not run: {why}");
+    if let Some(line) = skip(unavailable(), required())? {
+        println!("{line}");
         return Ok(());
     }
     let started = Instant::now();
@@ -367,6 +399,17 @@ pub fn command(root: &Path, args: &[String]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_wine_it_is_not_run_unless_required() {
+        let why = || Some("/usr/lib/wine/wine64 is missing".to_owned());
+        assert_eq!(skip(None, true), Ok(None));
+        assert_eq!(
+            skip(why(), false),
+            Ok(Some("wine-pnp: not run: /usr/lib/wine/wine64 is missing".into()))
+        );
+        assert!(skip(why(), true).unwrap_err().contains("WDM_REQUIRE_TOOLS"));
+    }
 
     #[test]
     fn the_sequence_check_wants_every_event_in_order() {
