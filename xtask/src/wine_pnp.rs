@@ -171,6 +171,16 @@ pub fn run_fixture(root: &Path, prefix: &Prefix, rust_client: Option<&str>) -> R
             &["find", "not-a-guid"][..],
             "pnp-install: FAIL find: not-a-guid is not a GUID",
         ),
+        // The INF has no model for this ID (Wine's UpdateDriverForPlugAndPlayDevicesW still
+        // returns TRUE): the installer says so, and the device made for it is removed again.
+        (
+            &["install", r"C:\wdm-pnp\wdmpnp.inf", r"root\nomodel"][..],
+            "pnp-install: FAIL UpdateDriverForPlugAndPlayDevicesW installed no driver",
+        ),
+        (
+            &["remove", r"root\nomodel"][..],
+            "pnp-install: FAIL remove: no device lists the hardware ID",
+        ),
     ] {
         match prefix.pnp_install(args) {
             Err(line) if line.starts_with(expect) => println!("    pnp-install {}: {line}", args.join(" ")),

@@ -9,7 +9,8 @@
  *       INF's class, registers it (DIF_REGISTERDEVICE), sets its hardware ID (and, when given,
  *       its UpperFilters), then installs the INF's driver on it
  *       (UpdateDriverForPlugAndPlayDevicesW, INSTALLFLAG_FORCE), which starts the service:
- *       AddDevice and START_DEVICE have run when it returns.
+ *       AddDevice and START_DEVICE have run when it returns. On a failure after the device
+ *       was registered, the device is removed again.
  *   pnp-install remove <hardware-id>
  *       DIF_REMOVE on every device listing that hardware ID (Wine and Windows send
  *       SURPRISE_REMOVAL or QUERY_REMOVE, then REMOVE_DEVICE).
@@ -36,6 +37,16 @@ static int fail(const char *step)
     DWORD e = GetLastError();
     printf("pnp-install: FAIL %s: error %lu (0x%08lx)\n", step, e, e);
     return 1;
+}
+
+/* fail(), after removing the device registered so far: no half-installed device stays. */
+static int undo(HDEVINFO set, SP_DEVINFO_DATA *dev, const char *step)
+{
+    DWORD e = GetLastError();
+    SetupDiCallClassInstaller(DIF_REMOVE, set, dev);
+    SetupDiDestroyDeviceInfoList(set);
+    SetLastError(e);
+    return fail(step);
 }
 
 /* The hardware ID as a REG_MULTI_SZ (one string, two terminating NULs). */
@@ -74,19 +85,31 @@ static int install(const WCHAR *inf_arg, const WCHAR *hwid, const WCHAR *filter)
     if (!SetupDiCallClassInstaller(DIF_REGISTERDEVICE, set, &dev)) return fail("DIF_REGISTERDEVICE");
     ids = multi_sz(hwid, &bytes);
     if (!SetupDiSetDeviceRegistryPropertyW(set, &dev, SPDRP_HARDWAREID, (BYTE *)ids, bytes))
-        return fail("SetupDiSetDeviceRegistryPropertyW(SPDRP_HARDWAREID)");
+        return undo(set, &dev, "SetupDiSetDeviceRegistryPropertyW(SPDRP_HARDWAREID)");
     free(ids);
     if (filter) {
         ids = multi_sz(filter, &bytes);
         if (!SetupDiSetDeviceRegistryPropertyW(set, &dev, SPDRP_UPPERFILTERS, (BYTE *)ids, bytes))
-            return fail("SetupDiSetDeviceRegistryPropertyW(SPDRP_UPPERFILTERS)");
+            return undo(set, &dev, "SetupDiSetDeviceRegistryPropertyW(SPDRP_UPPERFILTERS)");
         free(ids);
     }
-    if (!UpdateDriverForPlugAndPlayDevicesW(NULL, hwid, inf, INSTALLFLAG_FORCE, &reboot)) {
-        DWORD e = GetLastError();
-        SetupDiCallClassInstaller(DIF_REMOVE, set, &dev); /* leave no half-installed device */
-        SetLastError(e);
-        return fail("UpdateDriverForPlugAndPlayDevicesW");
+    if (!UpdateDriverForPlugAndPlayDevicesW(NULL, hwid, inf, INSTALLFLAG_FORCE, &reboot))
+        return undo(set, &dev, "UpdateDriverForPlugAndPlayDevicesW");
+    /* Wine 8 returns TRUE when the INF has no model for the ID, having installed nothing: the
+     * device must now have a service (what Wine's PnP manager loads). */
+    {
+        WCHAR service[256] = {0};
+        SP_DEVINFO_DATA now = {.cbSize = sizeof(now)};
+        HDEVINFO fresh = SetupDiCreateDeviceInfoList(&class_guid, NULL);
+        BOOL has = fresh != INVALID_HANDLE_VALUE && SetupDiOpenDeviceInfoW(fresh, instance, NULL, 0, &now)
+                   && SetupDiGetDeviceRegistryPropertyW(fresh, &now, SPDRP_SERVICE, NULL, (BYTE *)service,
+                                                        sizeof(service) - sizeof(WCHAR), NULL);
+        if (fresh != INVALID_HANDLE_VALUE) SetupDiDestroyDeviceInfoList(fresh);
+        if (!has) {
+            SetLastError(ERROR_NO_DRIVER_SELECTED);
+            return undo(set, &dev, "UpdateDriverForPlugAndPlayDevicesW installed no driver (no model for the "
+                                   "hardware ID in the INF?)");
+        }
     }
     SetupDiDestroyDeviceInfoList(set);
     printf("pnp-install: ok installed %ls as %ls (class %ls%s) in %llu ms\n", hwid, instance, class_name,
