@@ -5,7 +5,9 @@
 //! (`e2e/client`, `x86_64-pc-windows-gnu`) and the `bcryptprimitives.dll` shim its standard
 //! library needs under Wine 8; make a fresh prefix with a persistent wineserver; then for each
 //! sample install the `.sys` as a kernel service, start it, run the client under a timeout, and
-//! stop it. A sample whose image imports a routine Wine 8 only stubs is not run, and the table
+//! stop it. A PnP sample (`[package.metadata.wdm.pnp]`) is instead installed on a root device
+//! through SetupAPI and removed by DIF_REMOVE before the stop (`cargo_wdm::pnp`, shared with
+//! `cargo wdm run`); the C fixture of `cargo xtask wine-pnp` runs last in the stock prefix. A sample whose image imports a routine Wine 8 only stubs is not run, and the table
 //! says which routines.
 
 use std::path::{Path, PathBuf};
