@@ -5,13 +5,16 @@
 //! (`e2e/client`, `x86_64-pc-windows-gnu`) and the `bcryptprimitives.dll` shim its standard
 //! library needs under Wine 8; make a fresh prefix with a persistent wineserver; then for each
 //! sample install the `.sys` as a kernel service, start it, run the client under a timeout, and
-//! stop it. A sample whose image imports a routine Wine 8 only stubs is not run, and the table
+//! stop it. A PnP sample (`[package.metadata.wdm.pnp]`) is instead installed on a root device
+//! through SetupAPI and removed by DIF_REMOVE before the stop (`cargo_wdm::pnp`, shared with
+//! `cargo wdm run`); the C fixture of `cargo xtask wine-pnp` runs last in the stock prefix. A sample whose image imports a routine Wine 8 only stubs is not run, and the table
 //! says which routines.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use cargo_wdm::pnp::Pnp;
 use cargo_wdm::wine::{NOT_PATCHED, Prefix, WINE, WINE_STUBS};
 
 use crate::sys::Built;
@@ -228,7 +231,23 @@ pub fn run(root: &Path, built: &[Built]) -> Vec<Run> {
             loader,
         });
     }
-    drop(stock_prefix);
+    // cargo-wdm's PnP installer with the C fixture (e2e/wine/pnp-fixture), in the stock prefix.
+    println!("e2e: the PnP installer with its C fixture (cargo xtask wine-pnp)");
+    let made = match stock_prefix.take() {
+        Some(p) => Ok(p),
+        None => Prefix::create(&root.join("target/e2e"), None).and_then(|p| install_client(&p, &client).map(|()| p)),
+    };
+    let rust_client = Some(r"C:\e2e\wdm-e2e-client.exe");
+    let outcome = match made.and_then(|p| crate::wine_pnp::run_fixture(root, &p, rust_client)) {
+        Ok(summary) => Outcome::Passed(summary),
+        Err(e) => Outcome::Failed(e),
+    };
+    println!("e2e: pnp fixture: {}", outcome.cell());
+    results.push(Run {
+        name: "pnp fixture".into(),
+        outcome,
+        loader: stock.clone(),
+    });
     drop(patched_prefix);
     if let Some(Ok(p)) = &patched {
         println!("e2e: the patch's own tests (e2e/wine/tests) under {patched_name}");
@@ -271,16 +290,46 @@ fn simulator_transcript(root: &Path, name: &str) -> Result<String, String> {
     }
 }
 
+/// Runs the client against one sample: a legacy driver installed as a kernel service (`sc
+/// create`, `sc start`), a PnP one (`[package.metadata.wdm.pnp]` in its Cargo.toml) on a root
+/// device through SetupAPI and removed by DIF_REMOVE (`cargo_wdm::pnp`, what `cargo wdm run`
+/// does too); either way the service must then stop.
 fn run_one(root: &Path, prefix: &Prefix, b: &Built) -> Outcome {
-    let drivers = prefix.drive_c().join("windows/system32/drivers");
-    if let Err(e) = std::fs::copy(&b.path, drivers.join(format!("{}.sys", b.name))) {
-        return Outcome::Failed(format!("copying the image: {e}"));
-    }
-    if let Err(e) = prefix.start_service(&b.name) {
-        return Outcome::Failed(e);
-    }
-    let run = prefix.wine(Duration::from_secs(90), &[r"C:\e2e\wdm-e2e-client.exe", &b.name]);
-    let stop = prefix.stop_service(&b.name);
+    let pnp = match Pnp::of_crate(&root.join("samples").join(&b.name)) {
+        Ok(p) => p,
+        Err(e) => return Outcome::Failed(e),
+    };
+    let client = || prefix.wine(Duration::from_secs(90), &[r"C:\e2e\wdm-e2e-client.exe", &b.name]);
+    let (run, stop, unloaded) = match &pnp {
+        None => {
+            let drivers = prefix.drive_c().join("windows/system32/drivers");
+            if let Err(e) = std::fs::copy(&b.path, drivers.join(format!("{}.sys", b.name))) {
+                return Outcome::Failed(format!("copying the image: {e}"));
+            }
+            if let Err(e) = prefix.start_service(&b.name) {
+                return Outcome::Failed(e);
+            }
+            let run = client();
+            (run, prefix.stop_service(&b.name), "unloaded")
+        }
+        Some(pnp) if pnp.upper_filter => return Outcome::NotRun(cargo_wdm::pnp::WINE_NO_FILTERS.into()),
+        Some(pnp) => {
+            let installer = match cargo_wdm::pnp::installer(&crate::wine_pnp::cache(root)) {
+                Ok(i) => i,
+                Err(e) => return Outcome::Failed(e),
+            };
+            let run = prefix.run_pnp(&installer, &b.path, &b.name, pnp, |installed| {
+                println!("    {}", installed.line);
+                client()
+            });
+            println!("    {}", run.timings());
+            let (Some(out), Some(removed)) = (run.client, run.removed) else {
+                let e = run.installed.err().unwrap_or_default();
+                return Outcome::Failed(format!("installing through SetupAPI: {e}"));
+            };
+            (out, removed.map(drop), cargo_wdm::pnp::SUMMARY)
+        }
+    };
     let out = match run {
         Ok(o) => o,
         Err(e) => return Outcome::Failed(e),
@@ -307,7 +356,7 @@ fn run_one(root: &Path, prefix: &Prefix, b: &Built) -> Outcome {
     }
     // A sample with a scenario: the transcript under Wine must be the simulator's, line for line.
     if wdm_e2e_scenario::by_name(&b.name).is_none() {
-        return Outcome::Passed(format!("{summary}, unloaded"));
+        return Outcome::Passed(format!("{summary}, {unloaded}"));
     }
     let Some(wine) = transcript(&stdout) else {
         return Outcome::Failed("the client printed no transcript".into());
@@ -316,7 +365,7 @@ fn run_one(root: &Path, prefix: &Prefix, b: &Built) -> Outcome {
         Err(e) => Outcome::Failed(e),
         Ok(sim) => match wdm_e2e_scenario::first_difference(&sim, &wine) {
             None => Outcome::Passed(format!(
-                "{summary}, unloaded; transcript = simulator's, {} lines",
+                "{summary}, {unloaded}; transcript = simulator's, {} lines",
                 wine.lines().count()
             )),
             Some(diff) => Outcome::Failed(format!("Wine and the simulator differ: {diff}")),
@@ -324,9 +373,15 @@ fn run_one(root: &Path, prefix: &Prefix, b: &Built) -> Outcome {
     }
 }
 
-/// `cargo xtask e2e`.
-pub fn command(root: &Path) -> Result<(), String> {
-    let names = crate::sys::samples(root)?;
+/// `cargo xtask e2e [SAMPLE...]`: every sample, or the ones named.
+pub fn command(root: &Path, only: &[String]) -> Result<(), String> {
+    let mut names = crate::sys::samples(root)?;
+    if let Some(unknown) = only.iter().find(|n| !names.contains(n)) {
+        return Err(format!("e2e: no sample {unknown} (samples: {})", names.join(", ")));
+    }
+    if !only.is_empty() {
+        names.retain(|n| only.contains(n));
+    }
     let built = crate::sys::build(root, &names)?;
     let results = run(root, &built);
     println!("\n{:<22} {:<31} result", "sample", "loader");

@@ -8,6 +8,7 @@ mod package;
 mod samples;
 mod sys;
 mod wine_patch;
+mod wine_pnp;
 mod zero_cost;
 
 use std::path::{Path, PathBuf};
@@ -25,7 +26,9 @@ cargo xtask <command>
              from ntoskrnl.exe/HAL.dll and only names those export
   e2e        run every sample .sys under Wine (installs wine64 and the mingw linker
              with apt if missing) and drive it from a user-mode client; samples
-             importing routines Wine 8 only stubs are reported as not run
+             importing routines Wine 8 only stubs are reported as not run; a PnP
+             sample ([package.metadata.wdm.pnp]) is installed through SetupAPI and
+             removed by DIF_REMOVE; `e2e minimal ioctl` runs those samples only
   test       everything CI runs: installs what is missing (rustup targets and
              components, Debian packages), then rustfmt, clippy -D warnings (host and
              kernel builds), the whole test suite, cargo doc, `samples` (with the Wine
@@ -50,6 +53,11 @@ cargo xtask <command>
              IoCsq; e2e/wine): built from Debian's source of the installed wine64
              and cached in target/wine-ntoskrnl, then its C tests run in a fresh
              prefix; `cargo xtask wine-patch 5` runs them five times
+  wine-pnp   cargo-wdm's PnP path under Wine with a C fixture (e2e/wine/pnp-fixture):
+             the root device created and the driver installed through SetupAPI, the
+             client on its device interface, DIF_REMOVE, sc stop, STOPPED, and the
+             driver's PnP sequence checked; `wine-pnp filter` also runs the
+             upper-filter experiment; not run without Wine unless WDM_REQUIRE_TOOLS
 ";
 
 /// Debian packages the tests need: the DDK headers and libclang (the bindings freshness test)
@@ -156,8 +164,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("bindings") => bindings::command(&root),
         Some("sys") => sys::command(&root),
-        Some("e2e") => e2e::command(&root),
+        Some("e2e") => e2e::command(&root, &args[1..]),
         Some("wine-patch") => wine_patch::command(&root, &args[1..]),
+        Some("wine-pnp") => wine_pnp::command(&root, &args[1..]),
         Some("miri") => miri::command(&root, &args[1..]),
         Some("package") => package::command(&root, &args[1..]),
         Some("samples") => samples::command(&root),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use cargo_wdm::{image, sys, tools, wine, wine_patch};
+use cargo_wdm::{image, pnp, sys, tools, wine, wine_patch};
 
 const HELP: &str = "\
 cargo wdm <command>
@@ -34,7 +34,11 @@ cargo wdm <command>
                         the client's output and the driver's DbgPrint, ends with a verdict.
                         Installs wine64 and the mingw linker with apt when root; a driver that
                         imports StartIo or IoCsq routines runs on Wine with the wdm ntoskrnl
-                        patch (built from Debian's source once, then cached)
+                        patch (built from Debian's source once, then cached). A PnP driver
+                        ([package.metadata.wdm.pnp] hardware-id = 'root\\name' in its
+                        Cargo.toml) is installed on a root device through SetupAPI instead,
+                        the client run (it finds the device by its interface), the device
+                        removed (DIF_REMOVE) and the service stopped
 ";
 
 /// Prints a step's progress line (bold on a terminal).
@@ -319,22 +323,69 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
         .into_owned();
     std::fs::copy(&exe, bin.join(&name)).map_err(|e| format!("{}: {e}", exe.display()))?;
     wine::build_shim(&bin.join("bcryptprimitives.dll"))?;
-    step(&format!(
-        "installing {} as a kernel service and starting it",
-        driver.name
-    ));
-    prefix.install_driver(&driver.path, &driver.name)?;
-    step(&format!("running the client {name}"));
     let program = format!(r"C:\wdm\{name}");
     let mut command: Vec<&str> = vec![&program];
     command.extend(client_args.iter().map(String::as_str));
-    let run = prefix.wine(Duration::from_secs(120), &command)?;
-    let stdout = String::from_utf8_lossy(&run.stdout).replace("\r\n", "\n");
-    for line in stdout.lines() {
-        println!("  | {line}");
-    }
-    step(&format!("stopping {} (the driver unloads)", driver.name));
-    let stopped = prefix.stop_service(&driver.name);
+    let client = || {
+        step(&format!("running the client {name}"));
+        let run = prefix.wine(Duration::from_secs(120), &command)?;
+        let stdout = String::from_utf8_lossy(&run.stdout).replace("\r\n", "\n");
+        for line in stdout.lines() {
+            println!("  | {line}");
+        }
+        Ok::<_, String>(run)
+    };
+    let (run, stopped, how) = match pnp::Pnp::of_crate(&c.dir)? {
+        None => {
+            step(&format!(
+                "installing {} as a kernel service and starting it",
+                driver.name
+            ));
+            prefix.install_driver(&driver.path, &driver.name)?;
+            let run = client()?;
+            step(&format!("stopping {} (the driver unloads)", driver.name));
+            (run, prefix.stop_service(&driver.name), "the driver unloaded")
+        }
+        Some(decl) if decl.upper_filter => {
+            return Err(format!("{} is an upper filter: {}", driver.name, pnp::WINE_NO_FILTERS));
+        }
+        Some(decl) => {
+            step(&format!(
+                "installing {} on a root device ({}) through SetupAPI",
+                driver.name, decl.hardware_id
+            ));
+            let installer = pnp::installer(&cache_dir(&c.workspace))?;
+            let run = prefix.run_pnp(&installer, &driver.path, &driver.name, &decl, |installed| {
+                println!("  {}", installed.line);
+                if let Some(path) = &installed.interface_path {
+                    println!("  interface {path}");
+                }
+                let run = client();
+                step(&format!(
+                    "removing the device (DIF_REMOVE: SURPRISE_REMOVAL, REMOVE_DEVICE), stopping {}",
+                    driver.name
+                ));
+                run
+            });
+            let timings = run.timings();
+            let (Some(out), Some(removed)) = (run.client, run.removed) else {
+                let e = run.installed.err().unwrap_or_default();
+                return Err(format!(
+                    "installing through SetupAPI failed: {e}; see {}",
+                    prefix.log.display()
+                ));
+            };
+            if let Ok(r) = &removed {
+                println!("  {}", r.line);
+            }
+            println!("  {timings}");
+            (
+                out?,
+                removed.map(drop),
+                "the device was removed and the driver unloaded",
+            )
+        }
+    };
     println!("the driver's DbgPrint output:");
     for line in prefix.debug_output() {
         println!("  > {line}");
@@ -344,7 +395,7 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
         (Some(0), Ok(())) => {
             verdict(
                 true,
-                &format!("PASSED under {loader}: the client exited 0 and the driver unloaded ({seconds:.0} s)"),
+                &format!("PASSED under {loader}: the client exited 0 and {how} ({seconds:.0} s)"),
             );
             Ok(())
         }
@@ -353,7 +404,7 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
             prefix.log.display()
         )),
         (code, Ok(())) => Err(format!("the client exited with {code:?}; see its output above")),
-        (_, Err(e)) => Err(format!("the driver did not unload: {e}")),
+        (_, Err(e)) => Err(format!("the driver did not unload ({how} was expected): {e}")),
     }
 }
 

@@ -12,6 +12,8 @@ fn main() {
 }
 
 #[cfg(windows)]
+mod pnp;
+#[cfg(windows)]
 mod scenario;
 
 #[cfg(windows)]
@@ -233,8 +235,9 @@ pub(crate) mod win {
             "csq" => csq(&mut c),
             "cancel" => cancel(&mut c),
             "startio" => startio(&mut c),
+            "wdmpnp" => wdmpnp(&mut c),
             _ => {
-                eprintln!("usage: wdm-e2e-client minimal|event|ioctl|csq|cancel|startio");
+                eprintln!("usage: wdm-e2e-client minimal|event|ioctl|csq|cancel|startio|wdmpnp");
                 return 2;
             }
         }
@@ -250,6 +253,29 @@ pub(crate) mod win {
             format!("error {:?}", d.as_ref().err()),
         );
         d.ok()
+    }
+
+    /// The PnP fixture (e2e/wine/pnp-fixture, installed through SetupAPI): found by its
+    /// interface class with `crate::pnp`, then one IOCTL.
+    fn wdmpnp(c: &mut Checks) {
+        const INTERFACE: windows_sys::core::GUID =
+            windows_sys::core::GUID::from_u128(0x8f4c3b1e_2d7a_4e59_a1c6_5b0e9d2f7a31);
+        let path = crate::pnp::wait_interface_path(&INTERFACE, Duration::from_secs(5));
+        c.check(
+            "the fixture's interface is present (SetupDiGetClassDevs, SetupDiGetDeviceInterfaceDetailW)",
+            path.is_ok(),
+            format!("error {:?}", path.as_ref().err()),
+        );
+        let Ok(path) = path else { return };
+        println!("     {path}");
+        let Some(d) = open(c, &path) else { return };
+        let echo = ctl_code(0x22, 0x900, 0, 0);
+        let r = d.call(Kind::Ioctl(echo), &0x1234u32.to_le_bytes(), 4);
+        c.check(
+            "IOCTL_WDMPNP_ECHO returns the input xor the key",
+            r == Ok((0x1234u32 ^ 0x5A5A_0000).to_le_bytes().to_vec()),
+            format!("{r:?}"),
+        );
     }
 
     fn minimal(c: &mut Checks) {
