@@ -20,6 +20,8 @@ use wdm_sim::{Kernel, NodeState};
 const KEEP: u32 = ctl_code(FILE_DEVICE_UNKNOWN, 0x800, Method::Buffered, FILE_ANY_ACCESS);
 /// Pends the request and keeps it for ever.
 const KEEP_FOREVER: u32 = ctl_code(FILE_DEVICE_UNKNOWN, 0x801, Method::Buffered, FILE_ANY_ACCESS);
+/// Pends the request and drops it at DISPATCH_LEVEL (the device's DPC completes it).
+const DROP_AT_DISPATCH: u32 = ctl_code(FILE_DEVICE_UNKNOWN, 0x803, Method::Buffered, FILE_ANY_ACCESS);
 /// Takes a remove-lock guard and stashes it.
 const GUARD: u32 = ctl_code(FILE_DEVICE_UNKNOWN, 0x802, Method::Buffered, FILE_ANY_ACCESS);
 
@@ -61,6 +63,11 @@ impl Keeper {
             Some(KEEP_FOREVER) => {
                 let (pending, pended) = irp.mark_pending();
                 KEPT_FOREVER.lock().unwrap().push(pending);
+                pended.into()
+            }
+            Some(DROP_AT_DISPATCH) => {
+                let (pending, pended) = irp.mark_pending();
+                wdm::at_dispatch(|_| drop(pending));
                 pended.into()
             }
             Some(GUARD) => match irp.acquire_remove_lock(u32::from_le_bytes(*b"test")) {
@@ -307,4 +314,21 @@ fn a_request_kept_for_ever_makes_remove_report_the_hang() {
     // The scenario ended like a bug check: the machine is not reused.
     std::mem::forget(kept);
     std::mem::forget(kernel);
+}
+
+#[test]
+fn a_request_dropped_at_dispatch_level_is_completed_by_the_dpc_and_releases_the_lock() {
+    let kernel = Kernel::new();
+    let (driver, node) = keeper(&kernel);
+    let file = kernel.open_device(&node).unwrap();
+    for _ in 0..20 {
+        assert_eq!(file.ioctl(DROP_AT_DISPATCH, &[], 0).status, Status::CANCELLED.raw());
+    }
+    let last = file.start_ioctl(DROP_AT_DISPATCH, &[], 0);
+    node.surprise_remove();
+    file.close(); // REMOVE: waits for the DPC's completion, flushes the DPC, deletes
+    assert_eq!(last.wait().status, Status::CANCELLED.raw());
+    assert_eq!(node.state(), NodeState::Deleted);
+    driver.unload();
+    kernel.assert_clean();
 }

@@ -497,6 +497,13 @@ pub(crate) unsafe fn teardown<D: PnpDevice>(device: PDEVICE_OBJECT) {
         unsafe { IoDetachDevice(ext.pnp.lower) };
         ext.pnp.lower = core::ptr::null_mut();
     }
+    if crate::dropped::used(device) {
+        // An IRP dropped at DISPATCH_LEVEL is completed by the device's DPC, which releases its
+        // remove lock and then still walks the device's list: it must have returned before the
+        // device goes (as unload does for legacy devices).
+        // SAFETY: no arguments; PASSIVE_LEVEL (REMOVE and unload run there).
+        unsafe { wdm_sys::ntddk::KeFlushQueuedDpcs() };
+    }
     // SAFETY: our device, detached, with nothing using it.
     unsafe { IoDeleteDevice(device) };
 }

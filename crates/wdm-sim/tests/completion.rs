@@ -308,11 +308,7 @@ fn every_rule_has_a_description_and_fatal_ones_a_stop_code() {
         assert!(!rule.title().is_empty());
         if rule.severity() == Severity::Fatal && *rule != Rule::DriverBugCheck {
             // WineStubCalled: Wine kills winedevice.exe; Windows has no such stop.
-<<<<<<< HEAD
-            // RemoveLockWaitHang: Windows hangs in REMOVE; the simulator stops the scenario.
-=======
             // RemoveLockWaitHang: Windows hangs in REMOVE for ever; the simulator stops instead.
->>>>>>> wt-power
             let expected_codeless = [
                 Rule::ForwardCompletedIrp,
                 Rule::CompletedDriverIrp,
