@@ -522,7 +522,9 @@ impl<D> LowerDevice<D> {
         // A PnP device is deleted at REMOVE, and a later device may get its address: a handle
         // kept from the old one must not forward to the old one's lower device.
         // SAFETY: `device` is the live framework device the caller's IRP was sent to.
-        let pnp = unsafe { (*crate::device::header_of(device.cast_mut())).pnp };
+        let header = unsafe { crate::device::header_of(device.cast_mut()) };
+        // SAFETY: as above: its header, written when it was created.
+        let pnp = unsafe { (*header).pnp };
         // SAFETY: a PnP device's header, live with the device.
         pnp.is_null() || core::ptr::eq(unsafe { (*pnp).lower }, self.raw.as_ptr())
     }

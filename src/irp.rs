@@ -551,7 +551,9 @@ pub(crate) unsafe fn status_of(irp: *mut IRP) -> wdm_sys::NTSTATUS {
 /// The device of the current stack location of an IRP the caller owns (raw pointer form).
 pub(crate) fn device_of_raw(irp: *mut IRP) -> *mut wdm_sys::DEVICE_OBJECT {
     // SAFETY: an owned, live IRP (the caller's, passed as a raw pointer).
-    unsafe { (*IoGetCurrentIrpStackLocation(irp)).DeviceObject }
+    let location = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    // SAFETY: as above: its current location is valid while it is owned.
+    unsafe { (*location).DeviceObject }
 }
 
 /// Completes an owned IRP with `status`.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use wdm::pnp::{NewDevice, PnpDevice, RemoveLockGuard, Role};
 use wdm::{
     CompletionRoutine, Dispatch, FILE_ANY_ACCESS, FILE_DEVICE_UNKNOWN, Irp, LowerCompleted, LowerDevice, Method, Next,
-    Outcome, PendingIrp, SpinLock, Status, Unlocked, ctl_code,
+    Outcome, PendingIrp, Status, Unlocked, ctl_code,
 };
 use wdm_sim::explore::{Explorer, Work};
 use wdm_sim::{Kernel, NodeState};
@@ -200,7 +200,7 @@ struct Watched;
 
 impl CompletionRoutine<Watcher> for Watched {
     fn completed<'c>(_: &Watcher, irp: LowerCompleted<'c>, cx: &mut Unlocked) -> Next<'c> {
-        if irp.information() % 2 == 0 {
+        if irp.information().is_multiple_of(2) {
             irp.pass_up()
         } else {
             let status = irp.status();
@@ -330,5 +330,54 @@ fn a_request_dropped_at_dispatch_level_is_completed_by_the_dpc_and_releases_the_
     assert_eq!(last.wait().status, Status::CANCELLED.raw());
     assert_eq!(node.state(), NodeState::Deleted);
     driver.unload();
+    kernel.assert_clean();
+}
+
+#[test]
+fn a_filter_takes_the_flags_type_and_characteristics_of_the_device_below() {
+    let kernel = Kernel::new();
+    let toaster = kernel.load("toaster", wdm::pnp::entry::<toaster::Toaster>).unwrap();
+    let watcher = kernel.load("watcher", wdm::pnp::entry::<Watcher>).unwrap();
+    let node = kernel.add_root_device(toaster::HARDWARE_ID);
+    assert_eq!(node.add_driver(&toaster), 0);
+    assert_eq!(node.add_driver(&watcher), 0);
+    let (pdo, fdo, filter) = (node.pdo(), node.stack()[0], node.stack()[1]);
+    let read = |d: *mut wdm_sys::DEVICE_OBJECT| {
+        // SAFETY: a live device of the stack; plain fields read.
+        let flags = unsafe { (*d).Flags };
+        // SAFETY: as above.
+        let kind = unsafe { (*d).DeviceType };
+        // SAFETY: as above.
+        let characteristics = unsafe { (*d).Characteristics };
+        // SAFETY: as above.
+        let stack = unsafe { (*d).StackSize };
+        (flags, kind, characteristics, stack)
+    };
+    let (pdo_flags, _, _, pdo_stack) = read(pdo);
+    let (fdo_flags, fdo_type, fdo_chars, fdo_stack) = read(fdo);
+    let (filter_flags, filter_type, filter_chars, filter_stack) = read(filter);
+    let io = wdm_sys::DO_BUFFERED_IO | wdm_sys::DO_DIRECT_IO;
+    assert_eq!(fdo_flags & io, wdm_sys::DO_BUFFERED_IO, "the toaster's own choice");
+    assert_eq!(
+        filter_flags & io,
+        fdo_flags & io,
+        "the filter copies the buffering method"
+    );
+    assert_eq!(
+        filter_flags & wdm_sys::DO_POWER_PAGABLE,
+        fdo_flags & wdm_sys::DO_POWER_PAGABLE,
+        "and DO_POWER_PAGABLE"
+    );
+    assert_eq!(
+        fdo_flags & wdm_sys::DO_POWER_PAGABLE,
+        pdo_flags & wdm_sys::DO_POWER_PAGABLE
+    );
+    assert_eq!(filter_type, fdo_type);
+    assert_eq!(filter_chars & fdo_chars, fdo_chars);
+    assert_eq!((fdo_stack, filter_stack), (pdo_stack + 1, pdo_stack + 2));
+    assert_eq!(filter_flags & wdm_sys::DO_DEVICE_INITIALIZING, 0);
+    node.surprise_remove();
+    watcher.unload();
+    toaster.unload();
     kernel.assert_clean();
 }

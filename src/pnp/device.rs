@@ -141,9 +141,25 @@ pub(crate) struct Extension<D> {
 /// # Safety
 /// `device` is a live device created by [`add_device`] for `D`.
 pub(crate) unsafe fn extension<'a, D>(device: *mut DEVICE_OBJECT) -> &'a Extension<D> {
+    // SAFETY: the caller's contract: a live device.
+    let raw = unsafe { (*device).DeviceExtension };
     // SAFETY: the caller's contract: the extension is an `Extension<D>`, initialised at
     // AddDevice, shared (its mutable parts are atomics or cells).
-    unsafe { &*(*device).DeviceExtension.cast::<Extension<D>>() }
+    unsafe { &*raw.cast::<Extension<D>>() }
+}
+
+/// The extension of a device of `D`, exclusively.
+///
+/// # Safety
+/// `device` is a live device created by [`add`] for `D` (or being created), and nothing else
+/// uses its extension for the borrow's lifetime (AddDevice, and the teardown after the last
+/// request).
+unsafe fn extension_mut<'a, D>(device: *mut DEVICE_OBJECT) -> &'a mut Extension<D> {
+    // SAFETY: the caller's contract: a live device.
+    let raw = unsafe { (*device).DeviceExtension };
+    // SAFETY: the caller's contract: an `Extension<D>` (or its zeroed bytes, all valid), used by
+    // nobody else.
+    unsafe { &mut *raw.cast::<Extension<D>>() }
 }
 
 /// The remove lock of `device`, or NULL when it is not a PnP device.
@@ -316,14 +332,16 @@ impl<D: PnpDevice> Glue<D> {
                 unsafe { wdm_sys::ntddk::IoCompleteRequest(irp, wdm_sys::IO_NO_INCREMENT as _) };
                 return acquired;
             }
-            // SAFETY: from here the IRP holds an acquisition, which each path releases once.
-            unsafe {
-                match MJ as u32 {
-                    IRP_MJ_PNP => super::minor::dispatch::<D>(device, irp),
-                    IRP_MJ_POWER => super::power::dispatch::<D>(device, ext, irp),
-                    IRP_MJ_SYSTEM_CONTROL => pass_down(device, ext.pnp.lower, irp),
-                    _ => request::<D>(device, ext, irp, MJ as u8),
-                }
+            // From here the IRP holds an acquisition, which each path releases once.
+            match MJ as u32 {
+                // SAFETY: a PnP IRP dispatched to a device of `D`, holding its acquisition.
+                IRP_MJ_PNP => unsafe { super::minor::dispatch::<D>(device, irp) },
+                // SAFETY: as above, a power IRP.
+                IRP_MJ_POWER => unsafe { super::power::dispatch::<D>(device, ext, irp) },
+                // SAFETY: as above; WMI IRPs go down untouched (the device is no WMI provider).
+                IRP_MJ_SYSTEM_CONTROL => unsafe { pass_down(device, ext.pnp.lower, irp) },
+                // SAFETY: as above, an I/O request of major `MJ`.
+                _ => unsafe { request::<D>(device, ext, irp, MJ as u8) },
             }
         }
     }
@@ -378,7 +396,7 @@ unsafe fn add<D: PnpDevice>(driver: PDRIVER_OBJECT, pdo: PDEVICE_OBJECT) -> Resu
     let device = NonNull::new(raw).ok_or(Status::UNSUCCESSFUL)?;
     // SAFETY: IoCreateDevice gave a zeroed extension of `Extension<D>`'s size, 16-aligned
     // (checked above): every field is valid as zeroes, and nobody else sees the device yet.
-    let ext = unsafe { &mut *(*raw).DeviceExtension.cast::<Extension<D>>() };
+    let ext = unsafe { extension_mut::<D>(raw) };
     ext.header.driver = ext.state.as_ptr().cast();
     ext.header.pnp = &raw const ext.pnp;
     ext.pnp.pdo = pdo.as_ptr();
@@ -417,14 +435,13 @@ fn prepare<D: PnpDevice>(device: NonNull<DEVICE_OBJECT>, ext: &mut Extension<D>)
     let lower = unsafe { IoAttachDeviceToDeviceStack(raw, pdo) };
     let lower = NonNull::new(lower).ok_or(Status::NO_SUCH_DEVICE)?;
     ext.pnp.lower = lower.as_ptr();
+    let below = lower.as_ptr();
     // SAFETY: the lower device is live while we are attached; its fields are read only.
-    let (lower_flags, lower_type, lower_characteristics) = unsafe {
-        (
-            (*lower.as_ptr()).Flags,
-            (*lower.as_ptr()).DeviceType,
-            (*lower.as_ptr()).Characteristics,
-        )
-    };
+    let lower_flags = unsafe { (*below).Flags };
+    // SAFETY: as above.
+    let lower_type = unsafe { (*below).DeviceType };
+    // SAFETY: as above.
+    let lower_characteristics = unsafe { (*below).Characteristics };
     let io = if ext.pnp.filter {
         lower_flags & (DO_BUFFERED_IO | DO_DIRECT_IO)
     } else {
@@ -441,12 +458,12 @@ fn prepare<D: PnpDevice>(device: NonNull<DEVICE_OBJECT>, ext: &mut Extension<D>)
         0
     };
     // SAFETY: our own device during AddDevice, before any IRP.
-    unsafe {
-        (*raw).Flags |= io | pageable;
-        if ext.pnp.filter {
-            (*raw).DeviceType = lower_type;
-            (*raw).Characteristics |= lower_characteristics;
-        }
+    unsafe { (*raw).Flags |= io | pageable };
+    if ext.pnp.filter {
+        // SAFETY: as above.
+        unsafe { (*raw).DeviceType = lower_type };
+        // SAFETY: as above.
+        unsafe { (*raw).Characteristics |= lower_characteristics };
     }
     let new = NewDevice {
         device,
@@ -471,7 +488,7 @@ fn prepare<D: PnpDevice>(device: NonNull<DEVICE_OBJECT>, ext: &mut Extension<D>)
 /// remove lock.
 pub(crate) unsafe fn teardown<D: PnpDevice>(device: PDEVICE_OBJECT) {
     // SAFETY: the caller's contract; nothing else uses the extension any more.
-    let ext = unsafe { &mut *(*device).DeviceExtension.cast::<Extension<D>>() };
+    let ext = unsafe { extension_mut::<D>(device) };
     if ext.pnp.live.swap(false, Ordering::SeqCst) {
         ext.pnp.set_interface(false);
         // SAFETY: written at the end of AddDevice, dropped once (the flag).
@@ -574,8 +591,10 @@ unsafe fn handle<D: PnpDevice>(device: *mut DEVICE_OBJECT, ext: &Extension<D>, i
     // SAFETY: the state is written (the device gets IRPs only after AddDevice's hook succeeded)
     // and dropped only at REMOVE, after every acquisition is released; shared while IRPs flow.
     let state = unsafe { ext.state.assume_init_ref() };
+    // SAFETY: the I/O manager never dispatches a NULL IRP.
+    let raw = unsafe { NonNull::new_unchecked(irp) };
     // SAFETY: a live IRP the dispatch routine owns, given to the handler for the call.
-    let owned = unsafe { Irp::from_raw(NonNull::new_unchecked(irp)) };
+    let owned = unsafe { Irp::from_raw(raw) };
     // SAFETY: dispatch routines and the PnP paths that re-dispatch held requests hold no spin
     // lock.
     let mut cx = unsafe { Unlocked::new() };
@@ -600,8 +619,10 @@ unsafe fn hold<D: PnpDevice>(device: *mut DEVICE_OBJECT, ext: &Extension<D>, irp
         // SAFETY: the caller's contract.
         return unsafe { complete_and_release(device, irp, Status::DEVICE_NOT_READY.raw()) };
     };
+    // SAFETY: the I/O manager never dispatches a NULL IRP.
+    let raw = unsafe { NonNull::new_unchecked(irp) };
     // SAFETY: a live IRP the dispatch routine owns.
-    let owned = unsafe { Irp::from_raw(NonNull::new_unchecked(irp)) };
+    let owned = unsafe { Irp::from_raw(raw) };
     let (pending, _pended) = owned.mark_pending();
     // SAFETY: a dispatch routine holds no spin lock.
     let cx = unsafe { Unlocked::new() };
@@ -639,5 +660,7 @@ pub(crate) fn drain<D: PnpDevice>(device: *mut DEVICE_OBJECT, ext: &Extension<D>
 /// A live IRP the caller owns.
 pub(crate) unsafe fn location<'a>(irp: PIRP) -> &'a wdm_sys::IO_STACK_LOCATION {
     // SAFETY: the caller's contract.
-    unsafe { &*IoGetCurrentIrpStackLocation(irp) }
+    let location = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    // SAFETY: as above: the current location is valid while the IRP is owned.
+    unsafe { &*location }
 }

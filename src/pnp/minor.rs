@@ -28,6 +28,8 @@ use wdm_sys::{
     STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING,
 };
 
+use core::sync::atomic::Ordering;
+
 use super::device::{Extension, PnpState, complete_and_release, drain, location, pass_down, release};
 use super::{PnpDevice, Started, veto, with_unlocked};
 use crate::Status;
@@ -50,67 +52,79 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -
     let state = unsafe { ext.state.assume_init_ref() };
     let pnp = &ext.pnp;
     let lower = pnp.lower;
-    // SAFETY (every arm): the caller's contract, passed on.
-    unsafe {
-        match minor {
-            IRP_MN_START_DEVICE => start(device, ext, irp),
-            IRP_MN_QUERY_STOP_DEVICE => match with_unlocked(|cx| state.query_stop(cx)) {
-                Err(e) => complete_and_release(device, irp, veto(e).raw()),
-                Ok(()) => {
-                    pnp.set_state(PnpState::StopPending);
-                    succeed_down(device, lower, irp)
-                }
-            },
-            IRP_MN_STOP_DEVICE => {
-                with_unlocked(|cx| state.stop(cx));
-                pnp.set_state(PnpState::Stopped);
-                succeed_down(device, lower, irp)
+    // Every call below passes on the caller's contract: the IRP, dispatched to `device`, holds
+    // its acquisition, which the call releases (or REMOVE's wait consumes).
+    match minor {
+        // SAFETY: as above.
+        IRP_MN_START_DEVICE => unsafe { start(device, ext, irp) },
+        IRP_MN_QUERY_STOP_DEVICE => match with_unlocked(|cx| state.query_stop(cx)) {
+            // SAFETY: as above.
+            Err(e) => unsafe { complete_and_release(device, irp, veto(e).raw()) },
+            Ok(()) => {
+                pnp.set_state(PnpState::StopPending);
+                // SAFETY: as above.
+                unsafe { succeed_down(device, lower, irp) }
             }
-            IRP_MN_CANCEL_STOP_DEVICE => {
-                let status = forward_and_wait(lower, irp);
-                if pnp.state() == PnpState::StopPending {
-                    pnp.set_state(PnpState::Started);
-                    drain::<D>(device, ext);
-                }
-                finish(device, irp, status)
-            }
-            IRP_MN_QUERY_REMOVE_DEVICE => match with_unlocked(|cx| state.query_remove(cx)) {
-                Err(e) => complete_and_release(device, irp, veto(e).raw()),
-                Ok(()) => {
-                    let was = pnp.state();
-                    if was != PnpState::RemovePending {
-                        pnp.before_query_remove
-                            .store(was as u8, core::sync::atomic::Ordering::SeqCst);
-                    }
-                    pnp.set_state(PnpState::RemovePending);
-                    succeed_down(device, lower, irp)
-                }
-            },
-            IRP_MN_CANCEL_REMOVE_DEVICE => {
-                let status = forward_and_wait(lower, irp);
-                if pnp.state() == PnpState::RemovePending {
-                    let before = pnp.before_query_remove.load(core::sync::atomic::Ordering::SeqCst);
-                    pnp.state.store(before, core::sync::atomic::Ordering::SeqCst);
-                    drain::<D>(device, ext);
-                }
-                finish(device, irp, status)
-            }
-            IRP_MN_SURPRISE_REMOVAL => {
-                pnp.set_state(PnpState::SurpriseRemoved);
-                pnp.set_interface(false);
-                flush_held(ext, Status::NO_SUCH_DEVICE);
-                with_unlocked(|cx| state.surprise_removal(cx));
-                succeed_down(device, lower, irp)
-            }
-            IRP_MN_QUERY_CAPABILITIES if !pnp.filter => {
-                let status = forward_and_wait(lower, irp);
-                if status >= 0 {
-                    record_capabilities(ext, irp);
-                }
-                finish(device, irp, status)
-            }
-            _ => pass_down(device, lower, irp),
+        },
+        IRP_MN_STOP_DEVICE => {
+            with_unlocked(|cx| state.stop(cx));
+            pnp.set_state(PnpState::Stopped);
+            // SAFETY: as above.
+            unsafe { succeed_down(device, lower, irp) }
         }
+        IRP_MN_CANCEL_STOP_DEVICE => {
+            // SAFETY: as above.
+            let status = unsafe { forward_and_wait(lower, irp) };
+            if pnp.state() == PnpState::StopPending {
+                pnp.set_state(PnpState::Started);
+                drain::<D>(device, ext);
+            }
+            // SAFETY: as above.
+            unsafe { finish(device, irp, status) }
+        }
+        IRP_MN_QUERY_REMOVE_DEVICE => match with_unlocked(|cx| state.query_remove(cx)) {
+            // SAFETY: as above.
+            Err(e) => unsafe { complete_and_release(device, irp, veto(e).raw()) },
+            Ok(()) => {
+                let was = pnp.state();
+                if was != PnpState::RemovePending {
+                    pnp.before_query_remove.store(was as u8, Ordering::SeqCst);
+                }
+                pnp.set_state(PnpState::RemovePending);
+                // SAFETY: as above.
+                unsafe { succeed_down(device, lower, irp) }
+            }
+        },
+        IRP_MN_CANCEL_REMOVE_DEVICE => {
+            // SAFETY: as above.
+            let status = unsafe { forward_and_wait(lower, irp) };
+            if pnp.state() == PnpState::RemovePending {
+                let before = pnp.before_query_remove.load(Ordering::SeqCst);
+                pnp.state.store(before, Ordering::SeqCst);
+                drain::<D>(device, ext);
+            }
+            // SAFETY: as above.
+            unsafe { finish(device, irp, status) }
+        }
+        IRP_MN_SURPRISE_REMOVAL => {
+            pnp.set_state(PnpState::SurpriseRemoved);
+            pnp.set_interface(false);
+            flush_held(ext, Status::NO_SUCH_DEVICE);
+            with_unlocked(|cx| state.surprise_removal(cx));
+            // SAFETY: as above.
+            unsafe { succeed_down(device, lower, irp) }
+        }
+        IRP_MN_QUERY_CAPABILITIES if !pnp.filter => {
+            // SAFETY: as above.
+            let status = unsafe { forward_and_wait(lower, irp) };
+            if status >= 0 {
+                record_capabilities(ext, irp);
+            }
+            // SAFETY: as above.
+            unsafe { finish(device, irp, status) }
+        }
+        // SAFETY: as above.
+        _ => unsafe { pass_down(device, lower, irp) },
     }
 }
 
@@ -128,7 +142,9 @@ unsafe fn start<D: PnpDevice>(device: PDEVICE_OBJECT, ext: &Extension<D>, irp: P
         return unsafe { finish(device, irp, lowered) };
     }
     // SAFETY: as above; the START location's parameters, read while we own the IRP.
-    let parameters = unsafe { location(irp).Parameters.StartDevice };
+    let stack = unsafe { location(irp) };
+    // SAFETY: a START location's parameters are the resource lists.
+    let parameters = unsafe { stack.Parameters.StartDevice };
     let started = Started {
         raw: parameters.AllocatedResources,
         translated: parameters.AllocatedResourcesTranslated,
@@ -174,11 +190,11 @@ unsafe fn remove<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
         // SAFETY: our IRP, which holds an acquisition (SDV RemoveLockMnRemove); passed down with
         // STATUS_SUCCESS (NsRemoveLockMnRemove), as the documented order has it: forward, then
         // wait.
-        let status = unsafe {
-            crate::irp::set_status(irp, Status::SUCCESS.raw());
-            wdm_sys::ntddk::IoSkipCurrentIrpStackLocation(irp);
-            IoCallDriver(pnp.lower, irp)
-        };
+        unsafe { crate::irp::set_status(irp, Status::SUCCESS.raw()) };
+        // SAFETY: as above; the IRP has a location for the lower device.
+        unsafe { wdm_sys::ntddk::IoSkipCurrentIrpStackLocation(irp) };
+        // SAFETY: as above; the IRP goes down, never completed here.
+        let status = unsafe { IoCallDriver(pnp.lower, irp) };
         (pnp.lock(), status)
     };
     // SAFETY: REMOVE's own acquisition: released with the bias, then every other one is waited
@@ -203,14 +219,16 @@ fn flush_held<D>(ext: &Extension<D>, status: Status) {
 fn record_capabilities<D>(ext: &Extension<D>, irp: PIRP) {
     // SAFETY: our IRP, completed by the drivers below and owned again; the location's buffer is
     // the PnP manager's, live while the IRP is.
-    let caps = unsafe { location(irp).Parameters.DeviceCapabilities.Capabilities };
+    let stack = unsafe { location(irp) };
+    // SAFETY: a QUERY_CAPABILITIES location's parameter is the buffer.
+    let caps = unsafe { stack.Parameters.DeviceCapabilities.Capabilities };
     if caps.is_null() {
         return;
     }
     // SAFETY: as above.
     let states = unsafe { (*caps).DeviceState };
     for (slot, &d) in ext.pnp.device_states.iter().zip(states.iter()) {
-        slot.store(u8::try_from(d).unwrap_or(0), core::sync::atomic::Ordering::SeqCst);
+        slot.store(u8::try_from(d).unwrap_or(0), Ordering::SeqCst);
     }
 }
 
@@ -251,10 +269,9 @@ unsafe fn forward_and_wait(lower: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
     // SAFETY: an event on this stack frame, which outlives the wait below.
     unsafe { KeInitializeEvent(event, NotificationEvent, 0) };
     // SAFETY: the caller's contract; the routine gets the event and signals it once.
-    unsafe {
-        IoCopyCurrentIrpStackLocationToNext(irp);
-        IoSetCompletionRoutine(irp, Some(signal), event.cast(), true, true, true);
-    }
+    unsafe { IoCopyCurrentIrpStackLocationToNext(irp) };
+    // SAFETY: as above.
+    unsafe { IoSetCompletionRoutine(irp, Some(signal), event.cast(), true, true, true) };
     // SAFETY: as above.
     if unsafe { IoCallDriver(lower, irp) } == STATUS_PENDING {
         // SAFETY: PASSIVE_LEVEL (PnP IRPs arrive there); the event is live.

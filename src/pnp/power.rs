@@ -85,7 +85,9 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, ext: &Extens
     let stack = unsafe { location(irp) };
     let minor = u32::from(stack.MinorFunction);
     // SAFETY: the power parameters of a power IRP's location.
-    let (kind, state) = unsafe { (stack.Parameters.Power.Type, stack.Parameters.Power.State) };
+    let kind = unsafe { stack.Parameters.Power.Type };
+    // SAFETY: as above.
+    let state = unsafe { stack.Parameters.Power.State };
     let lower = ext.pnp.lower;
     if ext.pnp.filter || !matches!(minor, IRP_MN_SET_POWER | IRP_MN_QUERY_POWER) {
         // SAFETY: the caller's contract.
@@ -127,12 +129,13 @@ type Routine = wdm_sys::PIO_COMPLETION_ROUTINE;
 /// The caller owns the IRP, with a location for `lower`, and holds its acquisition.
 unsafe fn forward_with(lower: PDEVICE_OBJECT, irp: PIRP, routine: Routine, device: PDEVICE_OBJECT) -> NTSTATUS {
     // SAFETY: the caller's contract; the routine runs once, with our device as context.
-    unsafe {
-        IoMarkIrpPending(irp);
-        IoCopyCurrentIrpStackLocationToNext(irp);
-        IoSetCompletionRoutine(irp, routine, device.cast(), true, true, true);
-        let _ = IoCallDriver(lower, irp);
-    }
+    unsafe { IoMarkIrpPending(irp) };
+    // SAFETY: as above.
+    unsafe { IoCopyCurrentIrpStackLocationToNext(irp) };
+    // SAFETY: as above.
+    unsafe { IoSetCompletionRoutine(irp, routine, device.cast(), true, true, true) };
+    // SAFETY: as above; the IRP comes back in `routine`.
+    let _ = unsafe { IoCallDriver(lower, irp) };
     STATUS_PENDING
 }
 
@@ -152,7 +155,9 @@ wdm_sys::callback! {
         let stack = unsafe { location(irp) };
         let minor = stack.MinorFunction;
         // SAFETY: as above.
-        let system = unsafe { stack.Parameters.Power.State.SystemState };
+        let state = unsafe { stack.Parameters.Power.State };
+        // SAFETY: a system power IRP's state is a system state.
+        let system = unsafe { state.SystemState };
         // SAFETY: our device, live while the IRP holds its lock.
         let ext = unsafe { extension::<D>(device) };
         let mapped = ext
@@ -205,13 +210,15 @@ wdm_sys::callback! {
         // location is still ours, so its device is our device.
         let device = crate::irp::device_of_raw(irp);
         // SAFETY: the power manager passes the D-IRP's final status block.
-        let status = unsafe { (*io_status).__bindgen_anon_1.Status };
+        let block = unsafe { *io_status };
+        // SAFETY: `Status` is the member the I/O manager writes.
+        let status = unsafe { block.__bindgen_anon_1.Status };
         // SAFETY: our IRP, marked pending in dispatch; completed once.
-        unsafe {
-            crate::irp::set_status(irp, status);
-            IoCompleteRequest(irp, IO_NO_INCREMENT as _);
-            release(device, irp);
-        }
+        unsafe { crate::irp::set_status(irp, status) };
+        // SAFETY: as above.
+        unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT as _) };
+        // SAFETY: the acquisition its dispatch took; the device is live until it is released.
+        unsafe { release(device, irp) };
     }
 }
 
@@ -254,10 +261,9 @@ wdm_sys::callback! {
         drain::<D>(device, ext);
         if !irp.is_null() {
             // SAFETY: the D-IRP `device_up` kept; completed once, then its acquisition released.
-            unsafe {
-                IoCompleteRequest(irp, IO_NO_INCREMENT as _);
-                release(device, irp);
-            }
+            unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT as _) };
+            // SAFETY: its acquisition, released after the completion.
+            unsafe { release(device, irp) };
         }
     }
 }

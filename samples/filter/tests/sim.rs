@@ -51,14 +51,8 @@ fn counts(file: &wdm_sim::File<'_>) -> [u32; COUNTED] {
 fn requests_pass_through_and_are_counted() {
     let kernel = Kernel::new();
     let s = stack(&kernel);
-    // The filter is on top, and took the toaster's flags and type.
-    let [fdo, filter] = [s.node.stack()[0], s.node.stack()[1]];
-    // SAFETY: two live devices of the stack; fields read.
-    unsafe {
-        assert_eq!((*filter).Flags & 0x14, (*fdo).Flags & 0x14, "buffered/direct copied");
-        assert_eq!((*filter).DeviceType, (*fdo).DeviceType);
-        assert_eq!((*filter).StackSize, (*fdo).StackSize + 1);
-    }
+    // The filter is on top (the flags it copies are checked in the framework's tests/pnp.rs).
+    assert_eq!(s.node.stack().len(), 2);
     let file = open(&kernel);
     assert_eq!(file.write(b"through").status, 0);
     let r = file.read(16);
