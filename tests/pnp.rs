@@ -381,3 +381,40 @@ fn a_filter_takes_the_flags_type_and_characteristics_of_the_device_below() {
     toaster.unload();
     kernel.assert_clean();
 }
+
+#[test]
+fn a_wait_racing_surprise_removal_is_never_stranded_explored() {
+    // CPU0 sends a wait the toaster queues; CPU1 surprise-removes. In every interleaving the wait
+    // completes (as removed): the framework runs the surprise-removal hook only after every
+    // handler that saw the device started has returned, so the hook's flush finds the wait.
+    let report = Explorer::exhaustive(3).max_schedules(2000).run(|kernel, cpus| {
+        let driver = kernel
+            .load("toaster", wdm::pnp::entry::<toaster::Toaster>)
+            .map_err(|s| format!("{s:#x}"))?;
+        let node = kernel.add_root_device(toaster::HARDWARE_ID);
+        if node.add_driver(&driver) != 0 || node.start() != 0 {
+            return Err("start".into());
+        }
+        let file = kernel.open_device(&node).map_err(|s| format!("{s:#x}"))?;
+        let wait = Mutex::new(None);
+        let work: Vec<Work<'_>> = vec![
+            Box::new(|| {
+                *wait.lock().unwrap() = Some(file.start_ioctl(toaster::IOCTL_TOASTER_WAIT, &[], 0));
+            }),
+            Box::new(|| {
+                node.surprise_remove();
+            }),
+        ];
+        cpus.run(work);
+        let wait = wait.into_inner().unwrap().ok_or("no wait")?;
+        let done = wait.wait_for(Duration::from_secs(2)).ok_or("the wait was stranded")?;
+        if done.status != Status::NO_SUCH_DEVICE.raw() {
+            return Err(format!("the wait ended {:#x}", done.status));
+        }
+        file.close();
+        driver.unload();
+        kernel.check_clean()
+    });
+    assert!(report.failure.is_none(), "{:?}", report.failure);
+    assert!(report.schedules > 10, "{} schedules", report.schedules);
+}

@@ -90,6 +90,9 @@ pub(crate) struct PnpHeader {
     pub power_irp: AtomicPtr<IRP>,
     /// The state was written (AddDevice's hook succeeded) and not yet dropped.
     pub live: AtomicBool,
+    /// Requests between their arrival and the end of their handler (or their hold or failure):
+    /// what [`PnpHeader::quiesce`] waits for.
+    pub active: core::sync::atomic::AtomicUsize,
 }
 
 impl PnpHeader {
@@ -112,6 +115,27 @@ impl PnpHeader {
             PnpState::StopPending | PnpState::Stopped => true,
             PnpState::Started => !matches!(self.power.load(Ordering::SeqCst), 0 | 1),
             _ => false,
+        }
+    }
+
+    /// Waits until every request that arrived before the caller's state change has been
+    /// handled, held or failed (its handler has returned), so a hook that follows — the stop,
+    /// surprise-removal and remove hooks, leaving D0 — finds everything a handler queued before
+    /// the change, and no handler still touching the hardware. Without it, a request that read
+    /// "started" just before SURPRISE_REMOVAL could queue itself after the hook flushed the
+    /// queue, and wait for ever. At PASSIVE_LEVEL only (PnP IRPs, and device power IRPs on a
+    /// pageable stack, arrive there); at a higher IRQL it does not wait.
+    pub fn quiesce(&self) {
+        if wdm_sys::inline::KeGetCurrentIrql() != wdm_sys::PASSIVE_LEVEL as wdm_sys::KIRQL {
+            return;
+        }
+        // 1 ms, relative.
+        let mut interval = wdm_sys::LARGE_INTEGER { QuadPart: -10_000 };
+        while self.active.load(Ordering::SeqCst) != 0 {
+            // SAFETY: PASSIVE_LEVEL (checked above); a relative interval on the stack.
+            let _ = unsafe {
+                wdm_sys::ntddk::KeDelayExecutionThread(wdm_sys::_MODE::KernelMode as i8, 0, &raw mut interval)
+            };
         }
     }
 
@@ -561,17 +585,24 @@ pub(crate) unsafe fn request<D: PnpDevice>(
     irp: PIRP,
     major: u8,
 ) -> NTSTATUS {
-    if !ext.pnp.filter {
+    // Counted before the state is read: a state change that this request did not see waits
+    // for it (`PnpHeader::quiesce`).
+    ext.pnp.active.fetch_add(1, Ordering::SeqCst);
+    let returned = if ext.pnp.filter {
+        // SAFETY: the caller's contract.
+        unsafe { handle::<D>(device, ext, irp, major) }
+    } else {
         match treatment(&ext.pnp, major) {
-            Treatment::Dispatch => {}
             // SAFETY: the caller's contract.
-            Treatment::Fail(status) => return unsafe { complete_and_release(device, irp, status.raw()) },
+            Treatment::Dispatch => unsafe { handle::<D>(device, ext, irp, major) },
             // SAFETY: as above.
-            Treatment::Hold => return unsafe { hold::<D>(device, ext, irp) },
+            Treatment::Fail(status) => unsafe { complete_and_release(device, irp, status.raw()) },
+            // SAFETY: as above.
+            Treatment::Hold => unsafe { hold::<D>(device, ext, irp) },
         }
-    }
-    // SAFETY: as above.
-    unsafe { handle::<D>(device, ext, irp, major) }
+    };
+    ext.pnp.active.fetch_sub(1, Ordering::SeqCst);
+    returned
 }
 
 /// Runs the handler for `major` (or, with none, fails the request or passes it down).

@@ -67,6 +67,8 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -
             }
         },
         IRP_MN_STOP_DEVICE => {
+            // New I/O has been held since QUERY_STOP; what started before it finishes first.
+            pnp.quiesce();
             with_unlocked(|cx| state.stop(cx));
             pnp.set_state(PnpState::Stopped);
             // SAFETY: as above.
@@ -108,6 +110,7 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -
         }
         IRP_MN_SURPRISE_REMOVAL => {
             pnp.set_state(PnpState::SurpriseRemoved);
+            pnp.quiesce();
             pnp.set_interface(false);
             flush_held(ext, Status::NO_SUCH_DEVICE);
             with_unlocked(|cx| state.surprise_removal(cx));
@@ -182,6 +185,7 @@ unsafe fn remove<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
         let ext = unsafe { super::device::extension::<D>(device) };
         let pnp = &ext.pnp;
         pnp.set_state(PnpState::Deleted);
+        pnp.quiesce();
         pnp.set_interface(false);
         flush_held(ext, Status::DELETE_PENDING);
         // SAFETY: written at AddDevice; dropped in the teardown, after the wait.
@@ -201,6 +205,14 @@ unsafe fn remove<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
     // for. From here acquisitions fail (STATUS_DELETE_PENDING), so no request can reach the
     // state again. The lock lives in the extension, which only the teardown below frees.
     unsafe { IoReleaseRemoveLockAndWait(lock, irp.cast()) };
+    // A request that failed after the state change may have released its acquisition and not
+    // yet left the dispatch routine (its count): wait for it before the extension goes. New
+    // requests no longer get that far (their acquisition fails first).
+    {
+        // SAFETY: the device is not deleted yet.
+        let ext = unsafe { super::device::extension::<D>(device) };
+        ext.pnp.quiesce();
+    }
     // SAFETY: a device of `D` with no request left and none to come.
     unsafe { super::device::teardown::<D>(device) };
     status

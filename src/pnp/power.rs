@@ -109,6 +109,8 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, ext: &Extens
     }
     // Power-down, on the way down (§6.6): hold new I/O, the hook, PoSetPowerState, forward.
     let was = ext.pnp.power.swap(target as u8, Ordering::SeqCst);
+    // New I/O is held from here; what started before finishes before the hardware goes off.
+    ext.pnp.quiesce();
     if u32::from(was) == D0 {
         // SAFETY: written at AddDevice, dropped only in REMOVE.
         let state = unsafe { ext.state.assume_init_ref() };

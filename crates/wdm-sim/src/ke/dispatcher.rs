@@ -600,8 +600,16 @@ pub unsafe extern "C-unwind" fn KeDelayExecutionThread(
             format!("delaying at IRQL {now}"),
         );
     }
-    // SAFETY: the caller's readable interval.
-    std::thread::sleep(due_in(unsafe { *interval }));
+    // A delay lets the other processors run: a thread polling in a delay loop waits for them.
+    // Under a controlled schedule it is a spin turn (the others run; no real time passes).
+    if k.sched.is_controlled() {
+        if !crate::sched::spin_wait() {
+            return STATUS_SUCCESS;
+        }
+    } else {
+        // SAFETY: the caller's readable interval.
+        std::thread::sleep(due_in(unsafe { *interval }));
+    }
     STATUS_SUCCESS
 }
 

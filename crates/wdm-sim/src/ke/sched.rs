@@ -47,6 +47,11 @@ impl Sched {
         self.active.store(true, Ordering::Release);
     }
 
+    /// Whether an exploration controls the schedule.
+    pub(crate) fn is_controlled(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
     pub(crate) fn uninstall(&self) {
         self.active.store(false, Ordering::Release);
         *lock(&self.controller) = None;
