@@ -421,13 +421,23 @@ unsafe fn add<D: PnpDevice>(driver: PDRIVER_OBJECT, pdo: PDEVICE_OBJECT) -> Resu
     // SAFETY: IoCreateDevice gave a zeroed extension of `Extension<D>`'s size, 16-aligned
     // (checked above): every field is valid as zeroes, and nobody else sees the device yet.
     let ext = unsafe { extension_mut::<D>(raw) };
-    ext.header.driver = ext.state.as_ptr().cast();
-    ext.header.pnp = &raw const ext.pnp;
+    // The pointers kept past AddDevice (in the header, and the state pointer completion routines
+    // get) are derived from the extension's own address, never from `ext`: a pointer derived from
+    // a `&mut` is invalidated when the extension is next reached another way (Stacked Borrows;
+    // Miri found it).
+    // SAFETY: a live device; reading its extension pointer.
+    let base = unsafe { (*raw).DeviceExtension }.cast::<Extension<D>>();
+    // SAFETY: an address computation inside the live extension; no access.
+    let state = unsafe { &raw mut (*base).state }.cast::<D>();
+    // SAFETY: as above.
+    let pnp = unsafe { &raw const (*base).pnp };
+    ext.header.driver = state.cast_const().cast();
+    ext.header.pnp = pnp;
     ext.pnp.pdo = pdo.as_ptr();
     ext.pnp.filter = filter;
     // SAFETY: the lock in the fresh extension, initialised once, at PASSIVE_LEVEL.
     unsafe { IoInitializeRemoveLock(ext.pnp.lock(), crate::POOL_TAG, 0, 0) };
-    if let Err(status) = prepare::<D>(device, ext) {
+    if let Err(status) = prepare::<D>(device, ext, state) {
         // SAFETY: the device got no IRP and is not attached.
         unsafe { teardown::<D>(raw) };
         return Err(status);
@@ -436,7 +446,7 @@ unsafe fn add<D: PnpDevice>(driver: PDRIVER_OBJECT, pdo: PDEVICE_OBJECT) -> Resu
 }
 
 /// The part of AddDevice that can fail after the device exists.
-fn prepare<D: PnpDevice>(device: NonNull<DEVICE_OBJECT>, ext: &mut Extension<D>) -> Result<(), Status> {
+fn prepare<D: PnpDevice>(device: NonNull<DEVICE_OBJECT>, ext: &mut Extension<D>, state: *mut D) -> Result<(), Status> {
     let raw = device.as_ptr();
     let pdo = ext.pnp.pdo;
     if !ext.pnp.filter {
@@ -493,7 +503,7 @@ fn prepare<D: PnpDevice>(device: NonNull<DEVICE_OBJECT>, ext: &mut Extension<D>)
         device,
         pdo: NonNull::new(pdo).ok_or(Status::INVALID_PARAMETER)?,
         lower,
-        state: ext.state.as_ptr(),
+        state: state.cast_const(),
         _lent: PhantomData,
     };
     let state = D::add_device(&new)?;
