@@ -7,8 +7,12 @@
 //! sample install the `.sys` as a kernel service, start it, run the client under a timeout, and
 //! stop it. A PnP sample (`[package.metadata.wdm.pnp]`) is instead installed on a root device
 //! through SetupAPI and removed by DIF_REMOVE before the stop (`cargo_wdm::pnp`, shared with
-//! `cargo wdm run`); the C fixture of `cargo xtask wine-pnp` runs last in the stock prefix. A sample whose image imports a routine Wine 8 only stubs is not run, and the table
-//! says which routines.
+//! `cargo wdm run`); the C fixture of `cargo xtask wine-pnp` runs last in the stock prefix.
+//! After a PnP sample's removal its DbgPrint must show its PnP sequence in order ([`PNP_LOGS`]). An upper filter is
+//! not run (`cargo_wdm::pnp::WINE_NO_FILTERS`). A sample whose image imports a routine Wine 8
+//! only stubs runs on the patched loader, or is not run when the patch lacks it too, and the
+//! table says which routines; a stub the framework never reaches under Wine
+//! (`cargo_wdm::wine::WINE_STUBS_UNREACHED`: PoRequestPowerIrp) does not count.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
