@@ -124,9 +124,18 @@ fn stress_cell(stress: &Option<String>) -> String {
     let ops = head
         .split_once(" operations in ")
         .map(|(n, t)| format!("{} ops in {t}", n.rsplit(' ').next().unwrap_or(n)));
-    let cancelled = s.split_whitespace().skip_while(|w| *w != "0xc0000120:").nth(1);
+    // The counts end at a ';' when the run recorded failures.
+    let cancelled = s
+        .split_whitespace()
+        .skip_while(|w| *w != "0xc0000120:")
+        .nth(1)
+        .map(|n| n.trim_end_matches(';'));
     // A PnP sample's stress run races surprise removal: requests failed with NO_SUCH_DEVICE.
-    let removed = s.split_whitespace().skip_while(|w| *w != "0xc000000e:").nth(1);
+    let removed = s
+        .split_whitespace()
+        .skip_while(|w| *w != "0xc000000e:")
+        .nth(1)
+        .map(|n| n.trim_end_matches(';'));
     let removed = removed.map(|n| format!(", {n} NO_SUCH_DEVICE")).unwrap_or_default();
     match (ops, cancelled) {
         (Some(o), Some(c)) => format!("{o}, {c} cancelled{removed}"),
@@ -278,6 +287,12 @@ mod tests {
         assert_eq!(
             stress_cell(&Some(line.into())),
             "130185 ops in 1.20s, 8000 cancelled, 2000 NO_SUCH_DEVICE"
+        );
+        let failed = "40000 requests, 7332 cancels (210 ran a cancel routine), 44000 operations in 10.11s; \
+                      0x00000000: 20573 0xc000000e: 15884 0xc0000120: 210; 1 failure(s), first: IRP 0x1 did not complete";
+        assert_eq!(
+            stress_cell(&Some(failed.into())),
+            "44000 ops in 10.11s, 210 cancelled, 15884 NO_SUCH_DEVICE"
         );
     }
 }
