@@ -7,15 +7,19 @@
 //! sample install the `.sys` as a kernel service, start it, run the client under a timeout, and
 //! stop it. A PnP sample (`[package.metadata.wdm.pnp]`) is instead installed on a root device
 //! through SetupAPI and removed by DIF_REMOVE before the stop (`cargo_wdm::pnp`, shared with
-//! `cargo wdm run`); the C fixture of `cargo xtask wine-pnp` runs last in the stock prefix. A sample whose image imports a routine Wine 8 only stubs is not run, and the table
-//! says which routines.
+//! `cargo wdm run`); the C fixture of `cargo xtask wine-pnp` runs last in the stock prefix.
+//! After a PnP sample's removal its DbgPrint must show its PnP sequence in order ([`PNP_LOGS`]). An upper filter is
+//! not run (`cargo_wdm::pnp::WINE_NO_FILTERS`). A sample whose image imports a routine Wine 8
+//! only stubs runs on the patched loader, or is not run when the patch lacks it too, and the
+//! table says which routines; a stub the framework never reaches under Wine
+//! (`cargo_wdm::wine::WINE_STUBS_UNREACHED`: PoRequestPowerIrp) does not count.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cargo_wdm::pnp::Pnp;
-use cargo_wdm::wine::{NOT_PATCHED, Prefix, WINE, WINE_STUBS};
+use cargo_wdm::wine::{NOT_PATCHED, Prefix, WINE, stubs_reached};
 
 use crate::sys::Built;
 
@@ -44,14 +48,13 @@ impl Outcome {
     }
 }
 
-/// The Wine stubs an image imports.
+/// The Wine stubs an image imports that a run may reach: not those the framework imports but
+/// never calls under Wine (`cargo_wdm::wine::WINE_STUBS_UNREACHED`: PoRequestPowerIrp, reached
+/// only from a system power IRP, which Wine 8 never sends).
 pub fn stubs_imported(built: &Built) -> Vec<String> {
-    built
-        .verdict
-        .imports
-        .iter()
-        .filter(|(_, name)| WINE_STUBS.contains(&name.as_str()))
-        .map(|(_, name)| name.clone())
+    stubs_reached(built.verdict.imports.iter().map(|(_, name)| name.as_str()))
+        .into_iter()
+        .map(str::to_owned)
         .collect()
 }
 
@@ -95,7 +98,11 @@ enum Needs {
 }
 
 fn needs(b: &Built) -> Needs {
-    let stubs = stubs_imported(b);
+    needs_for(stubs_imported(b))
+}
+
+/// [`needs`], given the reachable stubs an image imports.
+fn needs_for(stubs: Vec<String>) -> Needs {
     let unpatched: Vec<String> = stubs
         .iter()
         .filter(|s| NOT_PATCHED.contains(&s.as_str()))
@@ -177,6 +184,18 @@ pub fn run(root: &Path, built: &[Built]) -> Vec<Run> {
     let mut stock_prefix = None;
     let mut patched_prefix = None;
     for b in built {
+        // An upper filter: Wine 8 loads none, whatever it imports (so before the loader choice).
+        if let Ok(Some(pnp)) = Pnp::of_crate(&root.join("samples").join(&b.name))
+            && pnp.upper_filter
+        {
+            println!("e2e: {}: not run (an upper filter)", b.name);
+            results.push(Run {
+                name: b.name.clone(),
+                outcome: Outcome::NotRun(cargo_wdm::pnp::WINE_NO_FILTERS.into()),
+                loader: "-".into(),
+            });
+            continue;
+        }
         let (prefix, loader) = match needs(b) {
             Needs::Neither(stubs) => {
                 println!("e2e: {}: not run (imports Wine stubs: {})", b.name, stubs.join(", "));
@@ -290,6 +309,24 @@ fn simulator_transcript(root: &Path, name: &str) -> Result<String, String> {
     }
 }
 
+/// What a PnP sample's DbgPrint must show under Wine, in this order, by sample: the
+/// callbacks Wine 8 drives (AddDevice, START, and DIF_REMOVE's SURPRISE_REMOVAL then REMOVE).
+/// Wine sends no QUERY_STOP/STOP, QUERY_REMOVE or power IRPs: those sequences are simulator
+/// only.
+const PNP_LOGS: &[(&str, &[&str])] = &[(
+    "toaster",
+    &[
+        "toaster: AddDevice",
+        "toaster: started (1)",
+        "toaster: surprise removal",
+        "toaster: remove",
+    ],
+)];
+
+fn pnp_log(name: &str) -> Option<&'static [&'static str]> {
+    PNP_LOGS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
 /// Runs the client against one sample: a legacy driver installed as a kernel service (`sc
 /// create`, `sc start`), a PnP one (`[package.metadata.wdm.pnp]` in its Cargo.toml) on a root
 /// device through SetupAPI and removed by DIF_REMOVE (`cargo_wdm::pnp`, what `cargo wdm run`
@@ -300,6 +337,7 @@ fn run_one(root: &Path, prefix: &Prefix, b: &Built) -> Outcome {
         Err(e) => return Outcome::Failed(e),
     };
     let client = || prefix.wine(Duration::from_secs(90), &[r"C:\e2e\wdm-e2e-client.exe", &b.name]);
+    let pnp_summary: String;
     let (run, stop, unloaded) = match &pnp {
         None => {
             let drivers = prefix.drive_c().join("windows/system32/drivers");
@@ -312,6 +350,7 @@ fn run_one(root: &Path, prefix: &Prefix, b: &Built) -> Outcome {
             let run = client();
             (run, prefix.stop_service(&b.name), "unloaded")
         }
+        // Reported by `run` before a prefix is chosen; kept so no caller can run one.
         Some(pnp) if pnp.upper_filter => return Outcome::NotRun(cargo_wdm::pnp::WINE_NO_FILTERS.into()),
         Some(pnp) => {
             let installer = match cargo_wdm::pnp::installer(&crate::wine_pnp::cache(root)) {
@@ -322,12 +361,40 @@ fn run_one(root: &Path, prefix: &Prefix, b: &Built) -> Outcome {
                 println!("    {}", installed.line);
                 client()
             });
-            println!("    {}", run.timings());
+            let timings = run.timings();
+            println!("    {timings}");
             let (Some(out), Some(removed)) = (run.client, run.removed) else {
                 let e = run.installed.err().unwrap_or_default();
                 return Outcome::Failed(format!("installing through SetupAPI: {e}"));
             };
-            (out, removed.map(drop), cargo_wdm::pnp::SUMMARY)
+            if let Ok(r) = &removed {
+                println!("    {}", r.line);
+            }
+            // The driver's own account of the PnP sequence, from its DbgPrint (as the
+            // fixture's, `wine_pnp::run_fixture`); it reaches the log asynchronously.
+            let logged = match pnp_log(&b.name) {
+                None => Ok(String::new()),
+                Some(sequence) => {
+                    std::thread::sleep(Duration::from_millis(300));
+                    let log = prefix.debug_output();
+                    let prefix_of = format!("{}: ", b.name);
+                    for line in log.iter().filter(|l| l.starts_with(&prefix_of)) {
+                        println!("    > {line}");
+                    }
+                    crate::wine_pnp::in_order(&log, sequence)
+                        .map(|()| format!("; DbgPrint: {} in order", sequence.join(", ")))
+                }
+            };
+            let removed = match (removed, logged) {
+                (Ok(_), Ok(logged)) => Ok(logged),
+                (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            };
+            pnp_summary = format!(
+                "{}{}; {timings}",
+                cargo_wdm::pnp::SUMMARY,
+                removed.as_deref().unwrap_or("")
+            );
+            (out, removed.map(drop), pnp_summary.as_str())
         }
     };
     let out = match run {
@@ -352,7 +419,7 @@ fn run_one(root: &Path, prefix: &Prefix, b: &Built) -> Outcome {
         return outcome;
     };
     if let Err(e) = stop {
-        return Outcome::Failed(format!("{summary}, but unloading failed: {e}"));
+        return Outcome::Failed(format!("{summary}, but after the client: {e}"));
     }
     // A sample with a scenario: the transcript under Wine must be the simulator's, line for line.
     if wdm_e2e_scenario::by_name(&b.name).is_none() {
@@ -392,5 +459,35 @@ pub fn command(root: &Path, only: &[String]) -> Result<(), String> {
         Err("an end-to-end test failed".into())
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The loader choice: no reachable stub runs on stock Wine; stubs the patch implements
+    /// need it; one it lacks is not run. PoRequestPowerIrp (wdm::pnp's S-IRP path, which Wine
+    /// never takes) is not counted, so the toaster runs on stock Wine.
+    #[test]
+    fn the_loader_follows_the_reachable_stubs() {
+        let reached = |names: &[&str]| -> Vec<String> {
+            stubs_reached(names.iter().copied())
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        };
+        assert!(matches!(
+            needs_for(reached(&["IoCompleteRequest", "PoRequestPowerIrp"])),
+            Needs::Stock
+        ));
+        assert!(matches!(
+            needs_for(reached(&["PoRequestPowerIrp", "IoStartPacket"])),
+            Needs::Patched
+        ));
+        match needs_for(reached(&["PoRequestPowerIrp", "IoWMIWriteEvent"])) {
+            Needs::Neither(s) => assert_eq!(s, ["IoWMIWriteEvent"]),
+            _ => panic!("IoWMIWriteEvent is not patched"),
+        }
     }
 }

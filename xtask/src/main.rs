@@ -20,7 +20,8 @@ cargo xtask <command>
 
   samples    the main command: every sample built and checked as a .sys, its
              scenario on the simulator with a timeline, its simulator tests and
-             stress run, and its end-to-end run under Wine; ends with a table
+             stress run, and its end-to-end run under Wine; ends with a table;
+             `samples toaster filter` runs those samples only
   sys        build every sample as a .sys (no WDK needed) and check each image:
              PE32+ AMD64, NATIVE subsystem, WDM-driver flag, checksum, imports only
              from ntoskrnl.exe/HAL.dll and only names those export
@@ -150,7 +151,7 @@ fn test(root: &Path) -> Result<(), String> {
         ],
     )?;
     // Every sample as a .sys, on the simulator, and end to end under Wine.
-    samples::command(root)?;
+    samples::command(root, &[])?;
     // What a new user does outside the workspace: install cargo-wdm, new, test, build, check, run.
     new_user::command(root)?;
     zero_cost::command(root)?;
@@ -169,7 +170,7 @@ fn main() -> ExitCode {
         Some("wine-pnp") => wine_pnp::command(&root, &args[1..]),
         Some("miri") => miri::command(&root, &args[1..]),
         Some("package") => package::command(&root, &args[1..]),
-        Some("samples") => samples::command(&root),
+        Some("samples") => samples::command(&root, &args[1..]),
         Some("new-user") => new_user::command(&root),
         Some("test") => test(&root),
         Some("zero-cost") => zero_cost::command(&root),

@@ -96,7 +96,7 @@ const SEQUENCE: &[&str] = &[
 ];
 
 /// Whether `lines` hold every `events` prefix in order (other lines between them allowed).
-fn in_order(lines: &[String], events: &[&str]) -> Result<(), String> {
+pub(crate) fn in_order(lines: &[String], events: &[&str]) -> Result<(), String> {
     let mut at = 0;
     for event in events {
         match lines[at..].iter().position(|l| l.starts_with(event)) {

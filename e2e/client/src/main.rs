@@ -15,6 +15,8 @@ fn main() {
 mod pnp;
 #[cfg(windows)]
 mod scenario;
+#[cfg(windows)]
+mod toaster_abi;
 
 #[cfg(windows)]
 fn main() {
@@ -29,9 +31,9 @@ pub(crate) mod win {
     use std::time::{Duration, Instant};
 
     use windows_sys::Win32::Foundation::{
-        CloseHandle, ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_FUNCTION, ERROR_INVALID_PARAMETER, ERROR_IO_PENDING,
-        ERROR_OPERATION_ABORTED, GENERIC_READ, GENERIC_WRITE, GetLastError, HANDLE, INVALID_HANDLE_VALUE,
-        WAIT_OBJECT_0,
+        CloseHandle, ERROR_INSUFFICIENT_BUFFER, ERROR_INVALID_FUNCTION, ERROR_INVALID_PARAMETER,
+        ERROR_INVALID_USER_BUFFER, ERROR_IO_PENDING, ERROR_OPERATION_ABORTED, GENERIC_READ, GENERIC_WRITE,
+        GetLastError, HANDLE, INVALID_HANDLE_VALUE, WAIT_OBJECT_0,
     };
     use windows_sys::Win32::Storage::FileSystem::{
         CreateFileW, FILE_FLAG_OVERLAPPED, OPEN_EXISTING, ReadFile, WriteFile,
@@ -156,6 +158,11 @@ pub(crate) mod win {
         fn call(&self, kind: Kind, input: &[u8], output_len: usize) -> Result<Vec<u8>, u32> {
             self.start(kind, input, output_len).wait(Duration::from_secs(10))
         }
+
+        /// A write: the number of bytes written, or the Win32 error.
+        fn write(&self, data: &[u8]) -> Result<usize, u32> {
+            self.start(Kind::Write, data, 0).transferred(Duration::from_secs(10))
+        }
     }
 
     #[derive(Clone, Copy)]
@@ -188,8 +195,18 @@ pub(crate) mod win {
             self.started.is_err() || unsafe { WaitForSingleObject(self.overlapped.hEvent, 0) } == WAIT_OBJECT_0
         }
 
+        /// The number of bytes the driver reported (`Information`), or the Win32 error.
+        fn transferred(self, timeout: Duration) -> Result<usize, u32> {
+            self.wait_counted(timeout).map(|(n, _)| n)
+        }
+
         /// The output (as long as the driver said), or the Win32 error.
-        fn wait(mut self, timeout: Duration) -> Result<Vec<u8>, u32> {
+        fn wait(self, timeout: Duration) -> Result<Vec<u8>, u32> {
+            self.wait_counted(timeout).map(|(_, out)| out)
+        }
+
+        /// The byte count GetOverlappedResult reports and the output truncated to it.
+        fn wait_counted(mut self, timeout: Duration) -> Result<(usize, Vec<u8>), u32> {
             self.started?;
             // SAFETY: the request's event.
             let w = unsafe { WaitForSingleObject(self.overlapped.hEvent, timeout.as_millis() as u32) };
@@ -206,7 +223,7 @@ pub(crate) mod win {
             }
             let mut out = std::mem::take(&mut self.output);
             out.truncate(n as usize);
-            Ok(out)
+            Ok((n as usize, out))
         }
     }
 
@@ -236,8 +253,9 @@ pub(crate) mod win {
             "cancel" => cancel(&mut c),
             "startio" => startio(&mut c),
             "wdmpnp" => wdmpnp(&mut c),
+            "toaster" => toaster(&mut c),
             _ => {
-                eprintln!("usage: wdm-e2e-client minimal|event|ioctl|csq|cancel|startio|wdmpnp");
+                eprintln!("usage: wdm-e2e-client minimal|event|ioctl|csq|cancel|startio|wdmpnp|toaster");
                 return 2;
             }
         }
@@ -275,6 +293,152 @@ pub(crate) mod win {
             "IOCTL_WDMPNP_ECHO returns the input xor the key",
             r == Ok((0x1234u32 ^ 0x5A5A_0000).to_le_bytes().to_vec()),
             format!("{r:?}"),
+        );
+    }
+
+    /// The toaster (samples/toaster, a PnP function driver installed on `root\wdmtoaster`
+    /// through SetupAPI): found by GUID_DEVINTERFACE_TOASTER, then its I/O, its counters, its
+    /// errors and its waits. What a handle's close does to a pending wait is Wine's: Wine 8
+    /// never sends IRP_MJ_CLEANUP, so the wait stays pending (on Windows the toaster's cleanup
+    /// cancels it, which the simulator tests: `closing_the_handle_cancels_its_waits`) until the
+    /// next write completes it.
+    fn toaster(c: &mut Checks) {
+        use crate::toaster_abi::{
+            CAPACITY, GUID_DEVINTERFACE_TOASTER, IOCTL_TOASTER_GET_STATS, IOCTL_TOASTER_WAIT, Stats,
+        };
+        let class = windows_sys::core::GUID::from_u128(GUID_DEVINTERFACE_TOASTER);
+        let path = crate::pnp::wait_interface_path(&class, Duration::from_secs(5));
+        c.check(
+            "GUID_DEVINTERFACE_TOASTER is present (SetupDiGetClassDevs, SetupDiGetDeviceInterfaceDetailW)",
+            path.is_ok(),
+            format!("error {:?}", path.as_ref().err()),
+        );
+        let Ok(path) = path else { return };
+        println!("     {path}");
+        let Some(d) = open(c, &path) else { return };
+        let stats = |d: &Device| {
+            d.call(Kind::Ioctl(IOCTL_TOASTER_GET_STATS), &[], Stats::SIZE)
+                .map(|b| Stats::decode(&b))
+        };
+
+        let r = d.write(b"toast");
+        c.check(
+            "a 5-byte write succeeds with 5 bytes written",
+            r == Ok(5),
+            format!("{r:?}"),
+        );
+        let r = d.call(Kind::Read, &[], 64);
+        c.check(
+            "a read returns what was written",
+            r.as_deref() == Ok(&b"toast"[..]),
+            format!("{r:?}"),
+        );
+        let s = stats(&d);
+        c.check(
+            "IOCTL_TOASTER_GET_STATS: starts 1, 1 read, 1 write, no stop, no power transition",
+            s == Ok(Some(Stats {
+                starts: 1,
+                reads: 1,
+                writes: 1,
+                ..Stats::default()
+            })),
+            format!("{s:?}"),
+        );
+        let r = d.call(Kind::Ioctl(IOCTL_TOASTER_GET_STATS), &[], 4);
+        c.check(
+            "GET_STATS into 4 bytes fails with ERROR_INSUFFICIENT_BUFFER (STATUS_BUFFER_TOO_SMALL)",
+            r == Err(ERROR_INSUFFICIENT_BUFFER),
+            format!("{r:?}"),
+        );
+        let r = d.write(&[0x55; CAPACITY + 1]);
+        c.check(
+            "a write of CAPACITY + 1 bytes fails with ERROR_INVALID_USER_BUFFER (STATUS_INVALID_BUFFER_SIZE)",
+            r == Err(ERROR_INVALID_USER_BUFFER),
+            format!("{r:?}"),
+        );
+        let r = d.call(Kind::Read, &[], 64);
+        c.check(
+            "and leaves the contents alone",
+            r.as_deref() == Ok(&b"toast"[..]),
+            format!("{r:?}"),
+        );
+        let r = d.call(Kind::Ioctl(ctl_code(0x22, 0x8ff, 0, 0)), &[], 0);
+        c.check(
+            "an unknown IOCTL fails with ERROR_INVALID_FUNCTION (STATUS_INVALID_DEVICE_REQUEST)",
+            r == Err(ERROR_INVALID_FUNCTION),
+            format!("{r:?}"),
+        );
+
+        // A wait on a second handle, completed by a write on the first.
+        let Some(w) = open(c, &path) else { return };
+        let wait = w.start(Kind::Ioctl(IOCTL_TOASTER_WAIT), &[], 0);
+        std::thread::sleep(Duration::from_millis(100));
+        c.check(
+            "IOCTL_TOASTER_WAIT is pending after 100 ms",
+            !wait.is_done(),
+            "it completed",
+        );
+        let r = d.write(b"crumbs!");
+        c.check(
+            "a 7-byte write on the other handle succeeds",
+            r == Ok(7),
+            format!("{r:?}"),
+        );
+        let done = wait.is_done() || {
+            std::thread::sleep(Duration::from_millis(200));
+            wait.is_done()
+        };
+        c.check("and completes the wait", done, "the wait is still pending");
+        let r = wait.transferred(Duration::from_secs(5));
+        c.check(
+            "with STATUS_SUCCESS and the write's length (7) as Information",
+            r == Ok(7),
+            format!("{r:?}"),
+        );
+
+        // A second wait, cancelled.
+        let mut wait = w.start(Kind::Ioctl(IOCTL_TOASTER_WAIT), &[], 0);
+        std::thread::sleep(Duration::from_millis(50));
+        c.check("a second wait is pending", !wait.is_done(), "it completed");
+        c.check("CancelIoEx finds it", wait.cancel(), "CancelIoEx failed");
+        let r = wait.wait(Duration::from_secs(5));
+        c.check(
+            "the cancelled wait ends with ERROR_OPERATION_ABORTED (STATUS_CANCELLED)",
+            r == Err(ERROR_OPERATION_ABORTED),
+            format!("{r:?}"),
+        );
+
+        // A wait left pending when its handle closes.
+        let stranded = w.start(Kind::Ioctl(IOCTL_TOASTER_WAIT), &[], 0);
+        std::thread::sleep(Duration::from_millis(50));
+        c.check("a third wait is pending", !stranded.is_done(), "it completed");
+        w.close();
+        std::thread::sleep(Duration::from_millis(300));
+        let cleaned = stranded.is_done();
+        c.check(
+            "closing its handle leaves it pending (Wine 8 sends no IRP_MJ_CLEANUP; Windows would cancel it)",
+            !cleaned,
+            "it completed: the close cancelled it (a cleanup reached the driver?)",
+        );
+        let r = d.write(b"abc");
+        c.check("a 3-byte write succeeds", r == Ok(3), format!("{r:?}"));
+        let r = stranded.transferred(Duration::from_secs(5));
+        c.check(
+            "and completes the wait of the closed handle (STATUS_SUCCESS, Information 3)",
+            r == Ok(3),
+            format!("{r:?}"),
+        );
+        let s = stats(&d);
+        c.check(
+            "GET_STATS at the end: starts 1, 2 reads, 3 writes, 2 waits completed by a write, no stop, no power transition",
+            s == Ok(Some(Stats {
+                starts: 1,
+                reads: 2,
+                writes: 3,
+                waits: 2,
+                ..Stats::default()
+            })),
+            format!("{s:?}"),
         );
     }
 
