@@ -199,30 +199,7 @@ pub fn check(data: &[u8], exports: &Exports) -> Verdict {
         Ok(list) => v.imports = list,
         Err(e) => v.problems.push(e),
     }
-    let stubbed: Vec<&str> = v
-        .imports
-        .iter()
-        .filter(|(dll, name)| {
-            dll.eq_ignore_ascii_case("ntoskrnl.exe") && crate::wine::WINE_STUBS.contains(&name.as_str())
-        })
-        .map(|(_, name)| name.as_str())
-        .collect();
-    if !stubbed.is_empty() {
-        let (patched, not): (Vec<&str>, Vec<&str>) =
-            stubbed.iter().partition(|n| !crate::wine::NOT_PATCHED.contains(n));
-        if !patched.is_empty() {
-            v.warnings.push(format!(
-                "imports {} that Wine 8 only stubs: under Wine it runs with the wdm ntoskrnl patch (cargo wdm run applies it)",
-                patched.join(", ")
-            ));
-        }
-        if !not.is_empty() {
-            v.warnings.push(format!(
-                "imports {} that Wine 8 only stubs (or lacks), and the wdm patch does not add: it cannot run under Wine 8",
-                not.join(", ")
-            ));
-        }
-    }
+    v.warnings.extend(stub_warnings(&v.imports));
     for (routine, effect) in crate::wine::WINE_NO_OPS {
         if v.imports
             .iter()
@@ -269,9 +246,80 @@ fn imports(pe: &PeFile64<'_>) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
+/// The warnings for the Wine 8 stubs among `imports`: those the framework never reaches there
+/// ([`crate::wine::WINE_STUBS_UNREACHED`], with the reason), those the wdm patch implements, and
+/// those it does not.
+fn stub_warnings(imports: &[(String, String)]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let stubbed: Vec<&str> = imports
+        .iter()
+        .filter(|(dll, name)| {
+            dll.eq_ignore_ascii_case("ntoskrnl.exe") && crate::wine::WINE_STUBS.contains(&name.as_str())
+        })
+        .map(|(_, name)| name.as_str())
+        .collect();
+    for (name, why) in crate::wine::WINE_STUBS_UNREACHED {
+        if stubbed.contains(name) {
+            warnings.push(format!(
+                "imports {name}, which Wine 8 only stubs (a call kills winedevice.exe): it is {why}, so it runs on stock Wine"
+            ));
+        }
+    }
+    let reached = crate::wine::stubs_reached(stubbed);
+    let (patched, not): (Vec<&str>, Vec<&str>) = reached.iter().partition(|n| !crate::wine::NOT_PATCHED.contains(n));
+    if !patched.is_empty() {
+        warnings.push(format!(
+            "imports {} that Wine 8 only stubs: under Wine it runs with the wdm ntoskrnl patch (cargo wdm run applies it)",
+            patched.join(", ")
+        ));
+    }
+    if !not.is_empty() {
+        warnings.push(format!(
+            "imports {} that Wine 8 only stubs (or lacks), and the wdm patch does not add: it cannot run under Wine 8",
+            not.join(", ")
+        ));
+    }
+    warnings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// PoRequestPowerIrp (wdm::pnp's S-IRP path, never taken under Wine) is named with its
+    /// reason and does not make the driver "cannot run"; a stub the patch lacks still does.
+    #[test]
+    fn an_unreached_stub_is_named_but_does_not_block_wine() {
+        let imports = |names: &[&str]| -> Vec<(String, String)> {
+            names
+                .iter()
+                .map(|n| ("ntoskrnl.exe".to_owned(), (*n).to_owned()))
+                .collect()
+        };
+        let w = stub_warnings(&imports(&["IoCompleteRequest", "PoRequestPowerIrp"]));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("PoRequestPowerIrp") && w[0].contains("never sends"),
+            "{w:?}"
+        );
+        assert!(!w[0].contains("cannot run"), "{w:?}");
+        let w = stub_warnings(&imports(&["PoRequestPowerIrp", "IoStartPacket", "IoWMIWriteEvent"]));
+        assert!(
+            w.iter()
+                .any(|l| l.contains("IoStartPacket") && l.contains("wdm ntoskrnl patch")),
+            "{w:?}"
+        );
+        assert!(
+            w.iter()
+                .any(|l| l.contains("IoWMIWriteEvent") && l.contains("cannot run")),
+            "{w:?}"
+        );
+        assert!(
+            !w.iter()
+                .any(|l| l.contains("cannot run") && l.contains("PoRequestPowerIrp")),
+            "{w:?}"
+        );
+    }
 
     #[test]
     fn checksum_of_a_known_buffer() {

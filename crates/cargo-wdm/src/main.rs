@@ -287,7 +287,9 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
     let work = c.workspace.join("target/wdm/wine");
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let imports: Vec<&str> = driver.verdict.imports.iter().map(|(_, n)| n.as_str()).collect();
-    let unrunnable: Vec<&str> = imports
+    // The stubs a run may reach (not wdm::pnp's PoRequestPowerIrp: wine::WINE_STUBS_UNREACHED).
+    let reached = wine::stubs_reached(imports.iter().copied());
+    let unrunnable: Vec<&str> = reached
         .iter()
         .copied()
         .filter(|n| wine::NOT_PATCHED.contains(n))
@@ -298,7 +300,7 @@ fn cmd_run(args: &[String]) -> Result<(), String> {
             unrunnable.join(", ")
         ));
     }
-    let needs_patch = imports.iter().any(|n| wine::WINE_STUBS.contains(n));
+    let needs_patch = !reached.is_empty();
     let patched = if needs_patch {
         step("the wdm ntoskrnl patch (the driver imports routines stock Wine 8 only stubs)");
         Some(wine_patch::patched_ntoskrnl(

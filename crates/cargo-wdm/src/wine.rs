@@ -86,6 +86,34 @@ pub const NOT_PATCHED: &[&str] = &[
     "IoSetCompletionRoutineEx",
 ];
 
+/// Wine stubs a driver may import and still run under Wine 8, because the import is reached only
+/// from something Wine never sends, with that reason. The e2e loader choice and `cargo wdm run`
+/// do not count them (a driver importing only these runs on stock Wine); `cargo wdm check`
+/// still names them, with the reason, since a driver of its own could call them elsewhere.
+///
+/// - PoRequestPowerIrp: `wdm::pnp`'s power policy owner calls it only to turn a system power
+///   IRP (S-IRP) into a device one (src/pnp/power.rs), and Wine 8 sends no S-IRPs
+///   (../shared/spec/pnp-power.md §9.13); the simulator's Wine profile shows the path is never
+///   taken (samples/toaster/tests/power.rs, `what_wine_sends_never_reaches_po_request_power_irp`).
+pub const WINE_STUBS_UNREACHED: &[(&str, &str)] = &[(
+    "PoRequestPowerIrp",
+    "called by wdm::pnp only for a system power IRP, which Wine 8 never sends",
+)];
+
+/// The Wine stubs among `imports` that a run under Wine may reach: [`WINE_STUBS`] less
+/// [`WINE_STUBS_UNREACHED`].
+///
+/// ```
+/// let imports = ["IoCompleteRequest", "PoRequestPowerIrp", "IoStartPacket"];
+/// assert_eq!(cargo_wdm::wine::stubs_reached(imports), ["IoStartPacket"]);
+/// ```
+pub fn stubs_reached<'a>(imports: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    imports
+        .into_iter()
+        .filter(|n| WINE_STUBS.contains(n) && !WINE_STUBS_UNREACHED.iter().any(|(u, _)| u == n))
+        .collect()
+}
+
 /// A Wine prefix with a persistent server, removed on drop.
 pub struct Prefix {
     dir: PathBuf,
@@ -406,5 +434,20 @@ mod tests {
             );
         }
         assert!(NOT_PATCHED.iter().all(|s| WINE_STUBS.contains(s)));
+    }
+
+    /// An unreached stub is still a stub (the image check names it), and a driver importing
+    /// only unreached ones needs neither the patch nor is refused.
+    #[test]
+    fn unreached_stubs_are_stubs_and_do_not_count() {
+        for (name, why) in WINE_STUBS_UNREACHED {
+            assert!(WINE_STUBS.contains(name), "{name} is a Wine stub");
+            assert!(!why.is_empty());
+        }
+        assert!(stubs_reached(["PoRequestPowerIrp", "IoCompleteRequest"]).is_empty());
+        assert_eq!(
+            stubs_reached(["PoRequestPowerIrp", "IoCsqInsertIrpEx"]),
+            ["IoCsqInsertIrpEx"]
+        );
     }
 }
