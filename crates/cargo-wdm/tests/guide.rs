@@ -9,7 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use cargo_wdm::new::{Deps, files, names, report};
+use cargo_wdm::new::{Deps, Kind, files, names, report};
 use common::{GUIDE_NAME, repo};
 
 /// The files the guide shows completely.
@@ -78,7 +78,7 @@ fn guide() -> String {
 fn every_block_of_the_guide_is_the_generated_crates_code() {
     let guide = guide();
     let deps = Deps::Path(PathBuf::from(GUIDE_CHECKOUT));
-    let generated = files(GUIDE_NAME, &deps).unwrap();
+    let generated = files(GUIDE_NAME, &deps, &Kind::Legacy).unwrap();
     let file = |name: &str| -> Option<&String> { generated.iter().find(|(p, _)| p == Path::new(name)).map(|(_, t)| t) };
     // How far into each file the blocks so far have got, and what they skipped.
     let mut progress: Vec<(String, usize, String)> = Vec::new();
@@ -161,12 +161,12 @@ fn the_guide_makes_the_crate_the_tests_build_and_shows_what_cargo_wdm_new_prints
     );
     let deps = Deps::Path(PathBuf::from(GUIDE_CHECKOUT));
     let dir = Path::new(GUIDE_NAME);
-    let written: Vec<PathBuf> = files(GUIDE_NAME, &deps)
+    let written: Vec<PathBuf> = files(GUIDE_NAME, &deps, &Kind::Legacy)
         .unwrap()
         .into_iter()
         .map(|(p, _)| dir.join(p))
         .collect();
-    let printed = report(dir, &names(GUIDE_NAME).unwrap(), &deps, &written);
+    let printed = report(dir, &names(GUIDE_NAME).unwrap(), &deps, &Kind::Legacy, &written);
     let shown: Vec<&Block> = blocks.iter().filter(|b| b.attribute("output") == Some("new")).collect();
     assert_eq!(shown.len(), 1, "one ```text output=new block");
     assert_eq!(shown[0].text, printed, "docs/guide.md:{}", shown[0].line);
