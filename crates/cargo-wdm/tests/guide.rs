@@ -181,7 +181,10 @@ fn check_part(part: &Part) -> (Vec<String>, usize) {
                 let rest = &file(name).unwrap()[*from..];
                 let missing = format!("{skipped}{rest}");
                 if !missing.trim().is_empty() {
-                    problems.push(format!("{} of the guide leaves out part of {name}:\n{missing}", part.title));
+                    problems.push(format!(
+                        "{} of the guide leaves out part of {name}:\n{missing}",
+                        part.title
+                    ));
                 }
             }
         }
@@ -205,7 +208,9 @@ fn the_guide_makes_the_crates_the_tests_build_and_shows_what_cargo_wdm_new_print
     let deps = Deps::Path(PathBuf::from(GUIDE_CHECKOUT));
     for part in parts() {
         assert!(
-            part.blocks.iter().any(|b| b.language() == "sh" && b.text == part.command),
+            part.blocks
+                .iter()
+                .any(|b| b.language() == "sh" && b.text == part.command),
             "{} runs `{}`",
             part.title,
             part.command.trim()
