@@ -49,7 +49,9 @@ cargo xtask <command>
   new-user   what a new user does, outside the workspace: cargo install
              cargo-wdm from this repository, cargo wdm new in a temporary folder,
              then cargo wdm test, build --release, check and run --client client
-             (under Wine); prints each step's time
+             (under Wine); then the same with cargo wdm new --pnp (run installs
+             the driver on a root device through SetupAPI); prints each step's
+             time and each flow's
   wine-patch the project's patched Wine ntoskrnl.exe (StartIo, device queues,
              IoCsq; e2e/wine): built from Debian's source of the installed wine64
              and cached in target/wine-ntoskrnl, then its C tests run in a fresh
@@ -152,7 +154,8 @@ fn test(root: &Path) -> Result<(), String> {
     )?;
     // Every sample as a .sys, on the simulator, and end to end under Wine.
     samples::command(root, &[])?;
-    // What a new user does outside the workspace: install cargo-wdm, new, test, build, check, run.
+    // What a new user does outside the workspace: install cargo-wdm, new, test, build, check, run;
+    // then new --pnp and the same.
     new_user::command(root)?;
     zero_cost::command(root)?;
     println!("\nall checks passed in {:.0} s", start.elapsed().as_secs_f64());

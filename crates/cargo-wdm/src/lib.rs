@@ -3,7 +3,7 @@
 //!
 //! | command | what it does | module |
 //! |---|---|---|
-//! | `cargo wdm new <name>` | a driver crate that builds and passes its tests as generated | [`new`] |
+//! | `cargo wdm new [--pnp] <name>` | a driver crate (legacy, or PnP on `wdm::pnp`) that builds and passes its tests as generated | [`new`] |
 //! | `cargo wdm build [--release]` | the `.sys` for x86_64-pc-windows-msvc (rust-lld), then its image checks | [`sys`], [`image`] |
 //! | `cargo wdm check <file.sys>` | the image checks alone, for any driver | [`image`] |
 //! | `cargo wdm test` | the crate's simulator tests (stress scale by flag) | `main.rs` |

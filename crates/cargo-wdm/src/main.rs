@@ -12,7 +12,8 @@ cargo wdm <command>
 
   new <name>            a driver crate (library, driver binary, simulator tests, the WDK-path
                         files, a user-mode client) that builds and passes its tests as made;
-                        `cargo wdm new --help` for its options
+                        --pnp: a PnP function driver (wdm::pnp, a device interface, run
+                        through SetupAPI); `cargo wdm new --help` for its options
   build [--release]     the driver as a .sys for x86_64-pc-windows-msvc without the WDK
                         (rust-lld, the driver link flags, the release profile: a driver image
                         is always optimised), then the image checks, one line per image; the

@@ -7,15 +7,23 @@
 //! checks its answers. The files are the templates under `templates/`, carried in the binary
 //! (`include_str!`), with the names filled in.
 //!
+//! Two kinds ([`Kind`]): a legacy driver (DriverEntry creates a named device and its DOS link;
+//! `cargo wdm run` loads it as a kernel service), and, with `--pnp`, a PnP function driver on
+//! `wdm::pnp::PnpDevice` (`templates/pnp/`): a root-enumerated device with the hardware ID
+//! `root\<crate>`, found from user mode by a device interface whose class GUID is made at random
+//! for each crate ([`Guid::random`]), declared in `[package.metadata.wdm.pnp]` so that `cargo wdm
+//! run` installs it through SetupAPI. Both teach the same I/O: create/close, a buffered IOCTL
+//! with length checks, reads pended in an `IrpQueue` and completed by a write, cleanup.
+//!
 //! Where `wdm` comes from is a [`Deps`]: by default a path dependency on the wdm repository
 //! this `cargo-wdm` was built from; `--wdm-path`, `--wdm-git` or `--published` choose another.
 //!
 //! ```
-//! use cargo_wdm::new::{Deps, files, names};
+//! use cargo_wdm::new::{Deps, Kind, files, names};
 //!
 //! let n = names("my-driver").unwrap();
 //! assert_eq!((n.krate.as_str(), n.device.as_str()), ("my_driver", "MyDriver"));
-//! let generated = files("my-driver", &Deps::Published("0.1.0".into())).unwrap();
+//! let generated = files("my-driver", &Deps::Published("0.1.0".into()), &Kind::Legacy).unwrap();
 //! let (_, manifest) = generated.iter().find(|(path, _)| path.ends_with("Cargo.toml")).unwrap();
 //! assert!(manifest.contains("wdm = \"0.1.0\"\n"));
 //! assert!(names("pipe").unwrap_err().contains("reserved"));
@@ -154,6 +162,114 @@ pub struct Names {
     pub device: String,
 }
 
+impl Names {
+    /// A PnP driver's root hardware ID: `root\<crate>`.
+    ///
+    /// ```
+    /// assert_eq!(cargo_wdm::new::names("my-driver").unwrap().hardware_id(), r"root\my_driver");
+    /// ```
+    pub fn hardware_id(&self) -> String {
+        format!("root\\{}", self.krate)
+    }
+}
+
+/// A device interface class GUID, as the PnP template uses it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Guid(pub u128);
+
+impl Guid {
+    /// A fresh random GUID (RFC 9562 version 4: 122 random bits, the version and variant
+    /// fixed), a new one at every call. The bits come from the standard library's hasher
+    /// keys (`RandomState`, seeded from the operating system's random source once per thread
+    /// and distinct for every hasher made), mixed with the time and the process ID: no
+    /// dependency, and no two crates made by `cargo wdm new --pnp` share an interface class.
+    ///
+    /// ```
+    /// use cargo_wdm::new::Guid;
+    ///
+    /// let (a, b) = (Guid::random(), Guid::random());
+    /// assert_ne!(a, b);
+    /// assert_eq!(&a.braced()[15..16], "4"); // the version
+    /// assert!("89ab".contains(&a.braced()[20..21])); // the variant
+    /// ```
+    pub fn random() -> Guid {
+        use std::hash::{BuildHasher, Hasher};
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let mut bits = 0u128;
+        for half in 0..2u8 {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u128(nanos);
+            hasher.write_u32(std::process::id());
+            hasher.write_u8(half);
+            bits = (bits << 64) | u128::from(hasher.finish());
+        }
+        let version = (bits & !(0xF << 76)) | (0x4 << 76);
+        Guid((version & !(0x3 << 62)) | (0x2 << 62))
+    }
+
+    /// Reads `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, braced or not, in either case.
+    ///
+    /// ```
+    /// use cargo_wdm::new::Guid;
+    ///
+    /// let g = Guid::parse("{781EF630-72B2-11D2-B852-00C04FAD5171}").unwrap();
+    /// assert_eq!(g, Guid(0x781e_f630_72b2_11d2_b852_00c0_4fad_5171));
+    /// assert!(Guid::parse("781ef630-72b2-11d2-b852").is_err());
+    /// ```
+    pub fn parse(text: &str) -> Result<Guid, String> {
+        let bare = text.strip_prefix('{').and_then(|t| t.strip_suffix('}')).unwrap_or(text);
+        let groups: Vec<&str> = bare.split('-').collect();
+        let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+        let hex = groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()));
+        if lengths != [8, 4, 4, 4, 12] || !hex {
+            return Err(format!(
+                "`{text}` is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hexadecimal digits)"
+            ));
+        }
+        u128::from_str_radix(&groups.concat(), 16)
+            .map(Guid)
+            .map_err(|e| format!("`{text}`: {e}"))
+    }
+
+    /// Its text form, braced and in lower case: `{781ef630-72b2-11d2-b852-00c04fad5171}`.
+    pub fn braced(&self) -> String {
+        let h = format!("{:032x}", self.0);
+        format!(
+            "{{{}-{}-{}-{}-{}}}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        )
+    }
+
+    /// The `u128` literal `Guid::from_u128` (wdm) and `GUID::from_u128` (windows-sys) take,
+    /// grouped as the text form is: `0x781ef630_72b2_11d2_b852_00c04fad5171`.
+    ///
+    /// ```
+    /// let g = cargo_wdm::new::Guid(0x781e_f630_72b2_11d2_b852_00c0_4fad_5171);
+    /// assert_eq!(g.rust_literal(), "0x781ef630_72b2_11d2_b852_00c04fad5171");
+    /// ```
+    pub fn rust_literal(&self) -> String {
+        let text = self.braced();
+        format!("0x{}", text[1..37].replace('-', "_"))
+    }
+}
+
+/// Which driver `cargo wdm new` makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A legacy (non-PnP) driver: DriverEntry creates `\Device\<Name>` and its DOS link, and
+    /// `cargo wdm run` loads it as a kernel service.
+    Legacy,
+    /// A PnP function driver (`wdm::pnp::PnpDevice`) on the root device `root\<crate>`, with a
+    /// device interface of this class.
+    Pnp(Guid),
+}
+
 /// Rust's keywords, strict and reserved: a crate cannot be named after one.
 const KEYWORDS: &[&str] = &[
     "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate", "do", "dyn", "else",
@@ -197,6 +313,22 @@ pub const TAKEN_TYPES: &[&str] = &[
     "Outcome",
     "Status",
     "Unlocked",
+    // the PnP driver's code and tests (variants too: the test that checks this list is coarse)
+    "Deleted",
+    "DeviceNode",
+    "DevicePowerState",
+    "Function",
+    "Guid",
+    "NewDevice",
+    "NodeState",
+    "PnpDevice",
+    "PnpOptions",
+    "PowerDeviceD0",
+    "PowerDeviceD3",
+    "PowerSystemSleeping3",
+    "Role",
+    "Started",
+    "SurpriseRemoved",
     // the prelude's
     "Box",
     "Clone",
@@ -356,7 +488,7 @@ pub fn names(name: &str) -> Result<Names, String> {
     })
 }
 
-/// The templates: where each file goes (with placeholders) and its text.
+/// The templates of a legacy driver: where each file goes (with placeholders) and its text.
 const TEMPLATES: &[(&str, &str)] = &[
     ("Cargo.toml", include_str!("../templates/Cargo.toml.tmpl")),
     ("README.md", include_str!("../templates/README.md.tmpl")),
@@ -374,9 +506,32 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Fills in a template's placeholders.
-fn render(template: &str, names: &Names, deps: &Deps) -> Result<String, String> {
-    let text = template
+/// The templates of a PnP driver (`templates/pnp/`, and the legacy driver's files that do not
+/// depend on the kind: `.gitignore`, `build.rs`, `Makefile.toml`).
+const PNP_TEMPLATES: &[(&str, &str)] = &[
+    ("Cargo.toml", include_str!("../templates/pnp/Cargo.toml.tmpl")),
+    ("README.md", include_str!("../templates/pnp/README.md.tmpl")),
+    (".gitignore", include_str!("../templates/gitignore.tmpl")),
+    ("src/lib.rs", include_str!("../templates/pnp/src/lib.rs.tmpl")),
+    ("src/main.rs", include_str!("../templates/pnp/src/main.rs.tmpl")),
+    ("tests/sim.rs", include_str!("../templates/pnp/tests/sim.rs.tmpl")),
+    ("build.rs", include_str!("../templates/build.rs.tmpl")),
+    ("Makefile.toml", include_str!("../templates/Makefile.toml.tmpl")),
+    ("{{crate}}.inx", include_str!("../templates/pnp/driver.inx.tmpl")),
+    (
+        "client/Cargo.toml",
+        include_str!("../templates/pnp/client/Cargo.toml.tmpl"),
+    ),
+    (
+        "client/src/main.rs",
+        include_str!("../templates/pnp/client/src/main.rs.tmpl"),
+    ),
+];
+
+/// Fills in a template's placeholders (a PnP driver's also `{{hardware-id}}`, `{{guid}}` and
+/// `{{guid-u128}}`).
+fn render(template: &str, names: &Names, deps: &Deps, kind: &Kind) -> Result<String, String> {
+    let mut text = template
         .replace("{{name}}", &names.package)
         .replace("{{crate}}", &names.krate)
         .replace("{{Name}}", &names.device)
@@ -384,6 +539,12 @@ fn render(template: &str, names: &Names, deps: &Deps) -> Result<String, String> 
         .replace("{{wdm-sim}}", &deps.spec("wdm-sim"))
         .replace("{{wdm-sys}}", &deps.spec("wdm-sys"))
         .replace("{{wdm-source}}", &deps.describe());
+    if let Kind::Pnp(guid) = kind {
+        text = text
+            .replace("{{hardware-id}}", &names.hardware_id())
+            .replace("{{guid}}", &guid.braced())
+            .replace("{{guid-u128}}", &guid.rust_literal());
+    }
     match text.find("{{") {
         Some(at) => Err(format!(
             "template bug: an unknown placeholder at `{}`",
@@ -393,22 +554,34 @@ fn render(template: &str, names: &Names, deps: &Deps) -> Result<String, String> 
     }
 }
 
-/// The files of driver crate `name` (paths relative to the crate's folder), without writing
-/// them.
+/// The files of driver crate `name` of `kind` (paths relative to the crate's folder), without
+/// writing them.
 ///
 /// ```
-/// let files = cargo_wdm::new::files("beeper", &cargo_wdm::new::Deps::Git("https://example.org/wdm".into())).unwrap();
-/// let paths: Vec<_> = files.iter().map(|(p, _)| p.to_str().unwrap()).collect();
+/// use cargo_wdm::new::{Deps, Guid, Kind, files};
+///
+/// let legacy = files("beeper", &Deps::Git("https://example.org/wdm".into()), &Kind::Legacy).unwrap();
+/// let paths: Vec<_> = legacy.iter().map(|(p, _)| p.to_str().unwrap()).collect();
 /// assert!(paths.contains(&"beeper.inx") && paths.contains(&"client/src/main.rs"));
+///
+/// let pnp = Kind::Pnp(Guid(0x781e_f630_72b2_11d2_b852_00c0_4fad_5171));
+/// let pnp = files("beeper", &Deps::Published("0.1.0".into()), &pnp).unwrap();
+/// let manifest = &pnp.iter().find(|(p, _)| p.ends_with("Cargo.toml")).unwrap().1;
+/// assert!(manifest.contains("hardware-id = 'root\\beeper'\n"));
+/// assert!(manifest.contains("interface = \"{781ef630-72b2-11d2-b852-00c04fad5171}\"\n"));
 /// ```
-pub fn files(name: &str, deps: &Deps) -> Result<Vec<(PathBuf, String)>, String> {
+pub fn files(name: &str, deps: &Deps, kind: &Kind) -> Result<Vec<(PathBuf, String)>, String> {
     let names = names(name)?;
-    TEMPLATES
+    let templates = match kind {
+        Kind::Legacy => TEMPLATES,
+        Kind::Pnp(_) => PNP_TEMPLATES,
+    };
+    templates
         .iter()
         .map(|(path, template)| {
             Ok((
-                PathBuf::from(render(path, &names, deps)?),
-                render(template, &names, deps)?,
+                PathBuf::from(render(path, &names, deps, kind)?),
+                render(template, &names, deps, kind)?,
             ))
         })
         .collect()
@@ -418,16 +591,17 @@ pub fn files(name: &str, deps: &Deps) -> Result<Vec<(PathBuf, String)>, String> 
 /// empty) and returns the files written.
 ///
 /// ```
-/// use cargo_wdm::new::{Deps, generate};
+/// use cargo_wdm::new::{Deps, Kind, generate};
 ///
 /// let dir = std::env::temp_dir().join(format!("cargo-wdm-doc-{}", std::process::id()));
-/// let written = generate(&dir, "blinker", &Deps::Published("0.1.0".into())).unwrap();
+/// let deps = Deps::Published("0.1.0".into());
+/// let written = generate(&dir, "blinker", &deps, &Kind::Legacy).unwrap();
 /// assert!(written.contains(&dir.join("src/lib.rs")));
-/// assert!(generate(&dir, "blinker", &Deps::Published("0.1.0".into())).unwrap_err().contains("not empty"));
+/// assert!(generate(&dir, "blinker", &deps, &Kind::Legacy).unwrap_err().contains("not empty"));
 /// std::fs::remove_dir_all(&dir).unwrap();
 /// ```
-pub fn generate(dir: &Path, name: &str, deps: &Deps) -> Result<Vec<PathBuf>, String> {
-    let files = files(name, deps)?;
+pub fn generate(dir: &Path, name: &str, deps: &Deps, kind: &Kind) -> Result<Vec<PathBuf>, String> {
+    let files = files(name, deps, kind)?;
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
@@ -478,6 +652,9 @@ user-mode client in client/, and a README saying how to test, build and run it.
 
 <name> is a crate name in snake_case or kebab-case; `my-driver` makes the device
 \\Device\\MyDriver, opened from user mode as \\\\.\\MyDriver, and my_driver.sys.
+With --pnp it makes a PnP function driver instead (wdm::pnp::PnpDevice) for the root
+device root\\my_driver, which user mode finds by a device interface whose class GUID
+is made at random for the crate.
 
   --path <dir>        make the crate in <dir> instead of ./<name>
   --wdm-path <repo>   depend on the wdm repository checked out at <repo> (path
@@ -486,18 +663,25 @@ user-mode client in client/, and a README saying how to test, build and run it.
   --wdm-git <url>     depend on the wdm repository at <url> (git dependencies)
   --published[=<v>]   depend on wdm, wdm-sim and wdm-sys published on crates.io,
                       version <v> (default: this cargo-wdm's version)
-  --pnp               a PnP driver: not available yet
+  --pnp               a PnP function driver: AddDevice, the PnP and power hooks,
+                      a device interface, [package.metadata.wdm.pnp] (cargo wdm run
+                      installs it on its root device through SetupAPI)
+  --interface <guid>  with --pnp: the device interface class (default: a fresh
+                      random GUID)
 ";
 
 /// `cargo wdm new <args>`: parses the arguments, makes the crate, and prints what it made and
 /// the commands to run next.
 ///
 /// ```
-/// let e = cargo_wdm::new::command(&["my-driver".into(), "--pnp".into()]).unwrap_err();
-/// assert!(e.contains("PnP"));
+/// let args = ["my-driver", "--interface", "{781ef630-72b2-11d2-b852-00c04fad5171}"].map(String::from);
+/// let e = cargo_wdm::new::command(&args).unwrap_err();
+/// assert!(e.contains("--pnp"));
 /// ```
 pub fn command(args: &[String]) -> Result<(), String> {
     let mut name = None;
+    let mut pnp = false;
+    let mut interface = None;
     let mut dir = None;
     let mut deps = None;
     fn set_deps(d: Deps, deps: &mut Option<Deps>) -> Result<(), String> {
@@ -523,14 +707,8 @@ pub fn command(args: &[String]) -> Result<(), String> {
                 print!("{HELP}");
                 return Ok(());
             }
-            "--pnp" => {
-                return Err(
-                    "PnP drivers (AddDevice, IRP_MJ_PNP, power) are not supported by wdm yet: they \
-                            arrive with the PnP issue. Without --pnp, `cargo wdm new` makes a legacy \
-                            (non-PnP) driver, loaded as a kernel service."
-                        .into(),
-                );
-            }
+            "--pnp" => pnp = true,
+            "--interface" => interface = Some(Guid::parse(&value("a GUID")?)?),
             "--path" => dir = Some(PathBuf::from(value("a folder")?)),
             "--wdm-path" => {
                 let repo = repository(Path::new(&value("the wdm repository's folder")?))?;
@@ -553,13 +731,18 @@ pub fn command(args: &[String]) -> Result<(), String> {
     }
     let name = name.ok_or(format!("the driver crate's name is missing\n\n{HELP}"))?;
     let names = names(&name)?;
+    let kind = match (pnp, interface) {
+        (false, Some(_)) => return Err("--interface names a PnP driver's interface class: give --pnp too".into()),
+        (false, None) => Kind::Legacy,
+        (true, interface) => Kind::Pnp(interface.unwrap_or_else(Guid::random)),
+    };
     let deps = match deps {
         Some(deps) => deps,
         None => Deps::default_source()?,
     };
     let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
-    let written = generate(&dir, &name, &deps)?;
-    print!("{}", report(&dir, &names, &deps, &written));
+    let written = generate(&dir, &name, &deps, &kind)?;
+    print!("{}", report(&dir, &names, &deps, &kind, &written));
     Ok(())
 }
 
@@ -567,18 +750,32 @@ pub fn command(args: &[String]) -> Result<(), String> {
 /// `wdm` comes from, and the commands to run next.
 ///
 /// ```
-/// use cargo_wdm::new::{Deps, names, report};
+/// use cargo_wdm::new::{Deps, Guid, Kind, names, report};
 /// use std::path::Path;
 ///
-/// let text = report(Path::new("beeper"), &names("beeper").unwrap(), &Deps::Published("0.1.0".into()), &[]);
+/// let (dir, n, deps) = (Path::new("beeper"), names("beeper").unwrap(), Deps::Published("0.1.0".into()));
+/// let text = report(dir, &n, &deps, &Kind::Legacy, &[]);
 /// assert!(text.contains("cargo wdm run --client client"));
+/// let text = report(dir, &n, &deps, &Kind::Pnp(Guid(1)), &[]);
+/// assert!(text.contains("interface {00000000-0000-0000-0000-000000000001}"));
 /// ```
-pub fn report(dir: &Path, names: &Names, deps: &Deps, written: &[PathBuf]) -> String {
-    let mut text = format!("Made the driver crate `{}` in {}:\n", names.package, dir.display());
-    text.push_str(&format!(
-        "  device \\Device\\{0} (user mode opens \\\\.\\{0}), image {1}.sys\n",
-        names.device, names.krate
-    ));
+pub fn report(dir: &Path, names: &Names, deps: &Deps, kind: &Kind, written: &[PathBuf]) -> String {
+    let mut text = match kind {
+        Kind::Legacy => format!("Made the driver crate `{}` in {}:\n", names.package, dir.display()),
+        Kind::Pnp(_) => format!("Made the PnP driver crate `{}` in {}:\n", names.package, dir.display()),
+    };
+    text.push_str(&match kind {
+        Kind::Legacy => format!(
+            "  device \\Device\\{0} (user mode opens \\\\.\\{0}), image {1}.sys\n",
+            names.device, names.krate
+        ),
+        Kind::Pnp(guid) => format!(
+            "  root device {}, interface {} (user mode finds the device by it), image {}.sys\n",
+            names.hardware_id(),
+            guid.braced(),
+            names.krate
+        ),
+    });
     text.push_str(&format!("  wdm from {}\n", deps.describe()));
     text.push_str("Files:\n");
     for path in written {
@@ -591,7 +788,10 @@ pub fn report(dir: &Path, names: &Names, deps: &Deps, written: &[PathBuf]) -> St
         "  cargo wdm build                 # {}.sys, built without the WDK and checked\n",
         names.krate
     ));
-    text.push_str("  cargo wdm run --client client   # the driver under Wine, the client run against it\n");
+    text.push_str(match kind {
+        Kind::Legacy => "  cargo wdm run --client client   # the driver under Wine, the client run against it\n",
+        Kind::Pnp(_) => "  cargo wdm run --client client   # under Wine: on its root device, the client, the removal\n",
+    });
     text
 }
 
@@ -722,7 +922,7 @@ mod tests {
                 r#"wdm-sys = "0.1.0""#,
             ),
         ] {
-            let files = files("my-driver", &deps).unwrap();
+            let files = files("my-driver", &deps, &Kind::Legacy).unwrap();
             let manifest = &files.iter().find(|(p, _)| p == Path::new("Cargo.toml")).unwrap().1;
             let lines: Vec<&str> = manifest.lines().collect();
             for line in [wdm, sim, sys] {
@@ -735,7 +935,7 @@ mod tests {
 
     #[test]
     fn every_placeholder_is_filled_and_every_file_is_named() {
-        let files = files("my-driver", &Deps::Published("0.1.0".into())).unwrap();
+        let files = files("my-driver", &Deps::Published("0.1.0".into()), &Kind::Legacy).unwrap();
         let paths: Vec<String> = files.iter().map(|(p, _)| p.to_string_lossy().into_owned()).collect();
         assert!(paths.contains(&"my_driver.inx".to_owned()), "{paths:?}");
         for (path, text) in &files {
@@ -759,14 +959,20 @@ mod tests {
     #[test]
     fn an_unknown_placeholder_is_a_template_bug() {
         let names = names("x").unwrap();
-        let e = render("a {{nope}} b", &names, &Deps::Published("1".into())).unwrap_err();
+        let e = render("a {{nope}} b", &names, &Deps::Published("1".into()), &Kind::Legacy).unwrap_err();
         assert!(e.contains("{{nope}}"), "{e}");
+        // The PnP placeholders are a legacy template's bug.
+        let e = render("{{guid}}", &names, &Deps::Published("1".into()), &Kind::Legacy).unwrap_err();
+        assert!(e.contains("{{guid}}"), "{e}");
     }
 
     #[test]
     fn the_command_refuses_what_it_cannot_do() {
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(command(&args(&["x", "--pnp"])).unwrap_err().contains("PnP issue"));
+        let interface = command(&args(&["x", "--interface", "781ef630-72b2-11d2-b852-00c04fad5171"]));
+        assert!(interface.unwrap_err().contains("give --pnp too"));
+        let bad = command(&args(&["x", "--pnp", "--interface", "781ef630"]));
+        assert!(bad.unwrap_err().contains("not a GUID"));
         assert!(command(&args(&[])).unwrap_err().contains("name is missing"));
         assert!(command(&args(&["a", "b"])).unwrap_err().contains("one name only"));
         assert!(
@@ -787,6 +993,48 @@ mod tests {
                 .contains("not a wdm repository")
         );
         assert!(command(&args(&["con"])).unwrap_err().contains("reserved"));
+    }
+
+    #[test]
+    fn a_pnp_crate_is_declared_and_named_after_its_interface() {
+        let guid = Guid(0x0123_4567_89ab_4cde_8f01_2345_6789_abcd);
+        let files = files("my-driver", &Deps::Published("0.1.0".into()), &Kind::Pnp(guid)).unwrap();
+        let file = |name: &str| &files.iter().find(|(p, _)| p == Path::new(name)).unwrap().1;
+        for (_, text) in &files {
+            assert!(!text.contains("{{"));
+        }
+        let pnp = crate::pnp::Pnp::from_manifest(file("Cargo.toml")).unwrap().unwrap();
+        assert_eq!(pnp.hardware_id, r"root\my_driver");
+        assert_eq!(pnp.interface.as_deref(), Some("{01234567-89ab-4cde-8f01-23456789abcd}"));
+        assert!(!pnp.upper_filter && pnp.inf.is_none());
+        let literal = "from_u128(0x01234567_89ab_4cde_8f01_23456789abcd)";
+        assert!(file("src/lib.rs").contains(literal));
+        assert!(file("src/lib.rs").contains("impl PnpDevice for MyDriver {"));
+        assert!(file("src/lib.rs").contains(r#"pub const HARDWARE_ID: &str = r"root\my_driver";"#));
+        assert!(file("client/src/main.rs").contains(literal));
+        assert!(file("src/main.rs").contains("wdm::pnp_driver_entry!(my_driver::MyDriver);"));
+        assert!(file("my_driver.inx").contains(r"%DeviceDesc% = MyDriver.Install, root\my_driver"));
+    }
+
+    #[test]
+    fn guids_are_random_version_4_and_read_back() {
+        let guids: Vec<Guid> = (0..64).map(|_| Guid::random()).collect();
+        for (i, g) in guids.iter().enumerate() {
+            assert_eq!((g.0 >> 76) & 0xF, 4, "version 4");
+            assert_eq!((g.0 >> 62) & 0x3, 2, "RFC variant");
+            assert!(guids[..i].iter().all(|other| other != g), "64 distinct");
+            assert_eq!(Guid::parse(&g.braced()), Ok(*g));
+            assert_eq!(Guid::parse(&g.braced().to_uppercase()[1..37]), Ok(*g));
+        }
+        for bad in [
+            "",
+            "{}",
+            "781ef630-72b2-11d2-b852-00c04fad517",
+            "781ef630-72b2-11d2-b852-00c04fad517g",
+            "{781ef630_72b2_11d2_b852_00c04fad5171}",
+        ] {
+            assert!(Guid::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use cargo_wdm::new::{Deps, files, generate};
-use common::{GUIDE_NAME, fresh_dir, repo};
+use cargo_wdm::new::{Deps, Guid, Kind, files, generate};
+use common::{GUIDE_NAME, GUIDE_PNP_NAME, fresh_dir, repo};
 
 /// Cargo, run in `dir` as a user would run it there: without the outer cargo's `CARGO_*`
 /// variables (so nothing of this workspace leaks in), with a target folder shared by reruns.
@@ -59,15 +59,16 @@ fn windows_check(dir: &Path, target: &str, args: &[&str]) {
     cargo(dir, args).unwrap();
 }
 
-#[test]
-fn the_generated_crate_passes_its_tests_and_compiles_for_windows() {
-    let parent = fresh_dir("new");
-    let dir = parent.join(GUIDE_NAME);
+/// Makes crate `name` of `kind` outside the workspace, checks that it is formatted, runs its
+/// tests (`passed` of them) and compiles its driver and its client for Windows.
+fn generated_crate_passes_its_tests_and_compiles_for_windows(tag: &str, name: &str, kind: &Kind, passed: usize) {
+    let parent = fresh_dir(tag);
+    let dir = parent.join(name);
     let deps = Deps::default_source().unwrap();
-    let written = generate(&dir, GUIDE_NAME, &deps).unwrap();
+    let written = generate(&dir, name, &deps, kind).unwrap();
     // Exactly the rendered files (rustfmt, which `generate` runs, changed nothing): the
     // listings tests/guide.rs compares the guide with are the files compiled here.
-    for (path, text) in files(GUIDE_NAME, &deps).unwrap() {
+    for (path, text) in files(name, &deps, kind).unwrap() {
         assert!(written.contains(&dir.join(&path)));
         let on_disk = std::fs::read_to_string(dir.join(&path)).unwrap();
         assert!(
@@ -81,15 +82,15 @@ fn the_generated_crate_passes_its_tests_and_compiles_for_windows() {
     std::fs::copy(repo().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
 
     let out = cargo(&dir, &["test"]).unwrap();
-    assert!(out.contains("test result: ok. 7 passed"), "{out}");
+    assert!(out.contains(&format!("test result: ok. {passed} passed")), "{out}");
     // The driver as the kernel build compiles it, and the client for Windows.
-    let bin = GUIDE_NAME.replace('-', "_");
+    let bin = name.replace('-', "_");
     windows_check(
         &dir,
         "x86_64-pc-windows-msvc",
         &["check", "--target", "x86_64-pc-windows-msvc", "--bin", &bin],
     );
-    let client = format!("{GUIDE_NAME}-client");
+    let client = format!("{name}-client");
     windows_check(
         &dir,
         "x86_64-pc-windows-gnu",
@@ -102,33 +103,48 @@ fn the_generated_crate_passes_its_tests_and_compiles_for_windows() {
 }
 
 #[test]
+fn the_generated_crate_passes_its_tests_and_compiles_for_windows() {
+    generated_crate_passes_its_tests_and_compiles_for_windows("new", GUIDE_NAME, &Kind::Legacy, 7);
+}
+
+/// The PnP crate, with a random interface GUID as `cargo wdm new --pnp` makes it.
+#[test]
+fn the_generated_pnp_crate_passes_its_tests_and_compiles_for_windows() {
+    let kind = Kind::Pnp(Guid::random());
+    generated_crate_passes_its_tests_and_compiles_for_windows("new-pnp", GUIDE_PNP_NAME, &kind, 10);
+}
+
+#[test]
 fn a_long_name_still_gives_formatted_code() {
     let name = "a-rather-long-driver-name-that-pushes-every-line-wide";
-    let dir = fresh_dir("long");
-    generate(&dir, name, &Deps::Path(repo())).unwrap();
-    let rust = [
-        "src/lib.rs",
-        "src/main.rs",
-        "tests/sim.rs",
-        "build.rs",
-        "client/src/main.rs",
-    ];
-    let status = Command::new("rustfmt")
-        .args(["--check", "--edition", "2024"])
-        .args(rust.map(|f| dir.join(f)))
-        .status();
-    match status {
-        Ok(s) => assert!(s.success(), "rustfmt --check found unformatted code"),
-        Err(e) => println!("NOT RUN: rustfmt: {e}"),
+    for kind in [Kind::Legacy, Kind::Pnp(Guid::random())] {
+        let dir = fresh_dir("long");
+        generate(&dir, name, &Deps::Path(repo()), &kind).unwrap();
+        let rust = [
+            "src/lib.rs",
+            "src/main.rs",
+            "tests/sim.rs",
+            "build.rs",
+            "client/src/main.rs",
+        ];
+        let status = Command::new("rustfmt")
+            .args(["--check", "--edition", "2024"])
+            .args(rust.map(|f| dir.join(f)))
+            .status();
+        match status {
+            Ok(s) => assert!(s.success(), "rustfmt --check found unformatted code ({kind:?})"),
+            Err(e) => println!("NOT RUN: rustfmt: {e}"),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Every capitalised name the driver's code uses is one a crate name may not turn into (the
 /// driver's type is named after the crate and would shadow it).
 #[test]
 fn the_taken_type_names_cover_the_templates() {
-    let generated = files("x", &Deps::Path(repo())).unwrap();
+    let mut generated = files("x", &Deps::Path(repo()), &Kind::Legacy).unwrap();
+    generated.extend(files("x", &Deps::Path(repo()), &Kind::Pnp(Guid::random())).unwrap());
     let mut missing = Vec::new();
     for (path, text) in &generated {
         if !["src/lib.rs", "src/main.rs", "tests/sim.rs"].contains(&path.to_str().unwrap()) {

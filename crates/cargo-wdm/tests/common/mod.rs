@@ -9,6 +9,14 @@ use std::path::{Path, PathBuf};
 /// it: so every block of the guide compiles.
 pub const GUIDE_NAME: &str = "first-driver";
 
+/// The PnP crate docs/guide.md's second part makes (`cargo wdm new --pnp first-pnp`), the same
+/// way: tests/new.rs builds and tests it, tests/guide.rs checks the guide's blocks against it.
+pub const GUIDE_PNP_NAME: &str = "first-pnp";
+
+/// The interface class of the guide's PnP crate (`cargo wdm new --pnp` makes a random one; the
+/// guide shows this one).
+pub const GUIDE_PNP_GUID: cargo_wdm::new::Guid = cargo_wdm::new::Guid(0x5c1d_9e2a_7b40_4f3e_9a61_0d8c_e2b7_4f15);
+
 /// The wdm repository's root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
