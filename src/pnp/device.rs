@@ -160,16 +160,60 @@ pub(crate) struct Extension<D> {
     pub state: MaybeUninit<D>,
 }
 
-/// The extension of a PnP device of `D`.
+/// What the PnP paths see of a device's extension: its PnP header and its state, never the
+/// common header (other paths write the common header's dropped-IRP lock and list through raw
+/// pointers, which a shared reference covering it would forbid).
+pub(crate) struct Ext<'a, D> {
+    pub pnp: &'a PnpHeader,
+    pub state: &'a MaybeUninit<D>,
+}
+
+impl<D> Clone for Ext<'_, D> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<D> Copy for Ext<'_, D> {}
+
+/// The PnP header and state of a PnP device of `D`.
 ///
 /// # Safety
-/// `device` is a live device created by [`add_device`] for `D`.
-pub(crate) unsafe fn extension<'a, D>(device: *mut DEVICE_OBJECT) -> &'a Extension<D> {
+/// `device` is a live device created by [`add`] for `D`, which stays live (and its state
+/// initialised, where the caller reads it) while the view is used: the caller's IRP holds the
+/// remove lock, or it is AddDevice or the teardown.
+pub(crate) unsafe fn extension<'a, D>(device: *mut DEVICE_OBJECT) -> Ext<'a, D> {
     // SAFETY: the caller's contract: a live device.
-    let raw = unsafe { (*device).DeviceExtension };
-    // SAFETY: the caller's contract: the extension is an `Extension<D>`, initialised at
-    // AddDevice, shared (its mutable parts are atomics or cells).
-    unsafe { &*raw.cast::<Extension<D>>() }
+    let base = unsafe { (*device).DeviceExtension }.cast::<Extension<D>>();
+    // SAFETY: the caller's contract: the extension is an `Extension<D>`, whose PnP header is
+    // shared (its mutable parts are atomics or cells, or written only at AddDevice and in the
+    // teardown, when nothing else uses it).
+    let pnp = unsafe { &(*base).pnp };
+    // SAFETY: as above; the state is only read through shared references (its own cells
+    // excepted), and dropped only in the teardown.
+    let state = unsafe { &(*base).state };
+    Ext { pnp, state }
+}
+
+/// What a dispatch path did with the IRP's acquisition of the remove lock.
+#[must_use]
+pub(crate) struct Dispatched {
+    /// What the dispatch routine returns.
+    pub status: NTSTATUS,
+    /// The IRP is done with the device (completed, failed, or forwarded and returned): the
+    /// dispatch routine releases the acquisition, as its very last use of the device. False:
+    /// the IRP keeps it (pended, held, forwarded with a completion routine, or REMOVE's, which
+    /// IoReleaseRemoveLockAndWait consumed).
+    pub release: bool,
+}
+
+impl Dispatched {
+    pub fn done(status: NTSTATUS) -> Self {
+        Self { status, release: true }
+    }
+
+    pub fn kept(status: NTSTATUS) -> Self {
+        Self { status, release: false }
+    }
 }
 
 /// The extension of a device of `D`, exclusively.
@@ -230,32 +274,29 @@ pub(crate) unsafe fn release(device: *const DEVICE_OBJECT, irp: PIRP) {
     }
 }
 
-/// Completes `irp` with `status` (no information) and releases its acquisition.
+/// Completes `irp` with `status` (no information); the dispatch routine then releases its
+/// acquisition.
 ///
 /// # Safety
-/// The caller owns the IRP, dispatched to the PnP device `device`, holding its acquisition.
-pub(crate) unsafe fn complete_and_release(device: *mut DEVICE_OBJECT, irp: PIRP, status: NTSTATUS) -> NTSTATUS {
+/// The caller owns the IRP, dispatched to a PnP device, holding its acquisition.
+pub(crate) unsafe fn complete(irp: PIRP, status: NTSTATUS) -> Dispatched {
     // SAFETY: the caller's contract.
     unsafe { crate::irp::set_status(irp, status) };
     // SAFETY: as above; given up here.
     unsafe { wdm_sys::ntddk::IoCompleteRequest(irp, wdm_sys::IO_NO_INCREMENT as _) };
-    // SAFETY: the device is kept alive by the acquisition released here.
-    unsafe { release(device, irp) };
-    status
+    Dispatched::done(status)
 }
 
-/// Passes `irp` down untouched (skip + IoCallDriver) and releases its acquisition.
+/// Passes `irp` down untouched (skip + IoCallDriver); the dispatch routine then releases its
+/// acquisition.
 ///
 /// # Safety
-/// As [`complete_and_release`].
-pub(crate) unsafe fn pass_down(device: *mut DEVICE_OBJECT, lower: *mut DEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+/// As [`complete`]; the IRP has a location for `lower`.
+pub(crate) unsafe fn pass_down(lower: *mut DEVICE_OBJECT, irp: PIRP) -> Dispatched {
     // SAFETY: the caller's contract: the IRP has a location for the lower device.
     unsafe { IoSkipCurrentIrpStackLocation(irp) };
     // SAFETY: as above.
-    let status = unsafe { IoCallDriver(lower, irp) };
-    // SAFETY: as in `complete_and_release`.
-    unsafe { release(device, irp) };
-    status
+    Dispatched::done(unsafe { IoCallDriver(lower, irp) })
 }
 
 wdm_sys::callback! {
@@ -346,8 +387,9 @@ impl<D: PnpDevice> Glue<D> {
         unsafe fn dispatch<const MJ: usize>(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
             // SAFETY: the I/O manager only sends IRPs to devices this driver's AddDevice made.
             let ext = unsafe { extension::<D>(device) };
+            let lock = ext.pnp.lock();
             // SAFETY: an initialised lock (AddDevice, before the device got IRPs); the IRP is the tag.
-            let acquired = unsafe { IoAcquireRemoveLock(ext.pnp.lock(), irp.cast()) };
+            let acquired = unsafe { IoAcquireRemoveLock(lock, irp.cast()) };
             if acquired < 0 {
                 // REMOVE has begun: the device takes no new work (SDV RemoveLock*).
                 // SAFETY: our IRP; completed once.
@@ -356,17 +398,24 @@ impl<D: PnpDevice> Glue<D> {
                 unsafe { wdm_sys::ntddk::IoCompleteRequest(irp, wdm_sys::IO_NO_INCREMENT as _) };
                 return acquired;
             }
-            // From here the IRP holds an acquisition, which each path releases once.
-            match MJ as u32 {
+            // From here the IRP holds an acquisition: released below, as this routine's last
+            // use of the device, when the IRP is done with it; kept by the IRP otherwise.
+            let dispatched = match MJ as u32 {
                 // SAFETY: a PnP IRP dispatched to a device of `D`, holding its acquisition.
                 IRP_MJ_PNP => unsafe { super::minor::dispatch::<D>(device, irp) },
                 // SAFETY: as above, a power IRP.
                 IRP_MJ_POWER => unsafe { super::power::dispatch::<D>(device, ext, irp) },
                 // SAFETY: as above; WMI IRPs go down untouched (the device is no WMI provider).
-                IRP_MJ_SYSTEM_CONTROL => unsafe { pass_down(device, ext.pnp.lower, irp) },
+                IRP_MJ_SYSTEM_CONTROL => unsafe { pass_down(ext.pnp.lower, irp) },
                 // SAFETY: as above, an I/O request of major `MJ`.
                 _ => unsafe { request::<D>(device, ext, irp, MJ as u8) },
+            };
+            if dispatched.release {
+                // SAFETY: the acquisition taken above, released once. Nothing of the device is
+                // used after it: REMOVE may free the device as soon as it is released.
+                unsafe { IoReleaseRemoveLock(lock, irp.cast()) };
             }
+            dispatched.status
         }
     }
 
@@ -591,42 +640,43 @@ fn treatment(pnp: &PnpHeader, major: u8) -> Treatment {
 /// The IRP was dispatched to `device` (a device of `D`) and holds an acquisition.
 pub(crate) unsafe fn request<D: PnpDevice>(
     device: *mut DEVICE_OBJECT,
-    ext: &Extension<D>,
+    ext: Ext<'_, D>,
     irp: PIRP,
     major: u8,
-) -> NTSTATUS {
+) -> Dispatched {
     // Counted before the state is read: a state change that this request did not see waits
-    // for it (`PnpHeader::quiesce`).
+    // for it (`PnpHeader::quiesce`). Uncounted before the acquisition is released (by the
+    // caller), so REMOVE's wait covers the count too.
     ext.pnp.active.fetch_add(1, Ordering::SeqCst);
-    let returned = if ext.pnp.filter {
+    let dispatched = if ext.pnp.filter {
         // SAFETY: the caller's contract.
         unsafe { handle::<D>(device, ext, irp, major) }
     } else {
-        match treatment(&ext.pnp, major) {
+        match treatment(ext.pnp, major) {
             // SAFETY: the caller's contract.
             Treatment::Dispatch => unsafe { handle::<D>(device, ext, irp, major) },
             // SAFETY: as above.
-            Treatment::Fail(status) => unsafe { complete_and_release(device, irp, status.raw()) },
+            Treatment::Fail(status) => unsafe { complete(irp, status.raw()) },
             // SAFETY: as above.
             Treatment::Hold => unsafe { hold::<D>(device, ext, irp) },
         }
     };
     ext.pnp.active.fetch_sub(1, Ordering::SeqCst);
-    returned
+    dispatched
 }
 
 /// Runs the handler for `major` (or, with none, fails the request or passes it down).
 ///
 /// # Safety
 /// As [`request`].
-unsafe fn handle<D: PnpDevice>(device: *mut DEVICE_OBJECT, ext: &Extension<D>, irp: PIRP, major: u8) -> NTSTATUS {
+unsafe fn handle<D: PnpDevice>(_device: *mut DEVICE_OBJECT, ext: Ext<'_, D>, irp: PIRP, major: u8) -> Dispatched {
     let Some(handler) = D::DISPATCH.handler(major) else {
         return if ext.pnp.filter {
             // SAFETY: the caller's contract.
-            unsafe { pass_down(device, ext.pnp.lower, irp) }
+            unsafe { pass_down(ext.pnp.lower, irp) }
         } else {
             // SAFETY: as above.
-            unsafe { complete_and_release(device, irp, Status::INVALID_DEVICE_REQUEST.raw()) }
+            unsafe { complete(irp, Status::INVALID_DEVICE_REQUEST.raw()) }
         };
     };
     // SAFETY: the state is written (the device gets IRPs only after AddDevice's hook succeeded)
@@ -640,25 +690,26 @@ unsafe fn handle<D: PnpDevice>(device: *mut DEVICE_OBJECT, ext: &Extension<D>, i
     // lock.
     let mut cx = unsafe { Unlocked::new() };
     let outcome = handler(state, owned, &mut cx);
-    let returned = outcome.returned();
-    if !matches!(outcome, Outcome::Pending(_)) {
-        // Completed here, or forwarded (IoCallDriver has returned): the IRP no longer needs the
-        // device. A pended IRP keeps its acquisition until it completes (PendingIrp) or its
-        // completion routine passes it up (forward_with).
-        // SAFETY: the acquisition this dispatch took.
-        unsafe { release(device, irp) };
+    let status = outcome.returned();
+    if matches!(outcome, Outcome::Pending(_)) {
+        // A pended IRP keeps its acquisition until it completes (PendingIrp) or its completion
+        // routine passes it up (forward_with).
+        Dispatched::kept(status)
+    } else {
+        // Completed here, or forwarded (IoCallDriver has returned): the IRP no longer needs
+        // the device.
+        Dispatched::done(status)
     }
-    returned
 }
 
 /// Holds a request until the device can take it (started and in D0).
 ///
 /// # Safety
 /// As [`request`].
-unsafe fn hold<D: PnpDevice>(device: *mut DEVICE_OBJECT, ext: &Extension<D>, irp: PIRP) -> NTSTATUS {
+unsafe fn hold<D: PnpDevice>(device: *mut DEVICE_OBJECT, ext: Ext<'_, D>, irp: PIRP) -> Dispatched {
     let Some(held) = ext.pnp.held.as_ref() else {
         // SAFETY: the caller's contract.
-        return unsafe { complete_and_release(device, irp, Status::DEVICE_NOT_READY.raw()) };
+        return unsafe { complete(irp, Status::DEVICE_NOT_READY.raw()) };
     };
     // SAFETY: the I/O manager never dispatches a NULL IRP.
     let raw = unsafe { NonNull::new_unchecked(irp) };
@@ -673,11 +724,12 @@ unsafe fn hold<D: PnpDevice>(device: *mut DEVICE_OBJECT, ext: &Extension<D>, irp
     if !ext.pnp.holds_io() {
         drain::<D>(device, ext);
     }
-    wdm_sys::STATUS_PENDING
+    Dispatched::kept(wdm_sys::STATUS_PENDING)
 }
 
-/// Dispatches the held requests, oldest first, while the device can take them.
-pub(crate) fn drain<D: PnpDevice>(device: *mut DEVICE_OBJECT, ext: &Extension<D>) {
+/// Dispatches the held requests, oldest first, while the device can take them. The caller
+/// keeps the device alive (it handles an IRP that holds the remove lock).
+pub(crate) fn drain<D: PnpDevice>(device: *mut DEVICE_OBJECT, ext: Ext<'_, D>) {
     let Some(held) = ext.pnp.held.as_ref() else {
         return;
     };
@@ -691,7 +743,12 @@ pub(crate) fn drain<D: PnpDevice>(device: *mut DEVICE_OBJECT, ext: &Extension<D>
         let major = crate::irp::major_of(irp);
         // SAFETY: a held IRP of this device, still holding the acquisition its dispatch took
         // (pended IRPs keep it), owned again.
-        let _ = unsafe { request::<D>(device, ext, irp.as_ptr(), major) };
+        let dispatched = unsafe { request::<D>(device, ext, irp.as_ptr(), major) };
+        if dispatched.release {
+            // SAFETY: that acquisition, released once; the device stays alive through the
+            // caller's own IRP.
+            unsafe { IoReleaseRemoveLock(ext.pnp.lock(), irp.as_ptr().cast()) };
+        }
     }
 }
 

@@ -30,7 +30,7 @@ use wdm_sys::{
 
 use core::sync::atomic::Ordering;
 
-use super::device::{Extension, PnpState, complete_and_release, drain, location, pass_down, release};
+use super::device::{Dispatched, Ext, PnpState, complete, drain, location, pass_down};
 use super::{PnpDevice, Started, veto, with_unlocked};
 use crate::Status;
 
@@ -38,7 +38,7 @@ use crate::Status;
 ///
 /// # Safety
 /// The IRP was dispatched to `device` (a device of `D`) and holds an acquisition.
-pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -> Dispatched {
     // SAFETY: the caller's contract.
     let minor = u32::from(unsafe { location(irp) }.MinorFunction);
     if minor == IRP_MN_REMOVE_DEVICE {
@@ -59,11 +59,11 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -
         IRP_MN_START_DEVICE => unsafe { start(device, ext, irp) },
         IRP_MN_QUERY_STOP_DEVICE => match with_unlocked(|cx| state.query_stop(cx)) {
             // SAFETY: as above.
-            Err(e) => unsafe { complete_and_release(device, irp, veto(e).raw()) },
+            Err(e) => unsafe { complete(irp, veto(e).raw()) },
             Ok(()) => {
                 pnp.set_state(PnpState::StopPending);
                 // SAFETY: as above.
-                unsafe { succeed_down(device, lower, irp) }
+                unsafe { succeed_down(lower, irp) }
             }
         },
         IRP_MN_STOP_DEVICE => {
@@ -72,7 +72,7 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -
             with_unlocked(|cx| state.stop(cx));
             pnp.set_state(PnpState::Stopped);
             // SAFETY: as above.
-            unsafe { succeed_down(device, lower, irp) }
+            unsafe { succeed_down(lower, irp) }
         }
         IRP_MN_CANCEL_STOP_DEVICE => {
             // SAFETY: as above.
@@ -82,11 +82,11 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -
                 drain::<D>(device, ext);
             }
             // SAFETY: as above.
-            unsafe { finish(device, irp, status) }
+            unsafe { finish(irp, status) }
         }
         IRP_MN_QUERY_REMOVE_DEVICE => match with_unlocked(|cx| state.query_remove(cx)) {
             // SAFETY: as above.
-            Err(e) => unsafe { complete_and_release(device, irp, veto(e).raw()) },
+            Err(e) => unsafe { complete(irp, veto(e).raw()) },
             Ok(()) => {
                 let was = pnp.state();
                 if was != PnpState::RemovePending {
@@ -94,7 +94,7 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -
                 }
                 pnp.set_state(PnpState::RemovePending);
                 // SAFETY: as above.
-                unsafe { succeed_down(device, lower, irp) }
+                unsafe { succeed_down(lower, irp) }
             }
         },
         IRP_MN_CANCEL_REMOVE_DEVICE => {
@@ -106,7 +106,7 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -
                 drain::<D>(device, ext);
             }
             // SAFETY: as above.
-            unsafe { finish(device, irp, status) }
+            unsafe { finish(irp, status) }
         }
         IRP_MN_SURPRISE_REMOVAL => {
             pnp.set_state(PnpState::SurpriseRemoved);
@@ -115,7 +115,7 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -
             flush_held(ext, Status::NO_SUCH_DEVICE);
             with_unlocked(|cx| state.surprise_removal(cx));
             // SAFETY: as above.
-            unsafe { succeed_down(device, lower, irp) }
+            unsafe { succeed_down(lower, irp) }
         }
         IRP_MN_QUERY_CAPABILITIES if !pnp.filter => {
             // SAFETY: as above.
@@ -124,10 +124,10 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -
                 record_capabilities(ext, irp);
             }
             // SAFETY: as above.
-            unsafe { finish(device, irp, status) }
+            unsafe { finish(irp, status) }
         }
         // SAFETY: as above.
-        _ => unsafe { pass_down(device, lower, irp) },
+        _ => unsafe { pass_down(lower, irp) },
     }
 }
 
@@ -135,14 +135,14 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -
 ///
 /// # Safety
 /// As [`dispatch`].
-unsafe fn start<D: PnpDevice>(device: PDEVICE_OBJECT, ext: &Extension<D>, irp: PIRP) -> NTSTATUS {
+unsafe fn start<D: PnpDevice>(device: PDEVICE_OBJECT, ext: Ext<'_, D>, irp: PIRP) -> Dispatched {
     let pnp = &ext.pnp;
     // SAFETY: the caller's contract.
     let lowered = unsafe { forward_and_wait(pnp.lower, irp) };
     if lowered < 0 {
         // The drivers below failed it: complete it with their status, unchanged.
         // SAFETY: as above.
-        return unsafe { finish(device, irp, lowered) };
+        return unsafe { finish(irp, lowered) };
     }
     // SAFETY: as above; the START location's parameters, read while we own the IRP.
     let stack = unsafe { location(irp) };
@@ -157,7 +157,7 @@ unsafe fn start<D: PnpDevice>(device: PDEVICE_OBJECT, ext: &Extension<D>, irp: P
     let state = unsafe { ext.state.assume_init_ref() };
     if let Err(e) = with_unlocked(|cx| state.start(&started, cx)) {
         // SAFETY: as above.
-        return unsafe { finish(device, irp, veto(e).raw()) };
+        return unsafe { finish(irp, veto(e).raw()) };
     }
     if !pnp.filter {
         // START implies D0 (§6.6).
@@ -169,7 +169,7 @@ unsafe fn start<D: PnpDevice>(device: PDEVICE_OBJECT, ext: &Extension<D>, irp: P
         drain::<D>(device, ext);
     }
     // SAFETY: as above.
-    unsafe { finish(device, irp, Status::SUCCESS.raw()) }
+    unsafe { finish(irp, Status::SUCCESS.raw()) }
 }
 
 /// REMOVE (§3.1): nothing new, the hook, forward, wait for every request holding the lock,
@@ -178,7 +178,7 @@ unsafe fn start<D: PnpDevice>(device: PDEVICE_OBJECT, ext: &Extension<D>, irp: P
 ///
 /// # Safety
 /// As [`dispatch`].
-unsafe fn remove<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+unsafe fn remove<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -> Dispatched {
     // The references to the extension end before the teardown frees it.
     let (lock, status) = {
         // SAFETY: the caller's contract.
@@ -205,21 +205,16 @@ unsafe fn remove<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
     // for. From here acquisitions fail (STATUS_DELETE_PENDING), so no request can reach the
     // state again. The lock lives in the extension, which only the teardown below frees.
     unsafe { IoReleaseRemoveLockAndWait(lock, irp.cast()) };
-    // A request that failed after the state change may have released its acquisition and not
-    // yet left the dispatch routine (its count): wait for it before the extension goes. New
-    // requests no longer get that far (their acquisition fails first).
-    {
-        // SAFETY: the device is not deleted yet.
-        let ext = unsafe { super::device::extension::<D>(device) };
-        ext.pnp.quiesce();
-    }
+    // Every other request has released its acquisition, each as its dispatch routine's (or
+    // completion path's) last use of the device: nothing uses the extension any more.
     // SAFETY: a device of `D` with no request left and none to come.
     unsafe { super::device::teardown::<D>(device) };
-    status
+    // REMOVE's acquisition was consumed by the wait: nothing to release.
+    Dispatched::kept(status)
 }
 
 /// Completes the requests held for the device with `status`.
-fn flush_held<D>(ext: &Extension<D>, status: Status) {
+fn flush_held<D>(ext: Ext<'_, D>, status: Status) {
     if let Some(held) = ext.pnp.held.as_ref() {
         // SAFETY: the PnP paths hold no spin lock.
         let cx = unsafe { crate::Unlocked::new() };
@@ -228,7 +223,7 @@ fn flush_held<D>(ext: &Extension<D>, status: Status) {
 }
 
 /// Records the S→D map from a completed QUERY_CAPABILITIES (§2.7: the policy owner copies it).
-fn record_capabilities<D>(ext: &Extension<D>, irp: PIRP) {
+fn record_capabilities<D>(ext: Ext<'_, D>, irp: PIRP) {
     // SAFETY: our IRP, completed by the drivers below and owned again; the location's buffer is
     // the PnP manager's, live while the IRP is.
     let stack = unsafe { location(irp) };
@@ -248,11 +243,11 @@ fn record_capabilities<D>(ext: &Extension<D>, irp: PIRP) {
 ///
 /// # Safety
 /// As [`dispatch`].
-unsafe fn succeed_down(device: PDEVICE_OBJECT, lower: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+unsafe fn succeed_down(lower: PDEVICE_OBJECT, irp: PIRP) -> Dispatched {
     // SAFETY: the caller's contract.
     unsafe { crate::irp::set_status(irp, Status::SUCCESS.raw()) };
     // SAFETY: as above.
-    unsafe { pass_down(device, lower, irp) }
+    unsafe { pass_down(lower, irp) }
 }
 
 /// Completes an IRP this driver owns again (after [`forward_and_wait`]) with `status`, the
@@ -260,14 +255,12 @@ unsafe fn succeed_down(device: PDEVICE_OBJECT, lower: PDEVICE_OBJECT, irp: PIRP)
 ///
 /// # Safety
 /// As [`dispatch`].
-unsafe fn finish(device: PDEVICE_OBJECT, irp: PIRP, status: NTSTATUS) -> NTSTATUS {
+unsafe fn finish(irp: PIRP, status: NTSTATUS) -> Dispatched {
     // SAFETY: the caller's contract.
     unsafe { crate::irp::set_status(irp, status) };
     // SAFETY: as above; completed once.
     unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT as _) };
-    // SAFETY: the acquisition the dispatch took.
-    unsafe { release(device, irp) };
-    status
+    Dispatched::done(status)
 }
 
 /// Sends the IRP down and waits until the drivers below complete it; returns its status. The

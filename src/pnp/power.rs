@@ -33,7 +33,7 @@ use wdm_sys::{
     POWER_STATE, PVOID, STATUS_CONTINUE_COMPLETION, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING, UCHAR,
 };
 
-use super::device::{Extension, PnpHeader, drain, extension, location, pass_down, release};
+use super::device::{Dispatched, Ext, PnpHeader, drain, extension, location, pass_down, release};
 use super::{PnpDevice, with_unlocked};
 
 /// A device power state below D0, which [`PnpDevice::d0_exit`](super::PnpDevice::d0_exit) is
@@ -80,7 +80,7 @@ pub(crate) fn entered_d0(device: PDEVICE_OBJECT, pnp: &PnpHeader) {
 ///
 /// # Safety
 /// The IRP was dispatched to `device` (a device of `D`) and holds an acquisition.
-pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, ext: &Extension<D>, irp: PIRP) -> NTSTATUS {
+pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, ext: Ext<'_, D>, irp: PIRP) -> Dispatched {
     // SAFETY: the caller's contract.
     let stack = unsafe { location(irp) };
     let minor = u32::from(stack.MinorFunction);
@@ -91,7 +91,7 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, ext: &Extens
     let lower = ext.pnp.lower;
     if ext.pnp.filter || !matches!(minor, IRP_MN_SET_POWER | IRP_MN_QUERY_POWER) {
         // SAFETY: the caller's contract.
-        return unsafe { pass_down(device, lower, irp) };
+        return unsafe { pass_down(lower, irp) };
     }
     if kind == SYSTEM_POWER {
         // SAFETY: as above.
@@ -99,7 +99,7 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, ext: &Extens
     }
     if kind != DEVICE_POWER || minor != IRP_MN_SET_POWER {
         // SAFETY: as above.
-        return unsafe { pass_down(device, lower, irp) };
+        return unsafe { pass_down(lower, irp) };
     }
     // SAFETY: a device power IRP's state.
     let target = unsafe { state.DeviceState };
@@ -119,7 +119,7 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, ext: &Extens
     // SAFETY: our device; a device state.
     let _ = unsafe { PoSetPowerState(device, DEVICE_POWER, POWER_STATE { DeviceState: target }) };
     // SAFETY: the caller's contract.
-    unsafe { pass_down(device, lower, irp) }
+    unsafe { pass_down(lower, irp) }
 }
 
 type Routine = wdm_sys::PIO_COMPLETION_ROUTINE;
@@ -129,7 +129,7 @@ type Routine = wdm_sys::PIO_COMPLETION_ROUTINE;
 ///
 /// # Safety
 /// The caller owns the IRP, with a location for `lower`, and holds its acquisition.
-unsafe fn forward_with(lower: PDEVICE_OBJECT, irp: PIRP, routine: Routine, device: PDEVICE_OBJECT) -> NTSTATUS {
+unsafe fn forward_with(lower: PDEVICE_OBJECT, irp: PIRP, routine: Routine, device: PDEVICE_OBJECT) -> Dispatched {
     // SAFETY: the caller's contract; the routine runs once, with our device as context.
     unsafe { IoMarkIrpPending(irp) };
     // SAFETY: as above.
@@ -138,7 +138,8 @@ unsafe fn forward_with(lower: PDEVICE_OBJECT, irp: PIRP, routine: Routine, devic
     unsafe { IoSetCompletionRoutine(irp, routine, device.cast(), true, true, true) };
     // SAFETY: as above; the IRP comes back in `routine`.
     let _ = unsafe { IoCallDriver(lower, irp) };
-    STATUS_PENDING
+    // The completion routine (or the callback, or the work item) releases the acquisition.
+    Dispatched::kept(STATUS_PENDING)
 }
 
 wdm_sys::callback! {
@@ -254,7 +255,7 @@ wdm_sys::callback! {
         let ext = unsafe { extension::<D>(device) };
         let irp = ext.pnp.power_irp.swap(core::ptr::null_mut(), Ordering::SeqCst);
         let was = ext.pnp.power.load(Ordering::SeqCst);
-        entered_d0(device, &ext.pnp);
+        entered_d0(device, ext.pnp);
         if u32::from(was) != D0 {
             // SAFETY: written at AddDevice, dropped only in REMOVE.
             let state = unsafe { ext.state.assume_init_ref() };

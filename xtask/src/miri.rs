@@ -58,6 +58,17 @@ const TARGETS: &[(&str, &str)] = &[
     ("cancel", "sim"),
     ("startio", "sim"),
     ("ioctl", "sim"),
+    ("wdm-sim", "pnp"),
+    ("wdm-sim", "pnp_sequences"),
+    ("wdm-sim", "remlock"),
+    ("wdm-sim", "power"),
+    ("wdm-sim", "wmi"),
+    ("wdm-sim", "interfaces"),
+    ("wdm", "pnp"),
+    ("toaster", "sim"),
+    ("toaster", "power"),
+    ("filter", "sim"),
+    ("filter", "power"),
 ];
 
 /// Tests skipped: (package or "" for any, name substring or `^prefix`, reason).

@@ -868,7 +868,9 @@ impl<'k> File<'k> {
             let mut objects = lock(&self.kernel.state.objects);
             if let Some(record) = objects.devices.get_mut(&(self.device as usize)) {
                 record.open_files -= 1;
-                if record.open_files == 0 && record.delete_pending {
+                // SAFETY: the record's device is live until freed here; a field read.
+                let attached = !unsafe { (*self.device).AttachedDevice }.is_null();
+                if record.open_files == 0 && record.delete_pending && !attached {
                     objects.free_device(self.device as usize);
                 }
             }

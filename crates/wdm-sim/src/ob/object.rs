@@ -420,7 +420,13 @@ pub unsafe extern "C-unwind" fn IoDeleteDevice(device: PDEVICE_OBJECT) {
         // SAFETY: every device in the driver's list is live.
         link = unsafe { &mut (**link).NextDevice };
     }
-    if open == 0 {
+    // A device something is still attached to stays until that device detaches (a filter
+    // forwards REMOVE, the function driver below deletes its device, then the filter detaches
+    // from it: IoDetachDevice writes the deleted device's AttachedDevice, so Windows frees it
+    // only then, like a device with a file open).
+    // SAFETY: as above.
+    let attached = !unsafe { (*device).AttachedDevice }.is_null();
+    if open == 0 && !attached {
         objects.free_device(device as usize);
     }
 }
@@ -595,9 +601,16 @@ pub unsafe extern "C-unwind" fn IoAttachDeviceToDeviceStack(
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn IoDetachDevice(target: PDEVICE_OBJECT) {
     let k = current();
-    let _objects = lock(&k.objects);
+    let mut objects = lock(&k.objects);
     // SAFETY: a live device (caller's contract), changed under the objects lock.
     unsafe { (*target).AttachedDevice = std::ptr::null_mut() };
+    // The last thing keeping a deleted device (see IoDeleteDevice) is gone.
+    if let Some(record) = objects.devices.get(&(target as usize))
+        && record.delete_pending
+        && record.open_files == 0
+    {
+        objects.free_device(target as usize);
+    }
 }
 
 /// `IoGetAttachedDeviceReference`: the top of the stack `device` belongs to. Reference counts
