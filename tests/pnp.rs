@@ -253,7 +253,7 @@ fn forwarding_with_a_completion_routine_releases_the_lock_either_way() {
 }
 
 #[test]
-fn io_racing_surprise_removal_and_the_last_close_explored() {
+fn io_and_the_last_close_racing_surprise_removal_explored() {
     // CPU0 writes and reads; CPU1 surprise-removes the device. Every interleaving up to two
     // pre-emptions: each request completes once, with success or the surprise-removal status,
     // REMOVE follows the close, nothing leaks, nothing is reported.
@@ -267,11 +267,16 @@ fn io_racing_surprise_removal_and_the_last_close_explored() {
         }
         let file = kernel.open_device(&node).map_err(|s| format!("{s:#x}"))?;
         let results = Mutex::new(Vec::new());
+        let results_ref = &results;
+        // CPU0's close races CPU1's surprise removal: REMOVE comes from whichever is last, the
+        // close (the usual case) or the removal itself (if the handle was already closed).
         let work: Vec<Work<'_>> = vec![
-            Box::new(|| {
+            Box::new(move || {
+                let results = results_ref;
                 let w = file.write(b"race").status;
                 let r = file.read(4).status;
                 results.lock().unwrap().extend([w, r]);
+                file.close();
             }),
             Box::new(|| {
                 node.surprise_remove();
@@ -283,7 +288,6 @@ fn io_racing_surprise_removal_and_the_last_close_explored() {
                 return Err(format!("a request ended {status:#x}"));
             }
         }
-        file.close();
         if node.state() != NodeState::Deleted {
             return Err(format!("{:?} after the last close", node.state()));
         }
@@ -417,4 +421,28 @@ fn a_wait_racing_surprise_removal_is_never_stranded_explored() {
     });
     assert!(report.failure.is_none(), "{:?}", report.failure);
     assert!(report.schedules > 10, "{} schedules", report.schedules);
+}
+
+#[test]
+fn wmi_irps_pass_through_a_pnp_stack_untouched() {
+    // The framework forwards IRP_MJ_SYSTEM_CONTROL (SDV WmiForward): an IRP for a provider
+    // that is not on the stack reaches the PDO with IoStatus unchanged and is completed there.
+    let kernel = Kernel::new();
+    let toaster = kernel.load("toaster", wdm::pnp::entry::<toaster::Toaster>).unwrap();
+    let watcher = kernel.load("watcher", wdm::pnp::entry::<Watcher>).unwrap();
+    let node = kernel.add_root_device(toaster::HARDWARE_ID);
+    assert_eq!(node.add_driver(&toaster), 0);
+    assert_eq!(node.add_driver(&watcher), 0);
+    assert_eq!(node.start(), 0);
+    let other = node.pdo(); // some other provider
+    let done = node.system_control(wdm_sys::IRP_MN_QUERY_ALL_DATA as u8, other);
+    assert_eq!(
+        done.status,
+        Status::NOT_SUPPORTED.raw(),
+        "left as the WMI sender set it"
+    );
+    node.surprise_remove();
+    watcher.unload();
+    toaster.unload();
+    kernel.assert_clean();
 }
