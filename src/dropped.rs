@@ -114,11 +114,14 @@ pub(crate) unsafe fn defer(device: *mut DEVICE_OBJECT, irp: NonNull<IRP>, kind: 
     }
     // SAFETY: under the lock; the IRP's entry is free.
     unsafe { InsertTailList(f.list, crate::irp::list_entry(irp)) };
-    // SAFETY: the lock acquired above, with its IRQL.
-    unsafe { KeReleaseSpinLock(f.lock, old) };
+    // Queued under the lock: the DPC takes the lock before it looks at the list, so it cannot
+    // complete this IRP (which, for a PnP device, releases the remove lock and may let REMOVE
+    // delete the device) before this routine's last use of the device.
     // SAFETY: an initialized DPC; queued again only once it has started (then it drains the
     // list, this entry included, or runs once more).
     unsafe { KeInsertQueueDpc(f.dpc, core::ptr::null_mut(), core::ptr::null_mut()) };
+    // SAFETY: the lock acquired above, with its IRQL.
+    unsafe { KeReleaseSpinLock(f.lock, old) };
 }
 
 /// Whether a drop was ever deferred on `device` (its DPC may be queued or running). Read at

@@ -50,9 +50,22 @@ fn every_public_item_has_an_example() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut missing = Vec::new();
     let mut checked = 0;
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let path = entry.unwrap().path();
-        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+    // The crate's files, with those of its module directories (src/pnp/...).
+    let mut files = Vec::new();
+    let mut dirs = vec![src.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    for path in files {
+        let file = path.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
         if HIDDEN_FILES.contains(&file.as_str()) {
             continue;
         }
@@ -68,7 +81,10 @@ fn every_public_item_has_an_example() {
             }
             checked += 1;
             if kind == "mod" {
-                let module = std::fs::read_to_string(src.join(format!("{name}.rs"))).unwrap_or_default();
+                let dir = path.parent().unwrap();
+                let module = std::fs::read_to_string(dir.join(format!("{name}.rs")))
+                    .or_else(|_| std::fs::read_to_string(dir.join(name).join("mod.rs")))
+                    .unwrap_or_default();
                 if !module.starts_with("//!") {
                     missing.push(format!("{file}:{}: mod {name} has no //! documentation", i + 1));
                 }

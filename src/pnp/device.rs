@@ -93,24 +93,29 @@ pub(crate) struct PnpHeader {
     /// Requests between their arrival and the end of their handler (or their hold or failure):
     /// what [`PnpHeader::quiesce`] waits for.
     pub active: core::sync::atomic::AtomicUsize,
+    /// Dispatch calls between their acquisition of the remove lock and their last use of the
+    /// device: what REMOVE waits for, after IoReleaseRemoveLockAndWait, before the extension
+    /// goes (a call can outlive its IRP's acquisition: a handler that completes its pended
+    /// request and goes on, a filter's handler that REMOVE's state change does not stop).
+    pub calls: core::sync::atomic::AtomicUsize,
 }
 
 impl PnpHeader {
-    pub fn state(&self) -> PnpState {
+    pub(crate) fn state(&self) -> PnpState {
         PnpState::from_u8(self.state.load(Ordering::SeqCst))
     }
 
-    pub fn set_state(&self, state: PnpState) {
+    pub(crate) fn set_state(&self, state: PnpState) {
         self.state.store(state as u8, Ordering::SeqCst);
     }
 
-    pub fn lock(&self) -> *mut IO_REMOVE_LOCK {
+    pub(crate) fn lock(&self) -> *mut IO_REMOVE_LOCK {
         self.lock.get()
     }
 
     /// Whether new hardware I/O waits: the device is stopping or stopped, or started but not
     /// in D0.
-    pub fn holds_io(&self) -> bool {
+    pub(crate) fn holds_io(&self) -> bool {
         match self.state() {
             PnpState::StopPending | PnpState::Stopped => true,
             PnpState::Started => !matches!(self.power.load(Ordering::SeqCst), 0 | 1),
@@ -125,22 +130,30 @@ impl PnpHeader {
     /// "started" just before SURPRISE_REMOVAL could queue itself after the hook flushed the
     /// queue, and wait for ever. At PASSIVE_LEVEL only (PnP IRPs, and device power IRPs on a
     /// pageable stack, arrive there); at a higher IRQL it does not wait.
-    pub fn quiesce(&self) {
+    pub(crate) fn quiesce(&self) {
         if wdm_sys::inline::KeGetCurrentIrql() != wdm_sys::PASSIVE_LEVEL as wdm_sys::KIRQL {
             return;
         }
-        // 1 ms, relative.
-        let mut interval = wdm_sys::LARGE_INTEGER { QuadPart: -10_000 };
-        while self.active.load(Ordering::SeqCst) != 0 {
-            // SAFETY: PASSIVE_LEVEL (checked above); a relative interval on the stack.
-            let _ = unsafe {
-                wdm_sys::ntddk::KeDelayExecutionThread(wdm_sys::_MODE::KernelMode as i8, 0, &raw mut interval)
-            };
-        }
+        wait_until(|| self.active.load(Ordering::SeqCst) == 0);
+    }
+
+    /// Whether the driver has the hardware (started, or stopping): the D0 hooks run only then
+    /// (a power IRP to a device not started, or already removed, touches no hardware).
+    pub(crate) fn has_hardware(&self) -> bool {
+        matches!(
+            self.state(),
+            PnpState::Started | PnpState::StopPending | PnpState::RemovePending
+        )
+    }
+
+    /// Waits until the only dispatch call on the device is the caller's (REMOVE, after its
+    /// wait for the remove lock).
+    pub(crate) fn wait_for_other_calls(&self) {
+        wait_until(|| self.calls.load(Ordering::SeqCst) <= 1);
     }
 
     /// Enables or disables the device interface, if it has one and it is not already so.
-    pub fn set_interface(&self, enable: bool) {
+    pub(crate) fn set_interface(&self, enable: bool) {
         // SAFETY: written once at AddDevice, before any IRP; read-only afterwards.
         let name = unsafe { &*self.interface.get() };
         if name.Buffer.is_null() || self.interface_enabled.swap(enable, Ordering::SeqCst) == enable {
@@ -149,6 +162,17 @@ impl PnpHeader {
         // SAFETY: the name IoRegisterDeviceInterface returned. A failure leaves the interface as
         // it was, which nothing here can improve (the simulator reports what matters).
         let _ = unsafe { IoSetDeviceInterfaceState(self.interface.get(), u8::from(enable)) };
+    }
+}
+
+/// Polls `done` every millisecond. At PASSIVE_LEVEL only (the callers check or know it).
+fn wait_until(done: impl Fn() -> bool) {
+    // 1 ms, relative.
+    let mut interval = wdm_sys::LARGE_INTEGER { QuadPart: -10_000 };
+    while !done() {
+        // SAFETY: PASSIVE_LEVEL (the caller's contract); a relative interval on the stack.
+        let _ =
+            unsafe { wdm_sys::ntddk::KeDelayExecutionThread(wdm_sys::_MODE::KernelMode as i8, 0, &raw mut interval) };
     }
 }
 
@@ -204,15 +228,25 @@ pub(crate) struct Dispatched {
     /// the IRP keeps it (pended, held, forwarded with a completion routine, or REMOVE's, which
     /// IoReleaseRemoveLockAndWait consumed).
     pub release: bool,
+    /// REMOVE deleted the device: the dispatch routine must not touch it again.
+    pub gone: bool,
 }
 
 impl Dispatched {
-    pub fn done(status: NTSTATUS) -> Self {
-        Self { status, release: true }
+    pub(crate) fn done(status: NTSTATUS) -> Self {
+        Self {
+            status,
+            release: true,
+            gone: false,
+        }
     }
 
-    pub fn kept(status: NTSTATUS) -> Self {
-        Self { status, release: false }
+    pub(crate) fn kept(status: NTSTATUS) -> Self {
+        Self {
+            status,
+            release: false,
+            gone: false,
+        }
     }
 }
 
@@ -398,8 +432,11 @@ impl<D: PnpDevice> Glue<D> {
                 unsafe { wdm_sys::ntddk::IoCompleteRequest(irp, wdm_sys::IO_NO_INCREMENT as _) };
                 return acquired;
             }
-            // From here the IRP holds an acquisition: released below, as this routine's last
-            // use of the device, when the IRP is done with it; kept by the IRP otherwise.
+            // From here the IRP holds an acquisition: released below when the IRP is done with
+            // the device, kept by the IRP otherwise. The call is counted until its last use of
+            // the device (REMOVE waits for the count).
+            let calls = &ext.pnp.calls;
+            calls.fetch_add(1, Ordering::SeqCst);
             let dispatched = match MJ as u32 {
                 // SAFETY: a PnP IRP dispatched to a device of `D`, holding its acquisition.
                 IRP_MJ_PNP => unsafe { super::minor::dispatch::<D>(device, irp) },
@@ -411,9 +448,12 @@ impl<D: PnpDevice> Glue<D> {
                 _ => unsafe { request::<D>(device, ext, irp, MJ as u8) },
             };
             if dispatched.release {
-                // SAFETY: the acquisition taken above, released once. Nothing of the device is
-                // used after it: REMOVE may free the device as soon as it is released.
+                // SAFETY: the acquisition taken above, released once.
                 unsafe { IoReleaseRemoveLock(lock, irp.cast()) };
+            }
+            if !dispatched.gone {
+                // The last use of the device: REMOVE may free it as soon as the count drops.
+                calls.fetch_sub(1, Ordering::SeqCst);
             }
             dispatched.status
         }
@@ -421,8 +461,10 @@ impl<D: PnpDevice> Glue<D> {
 
     wdm_sys::callback! {
         /// DriverUnload. Windows unloads a PnP driver only after its last device's REMOVE, so
-        /// there is normally nothing left; a device still here (a simulator test unloading
-        /// early) is torn down as REMOVE would, without the IRP.
+        /// there is normally nothing left. A device still here (a simulator test unloading
+        /// early) is torn down as REMOVE would, without the IRP, if no request holds its remove
+        /// lock; one that a request still holds is left alive (and so reported as leaked):
+        /// tearing it down would free what that request's completion still uses.
         unsafe fn unload(driver: PDRIVER_OBJECT) {
             // SAFETY: a valid driver object whose device list only unload changes now.
             let mut next = unsafe { (*driver).DeviceObject };
@@ -430,8 +472,20 @@ impl<D: PnpDevice> Glue<D> {
                 let device = next;
                 // SAFETY: as above.
                 next = unsafe { (*device).NextDevice };
-                // SAFETY: every device of this driver was made by `add` for `D`, and none gets
-                // IRPs during unload.
+                // SAFETY: every device of this driver was made by `add` for `D`.
+                let lock = unsafe { extension::<D>(device) }.pnp.lock();
+                // SAFETY: only the field's address, in the live lock.
+                let field = unsafe { &raw mut (*lock).Common.IoCount };
+                // SAFETY: an aligned `LONG` of the live lock, read atomically (requests change it
+                // concurrently, with interlocked operations).
+                let count = unsafe { core::sync::atomic::AtomicI32::from_ptr(field) }.load(Ordering::SeqCst);
+                if count > 1 {
+                    crate::print::print(format_args!(
+                        "wdm: unload with a request still holding a PnP device's remove lock: the device is left\n"
+                    ));
+                    continue;
+                }
+                // SAFETY: a device of `D` that no request holds and none reaches (unload).
                 unsafe { teardown::<D>(device) };
             }
         }
@@ -711,6 +765,14 @@ unsafe fn hold<D: PnpDevice>(device: *mut DEVICE_OBJECT, ext: Ext<'_, D>, irp: P
         // SAFETY: the caller's contract.
         return unsafe { complete(irp, Status::DEVICE_NOT_READY.raw()) };
     };
+    // SAFETY: the caller's contract: a live IRP dispatched to `device`.
+    if unsafe { caller_context_only(device, irp) } {
+        // Its buffers are user addresses valid only in the caller's thread, and a held request
+        // is dispatched later from another one (the PnP thread, a power work item): it is not
+        // held but failed, and the caller may retry once the device is back.
+        // SAFETY: as above.
+        return unsafe { complete(irp, Status::DEVICE_NOT_READY.raw()) };
+    }
     // SAFETY: the I/O manager never dispatches a NULL IRP.
     let raw = unsafe { NonNull::new_unchecked(irp) };
     // SAFETY: a live IRP the dispatch routine owns.
@@ -725,6 +787,29 @@ unsafe fn hold<D: PnpDevice>(device: *mut DEVICE_OBJECT, ext: Ext<'_, D>, irp: P
         drain::<D>(device, ext);
     }
     Dispatched::kept(wdm_sys::STATUS_PENDING)
+}
+
+/// Whether a request's buffers are only the caller's user addresses (METHOD_NEITHER IOCTLs,
+/// reads and writes of a device with neither buffered nor direct I/O).
+///
+/// # Safety
+/// A live IRP the caller owns, dispatched to the live `device`.
+unsafe fn caller_context_only(device: *mut DEVICE_OBJECT, irp: PIRP) -> bool {
+    // SAFETY: the caller's contract.
+    let stack = unsafe { location(irp) };
+    match u32::from(stack.MajorFunction) {
+        wdm_sys::IRP_MJ_DEVICE_CONTROL | wdm_sys::IRP_MJ_INTERNAL_DEVICE_CONTROL => {
+            // SAFETY: an IOCTL location's parameters.
+            let code = unsafe { stack.Parameters.DeviceIoControl.IoControlCode };
+            code & 3 == wdm_sys::METHOD_NEITHER
+        }
+        wdm_sys::IRP_MJ_READ | wdm_sys::IRP_MJ_WRITE => {
+            // SAFETY: our live device; its flags are set at AddDevice.
+            let flags = unsafe { (*device).Flags };
+            flags & (DO_BUFFERED_IO | DO_DIRECT_IO) == 0
+        }
+        _ => false,
+    }
 }
 
 /// Dispatches the held requests, oldest first, while the device can take them. The caller

@@ -164,8 +164,8 @@ unsafe fn start<D: PnpDevice>(device: PDEVICE_OBJECT, ext: Ext<'_, D>, irp: PIRP
         super::power::entered_d0(device, pnp);
     }
     pnp.set_state(PnpState::Started);
+    pnp.set_interface(true);
     if !pnp.filter {
-        pnp.set_interface(true);
         drain::<D>(device, ext);
     }
     // SAFETY: as above.
@@ -205,12 +205,22 @@ unsafe fn remove<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -> Dispatched 
     // for. From here acquisitions fail (STATUS_DELETE_PENDING), so no request can reach the
     // state again. The lock lives in the extension, which only the teardown below frees.
     unsafe { IoReleaseRemoveLockAndWait(lock, irp.cast()) };
-    // Every other request has released its acquisition, each as its dispatch routine's (or
-    // completion path's) last use of the device: nothing uses the extension any more.
+    // Every request has released its acquisition; a dispatch call may still be between its
+    // release (or its IRP's completion) and its last use of the device: wait for those. New
+    // calls no longer get that far (their acquisition fails first).
+    {
+        // SAFETY: the device is not deleted yet.
+        let ext = unsafe { super::device::extension::<D>(device) };
+        ext.pnp.wait_for_other_calls();
+    }
     // SAFETY: a device of `D` with no request left and none to come.
     unsafe { super::device::teardown::<D>(device) };
-    // REMOVE's acquisition was consumed by the wait: nothing to release.
-    Dispatched::kept(status)
+    // REMOVE's acquisition was consumed by the wait: nothing to release, and the device is gone.
+    Dispatched {
+        status,
+        release: false,
+        gone: true,
+    }
 }
 
 /// Completes the requests held for the device with `status`.

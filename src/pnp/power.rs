@@ -111,7 +111,7 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, ext: Ext<'_,
     let was = ext.pnp.power.swap(target as u8, Ordering::SeqCst);
     // New I/O is held from here; what started before finishes before the hardware goes off.
     ext.pnp.quiesce();
-    if u32::from(was) == D0 {
+    if u32::from(was) == D0 && ext.pnp.has_hardware() {
         // SAFETY: written at AddDevice, dropped only in REMOVE.
         let state = unsafe { ext.state.assume_init_ref() };
         with_unlocked(|cx| state.d0_exit(DevicePowerState::from_raw(target), cx));
@@ -256,7 +256,7 @@ wdm_sys::callback! {
         let irp = ext.pnp.power_irp.swap(core::ptr::null_mut(), Ordering::SeqCst);
         let was = ext.pnp.power.load(Ordering::SeqCst);
         entered_d0(device, ext.pnp);
-        if u32::from(was) != D0 {
+        if u32::from(was) != D0 && ext.pnp.has_hardware() {
             // SAFETY: written at AddDevice, dropped only in REMOVE.
             let state = unsafe { ext.state.assume_init_ref() };
             with_unlocked(|cx| state.d0_entry(cx));
