@@ -65,6 +65,7 @@ const TARGETS: &[(&str, &str)] = &[
     ("wdm-sim", "wmi"),
     ("wdm-sim", "interfaces"),
     ("wdm", "pnp"),
+    ("wdm", "pnp_review"),
     ("toaster", "sim"),
     ("toaster", "power"),
     ("filter", "sim"),
