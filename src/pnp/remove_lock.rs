@@ -2,9 +2,11 @@
 //!
 //! Every request dispatched to a PnP device already holds the lock until it is completed or
 //! forwarded: drivers never take it for the request itself. Work that outlives the request (a
-//! work item, a thread, a timer started from a handler) takes its own acquisition with
+//! system thread, or any other context a handler hands work to) takes its own acquisition with
 //! [`Irp::acquire_remove_lock`](crate::Irp::acquire_remove_lock), a guard that releases it when
-//! dropped, so REMOVE waits for that work too before the device and its state go.
+//! dropped, so REMOVE waits for that work too before the device and its state go. (The
+//! framework's `Timer` and `WorkItem` are made from a legacy driver's `DriverObject` and are not
+//! yet available to PnP devices.)
 
 use core::ptr::NonNull;
 
