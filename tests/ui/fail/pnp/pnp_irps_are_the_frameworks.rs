@@ -1,5 +1,7 @@
 // IRP_MJ_PNP belongs to the framework's state machine: a PnP device that names it in its
-// dispatch table does not build (SDV PnpIrpCompletion, PnpRemove, NsRemoveLock*).
+// dispatch table does not build (SDV PnpIrpCompletion, PnpRemove, MarkStartDevice, NsRemoveLock*,
+// RemoveLockMnRemove: a driver cannot write its own PnP dispatch, so it cannot pend START, fail
+// REMOVE, pass a removal IRP down as NOT_SUPPORTED, or forward one without the remove lock).
 use wdm::pnp::{NewDevice, PnpDevice, Role};
 use wdm::{Dispatch, Irp, Outcome, Status, Unlocked};
 
