@@ -9,6 +9,9 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+mod common;
+
+use common::forward_and_wait;
 use wdm_sim::{Kernel, NodeState, Rule};
 use wdm_sys::ntddk::*;
 use wdm_sys::*;
@@ -91,24 +94,6 @@ unsafe extern "C-unwind" fn add_device<const M: u32>(driver: PDRIVER_OBJECT, pdo
         (*fdo).Flags &= !DO_DEVICE_INITIALIZING;
     }
     STATUS_SUCCESS
-}
-
-unsafe extern "C-unwind" fn signal(_d: PDEVICE_OBJECT, _irp: PIRP, context: PVOID) -> NTSTATUS {
-    unsafe { KeSetEvent(context.cast(), 0, 0) };
-    STATUS_MORE_PROCESSING_REQUIRED
-}
-
-unsafe fn forward_and_wait(lower: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
-    unsafe {
-        let mut event = KEVENT::default();
-        KeInitializeEvent(&mut event, _EVENT_TYPE::NotificationEvent, 0);
-        IoCopyCurrentIrpStackLocationToNext(irp);
-        IoSetCompletionRoutine(irp, Some(signal), (&raw mut event).cast(), true, true, true);
-        if IoCallDriver(lower, irp) == STATUS_PENDING {
-            let _ = KeWaitForSingleObject((&raw mut event).cast(), 0, 0, 0, std::ptr::null_mut());
-        }
-        (*irp).IoStatus.__bindgen_anon_1.Status
-    }
 }
 
 unsafe extern "C-unwind" fn dispatch_pnp<const M: u32>(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {

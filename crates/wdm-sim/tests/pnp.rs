@@ -9,6 +9,9 @@
 )]
 // The fixture is a C driver written in Rust: raw calls throughout.
 
+mod common;
+
+use common::{answer as complete, forward_and_wait};
 use wdm_sim::{Kernel, NodeState, Rule, StopCode};
 use wdm_sys::ntddk::*;
 use wdm_sys::*;
@@ -49,15 +52,6 @@ unsafe fn ext(device: PDEVICE_OBJECT) -> *mut Ext {
     unsafe { (*device).DeviceExtension.cast() }
 }
 
-unsafe fn complete(irp: PIRP, status: NTSTATUS, information: u64) -> NTSTATUS {
-    unsafe {
-        (*irp).IoStatus.__bindgen_anon_1.Status = status;
-        (*irp).IoStatus.Information = information;
-        IoCompleteRequest(irp, IO_NO_INCREMENT as i8);
-    }
-    status
-}
-
 unsafe extern "C-unwind" fn add_device<const M: u32>(driver: PDRIVER_OBJECT, pdo: PDEVICE_OBJECT) -> NTSTATUS {
     unsafe {
         let mut fdo: PDEVICE_OBJECT = std::ptr::null_mut();
@@ -88,25 +82,6 @@ unsafe extern "C-unwind" fn add_device<const M: u32>(driver: PDRIVER_OBJECT, pdo
         }
     }
     STATUS_SUCCESS
-}
-
-unsafe extern "C-unwind" fn signal(_d: PDEVICE_OBJECT, _irp: PIRP, context: PVOID) -> NTSTATUS {
-    unsafe { KeSetEvent(context.cast(), 0, 0) };
-    STATUS_MORE_PROCESSING_REQUIRED
-}
-
-/// Forward-and-wait (§3.1, handled on the way up): the lower drivers' status.
-unsafe fn forward_and_wait(lower: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
-    unsafe {
-        let mut event = KEVENT::default();
-        KeInitializeEvent(&mut event, _EVENT_TYPE::NotificationEvent, 0);
-        IoCopyCurrentIrpStackLocationToNext(irp);
-        IoSetCompletionRoutine(irp, Some(signal), (&raw mut event).cast(), true, true, true);
-        if IoCallDriver(lower, irp) == STATUS_PENDING {
-            let _ = KeWaitForSingleObject((&raw mut event).cast(), 0, 0, 0, std::ptr::null_mut());
-        }
-        (*irp).IoStatus.__bindgen_anon_1.Status
-    }
 }
 
 unsafe extern "C-unwind" fn dispatch_pnp<const M: u32>(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {

@@ -10,6 +10,9 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+mod common;
+
+use common::{answer as complete, forward_and_wait};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -105,15 +108,6 @@ unsafe fn ext(device: PDEVICE_OBJECT) -> *mut Ext {
     unsafe { (*device).DeviceExtension.cast() }
 }
 
-unsafe fn complete(irp: PIRP, status: NTSTATUS, information: u64) -> NTSTATUS {
-    unsafe {
-        (*irp).IoStatus.__bindgen_anon_1.Status = status;
-        (*irp).IoStatus.Information = information;
-        IoCompleteRequest(irp, IO_NO_INCREMENT as i8);
-    }
-    status
-}
-
 /// A read completes with its buffer full of 'p'.
 unsafe fn complete_read(irp: PIRP) -> NTSTATUS {
     unsafe {
@@ -158,24 +152,6 @@ unsafe extern "C-unwind" fn add_device(driver: PDRIVER_OBJECT, pdo: PDEVICE_OBJE
         (*fdo).Flags &= !DO_DEVICE_INITIALIZING;
     }
     STATUS_SUCCESS
-}
-
-unsafe extern "C-unwind" fn signal(_d: PDEVICE_OBJECT, _irp: PIRP, context: PVOID) -> NTSTATUS {
-    unsafe { KeSetEvent(context.cast(), 0, 0) };
-    STATUS_MORE_PROCESSING_REQUIRED
-}
-
-unsafe fn forward_and_wait(lower: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
-    unsafe {
-        let mut event = KEVENT::default();
-        KeInitializeEvent(&mut event, _EVENT_TYPE::NotificationEvent, 0);
-        IoCopyCurrentIrpStackLocationToNext(irp);
-        IoSetCompletionRoutine(irp, Some(signal), (&raw mut event).cast(), true, true, true);
-        if IoCallDriver(lower, irp) == STATUS_PENDING {
-            let _ = KeWaitForSingleObject((&raw mut event).cast(), 0, 0, 0, std::ptr::null_mut());
-        }
-        (*irp).IoStatus.__bindgen_anon_1.Status
-    }
 }
 
 unsafe extern "C-unwind" fn dispatch_pnp<const M: u32>(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {

@@ -11,6 +11,8 @@
 )]
 // The fixture is a C driver written in Rust: raw calls throughout.
 
+mod common;
+
 use std::time::Duration;
 
 use wdm_sim::{Kernel, PowerIrp, PowerType, Rule, Severity, StopCode};
@@ -124,24 +126,12 @@ unsafe extern "C-unwind" fn add_device(driver: PDRIVER_OBJECT, pdo: PDEVICE_OBJE
     STATUS_SUCCESS
 }
 
-unsafe extern "C-unwind" fn signal(_d: PDEVICE_OBJECT, _irp: PIRP, context: PVOID) -> NTSTATUS {
-    unsafe { KeSetEvent(context.cast(), 0, 0) };
-    STATUS_MORE_PROCESSING_REQUIRED
-}
-
 unsafe extern "C-unwind" fn dispatch_pnp<const M: u32>(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
     unsafe {
         let lower = (*ext(device)).lower;
         match u32::from((*IoGetCurrentIrpStackLocation(irp)).MinorFunction) {
             IRP_MN_START_DEVICE => {
-                let mut event = KEVENT::default();
-                KeInitializeEvent(&mut event, _EVENT_TYPE::NotificationEvent, 0);
-                IoCopyCurrentIrpStackLocationToNext(irp);
-                IoSetCompletionRoutine(irp, Some(signal), (&raw mut event).cast(), true, true, true);
-                if IoCallDriver(lower, irp) == STATUS_PENDING {
-                    let _ = KeWaitForSingleObject((&raw mut event).cast(), 0, 0, 0, std::ptr::null_mut());
-                }
-                let status = (*irp).IoStatus.__bindgen_anon_1.Status;
+                let status = common::forward_and_wait(lower, irp);
                 complete(irp, status)
             }
             IRP_MN_REMOVE_DEVICE => {

@@ -9,6 +9,9 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+mod common;
+
+use common::answer as complete;
 use wdm_sim::{Kernel, Rule, StopCode};
 use wdm_sys::ntddk::*;
 use wdm_sys::*;
@@ -35,15 +38,6 @@ struct Ext {
 
 unsafe fn ext(device: PDEVICE_OBJECT) -> *mut Ext {
     unsafe { (*device).DeviceExtension.cast() }
-}
-
-unsafe fn complete(irp: PIRP, status: NTSTATUS, information: u64) -> NTSTATUS {
-    unsafe {
-        (*irp).IoStatus.__bindgen_anon_1.Status = status;
-        (*irp).IoStatus.Information = information;
-        IoCompleteRequest(irp, IO_NO_INCREMENT as i8);
-    }
-    status
 }
 
 unsafe extern "C-unwind" fn add_device<const M: u32>(driver: PDRIVER_OBJECT, pdo: PDEVICE_OBJECT) -> NTSTATUS {

@@ -74,6 +74,42 @@ pub unsafe fn complete(irp: PIRP, status: NTSTATUS, information: usize) {
     }
 }
 
+/// Completes `irp` with `status` and `information` and returns `status` (what a dispatch
+/// routine that completes returns).
+///
+/// # Safety
+/// The caller owns `irp`.
+pub unsafe fn answer(irp: PIRP, status: NTSTATUS, information: u64) -> NTSTATUS {
+    // SAFETY: caller's contract.
+    unsafe { complete(irp, status, information as usize) };
+    status
+}
+
+unsafe extern "C-unwind" fn signal(_d: PDEVICE_OBJECT, _irp: PIRP, context: PVOID) -> NTSTATUS {
+    // SAFETY: the waiting dispatch routine's event, live until it wakes.
+    unsafe { KeSetEvent(context.cast(), 0, 0) };
+    STATUS_MORE_PROCESSING_REQUIRED
+}
+
+/// Forward-and-wait (pnp-power.md §3.1, handled on the way up): sends `irp` down with a
+/// completion routine that keeps it, waits if it pends, and returns the lower drivers' status.
+///
+/// # Safety
+/// The caller owns `irp`, which has a location for `lower`, at PASSIVE_LEVEL.
+pub unsafe fn forward_and_wait(lower: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+    // SAFETY: caller's contract; the event outlives the wait.
+    unsafe {
+        let mut event = KEVENT::default();
+        KeInitializeEvent(&mut event, _EVENT_TYPE::NotificationEvent, 0);
+        IoCopyCurrentIrpStackLocationToNext(irp);
+        IoSetCompletionRoutine(irp, Some(signal), (&raw mut event).cast(), true, true, true);
+        if IoCallDriver(lower, irp) == STATUS_PENDING {
+            let _ = KeWaitForSingleObject((&raw mut event).cast(), 0, 0, 0, std::ptr::null_mut());
+        }
+        (*irp).IoStatus.__bindgen_anon_1.Status
+    }
+}
+
 /// The current stack location's major function.
 ///
 /// # Safety
