@@ -293,7 +293,7 @@ wdm_sys::callback! {
             // The state is being dropped: pass the IRP up without the driver.
             let status = LowerCompleted { raw, _brand: PhantomData }.pass_up().status;
             // SAFETY: as above; the IRP leaves this driver here.
-            unsafe { crate::pnp::release_passed_up(device, irp) };
+            unsafe { crate::pnp::release(device, irp) };
             return status;
         }
         // SAFETY: the context is the state of the driver that attached the `LowerDevice<D>` the
@@ -309,7 +309,7 @@ wdm_sys::callback! {
             // The IRP goes on up and leaves this driver: a PnP device's request releases the
             // remove lock its dispatch took (a reclaimed one keeps it until it is completed).
             // SAFETY: the device the IRP was forwarded from, kept alive by that acquisition.
-            unsafe { crate::pnp::release_passed_up(device, irp) };
+            unsafe { crate::pnp::release(device, irp) };
         }
         next.status
     }

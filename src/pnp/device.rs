@@ -5,7 +5,7 @@ use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use wdm_sys::ntddk::{
     IoAcquireRemoveLock, IoAllocateWorkItem, IoAttachDeviceToDeviceStack, IoCallDriver, IoCreateDevice, IoDeleteDevice,
@@ -86,8 +86,6 @@ pub(crate) struct PnpHeader {
     pub device_states: [AtomicU8; 7],
     /// The work item that finishes a power-up at PASSIVE_LEVEL (function drivers).
     pub work_item: PIO_WORKITEM,
-    /// The D0 SET_POWER IRP the work item finishes.
-    pub power_irp: AtomicPtr<IRP>,
     /// The state was written (AddDevice's hook succeeded) and not yet dropped.
     pub live: AtomicBool,
     /// Requests between their arrival and the end of their handler (or their hold or failure):
@@ -704,11 +702,11 @@ pub(crate) unsafe fn request<D: PnpDevice>(
     ext.pnp.active.fetch_add(1, Ordering::SeqCst);
     let dispatched = if ext.pnp.filter {
         // SAFETY: the caller's contract.
-        unsafe { handle::<D>(device, ext, irp, major) }
+        unsafe { handle::<D>(ext, irp, major) }
     } else {
         match treatment(ext.pnp, major) {
             // SAFETY: the caller's contract.
-            Treatment::Dispatch => unsafe { handle::<D>(device, ext, irp, major) },
+            Treatment::Dispatch => unsafe { handle::<D>(ext, irp, major) },
             // SAFETY: as above.
             Treatment::Fail(status) => unsafe { complete(irp, status.raw()) },
             // SAFETY: as above.
@@ -723,7 +721,7 @@ pub(crate) unsafe fn request<D: PnpDevice>(
 ///
 /// # Safety
 /// As [`request`].
-unsafe fn handle<D: PnpDevice>(_device: *mut DEVICE_OBJECT, ext: Ext<'_, D>, irp: PIRP, major: u8) -> Dispatched {
+unsafe fn handle<D: PnpDevice>(ext: Ext<'_, D>, irp: PIRP, major: u8) -> Dispatched {
     let Some(handler) = D::DISPATCH.handler(major) else {
         return if ext.pnp.filter {
             // SAFETY: the caller's contract.

@@ -18,14 +18,13 @@ use wdm_sys::_EVENT_TYPE::NotificationEvent;
 use wdm_sys::_KWAIT_REASON::Executive;
 use wdm_sys::_MODE::KernelMode;
 use wdm_sys::ntddk::{
-    IoCallDriver, IoCompleteRequest, IoCopyCurrentIrpStackLocationToNext, IoReleaseRemoveLockAndWait,
-    IoSetCompletionRoutine, KeInitializeEvent, KeSetEvent, KeWaitForSingleObject,
+    IoCallDriver, IoCopyCurrentIrpStackLocationToNext, IoReleaseRemoveLockAndWait, IoSetCompletionRoutine,
+    KeInitializeEvent, KeSetEvent, KeWaitForSingleObject,
 };
 use wdm_sys::{
-    IO_NO_INCREMENT, IRP_MN_CANCEL_REMOVE_DEVICE, IRP_MN_CANCEL_STOP_DEVICE, IRP_MN_QUERY_CAPABILITIES,
-    IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_QUERY_STOP_DEVICE, IRP_MN_REMOVE_DEVICE, IRP_MN_START_DEVICE,
-    IRP_MN_STOP_DEVICE, IRP_MN_SURPRISE_REMOVAL, KEVENT, NTSTATUS, PDEVICE_OBJECT, PIRP, PVOID,
-    STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING,
+    IRP_MN_CANCEL_REMOVE_DEVICE, IRP_MN_CANCEL_STOP_DEVICE, IRP_MN_QUERY_CAPABILITIES, IRP_MN_QUERY_REMOVE_DEVICE,
+    IRP_MN_QUERY_STOP_DEVICE, IRP_MN_REMOVE_DEVICE, IRP_MN_START_DEVICE, IRP_MN_STOP_DEVICE, IRP_MN_SURPRISE_REMOVAL,
+    KEVENT, NTSTATUS, PDEVICE_OBJECT, PIRP, PVOID, STATUS_MORE_PROCESSING_REQUIRED, STATUS_PENDING,
 };
 
 use core::sync::atomic::Ordering;
@@ -82,7 +81,7 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -
                 drain::<D>(device, ext);
             }
             // SAFETY: as above.
-            unsafe { finish(irp, status) }
+            unsafe { complete(irp, status) }
         }
         IRP_MN_QUERY_REMOVE_DEVICE => match with_unlocked(|cx| state.query_remove(cx)) {
             // SAFETY: as above.
@@ -106,7 +105,7 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -
                 drain::<D>(device, ext);
             }
             // SAFETY: as above.
-            unsafe { finish(irp, status) }
+            unsafe { complete(irp, status) }
         }
         IRP_MN_SURPRISE_REMOVAL => {
             pnp.set_state(PnpState::SurpriseRemoved);
@@ -124,7 +123,7 @@ pub(crate) unsafe fn dispatch<D: PnpDevice>(device: PDEVICE_OBJECT, irp: PIRP) -
                 record_capabilities(ext, irp);
             }
             // SAFETY: as above.
-            unsafe { finish(irp, status) }
+            unsafe { complete(irp, status) }
         }
         // SAFETY: as above.
         _ => unsafe { pass_down(lower, irp) },
@@ -142,7 +141,7 @@ unsafe fn start<D: PnpDevice>(device: PDEVICE_OBJECT, ext: Ext<'_, D>, irp: PIRP
     if lowered < 0 {
         // The drivers below failed it: complete it with their status, unchanged.
         // SAFETY: as above.
-        return unsafe { finish(irp, lowered) };
+        return unsafe { complete(irp, lowered) };
     }
     // SAFETY: as above; the START location's parameters, read while we own the IRP.
     let stack = unsafe { location(irp) };
@@ -157,7 +156,7 @@ unsafe fn start<D: PnpDevice>(device: PDEVICE_OBJECT, ext: Ext<'_, D>, irp: PIRP
     let state = unsafe { ext.state.assume_init_ref() };
     if let Err(e) = with_unlocked(|cx| state.start(&started, cx)) {
         // SAFETY: as above.
-        return unsafe { finish(irp, veto(e).raw()) };
+        return unsafe { complete(irp, veto(e).raw()) };
     }
     if !pnp.filter {
         // START implies D0 (§6.6).
@@ -169,7 +168,7 @@ unsafe fn start<D: PnpDevice>(device: PDEVICE_OBJECT, ext: Ext<'_, D>, irp: PIRP
         drain::<D>(device, ext);
     }
     // SAFETY: as above.
-    unsafe { finish(irp, Status::SUCCESS.raw()) }
+    unsafe { complete(irp, Status::SUCCESS.raw()) }
 }
 
 /// REMOVE (§3.1): nothing new, the hook, forward, wait for every request holding the lock,
@@ -258,19 +257,6 @@ unsafe fn succeed_down(lower: PDEVICE_OBJECT, irp: PIRP) -> Dispatched {
     unsafe { crate::irp::set_status(irp, Status::SUCCESS.raw()) };
     // SAFETY: as above.
     unsafe { pass_down(lower, irp) }
-}
-
-/// Completes an IRP this driver owns again (after [`forward_and_wait`]) with `status`, the
-/// information left as the drivers below set it.
-///
-/// # Safety
-/// As [`dispatch`].
-unsafe fn finish(irp: PIRP, status: NTSTATUS) -> Dispatched {
-    // SAFETY: the caller's contract.
-    unsafe { crate::irp::set_status(irp, status) };
-    // SAFETY: as above; completed once.
-    unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT as _) };
-    Dispatched::done(status)
 }
 
 /// Sends the IRP down and waits until the drivers below complete it; returns its status. The

@@ -63,7 +63,7 @@ mod power;
 mod remove_lock;
 
 pub use device::entry;
-pub(crate) use device::{PnpHeader, release_for_completion};
+pub(crate) use device::{PnpHeader, release, release_for_completion};
 pub use guid::Guid;
 pub use power::DevicePowerState;
 pub use remove_lock::RemoveLockGuard;
@@ -493,14 +493,4 @@ fn veto(status: Status) -> Status {
     } else {
         status
     }
-}
-
-/// After a completion routine passed `irp` up: releases the acquisition its dispatch took, if
-/// `device` is a PnP device.
-///
-/// # Safety
-/// `device` is the live framework device the IRP was forwarded from.
-pub(crate) unsafe fn release_passed_up(device: *mut DEVICE_OBJECT, irp: wdm_sys::PIRP) {
-    // SAFETY: the caller's contract.
-    unsafe { device::release(device, irp) };
 }

@@ -238,11 +238,10 @@ wdm_sys::callback! {
         }
         // SAFETY: our device, live while the IRP holds its lock.
         let ext = unsafe { extension::<D>(device) };
-        ext.pnp.power_irp.store(irp, Ordering::SeqCst);
         // SAFETY: the work item allocated at AddDevice, freed only after REMOVE's wait (which
         // this IRP's acquisition holds off); one power-up at a time (the power manager sends
-        // one device SET_POWER at a time per device).
-        unsafe { IoQueueWorkItem(ext.pnp.work_item, Some(power_up::<D>), DelayedWorkQueue, core::ptr::null_mut()) };
+        // one device SET_POWER at a time per device). The D-IRP is its context.
+        unsafe { IoQueueWorkItem(ext.pnp.work_item, Some(power_up::<D>), DelayedWorkQueue, irp.cast()) };
         STATUS_MORE_PROCESSING_REQUIRED
     }
 }
@@ -250,10 +249,11 @@ wdm_sys::callback! {
 wdm_sys::callback! {
     /// The power-up's work at PASSIVE_LEVEL: PoSetPowerState(D0), the hook, the held I/O, then
     /// the D-IRP completes.
-    unsafe fn power_up<D: PnpDevice>(device: PDEVICE_OBJECT, _context: PVOID) {
+    unsafe fn power_up<D: PnpDevice>(device: PDEVICE_OBJECT, context: PVOID) {
+        // The D0 SET_POWER IRP `device_up` kept.
+        let irp: PIRP = context.cast();
         // SAFETY: the work item's device: ours, live while the D-IRP holds its lock.
         let ext = unsafe { extension::<D>(device) };
-        let irp = ext.pnp.power_irp.swap(core::ptr::null_mut(), Ordering::SeqCst);
         let was = ext.pnp.power.load(Ordering::SeqCst);
         entered_d0(device, ext.pnp);
         if u32::from(was) != D0 && ext.pnp.has_hardware() {
@@ -262,11 +262,9 @@ wdm_sys::callback! {
             with_unlocked(|cx| state.d0_entry(cx));
         }
         drain::<D>(device, ext);
-        if !irp.is_null() {
-            // SAFETY: the D-IRP `device_up` kept; completed once, then its acquisition released.
-            unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT as _) };
-            // SAFETY: its acquisition, released after the completion.
-            unsafe { release(device, irp) };
-        }
+        // SAFETY: the D-IRP `device_up` kept; completed once, then its acquisition released.
+        unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT as _) };
+        // SAFETY: its acquisition, released after the completion.
+        unsafe { release(device, irp) };
     }
 }
